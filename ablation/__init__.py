@@ -1,0 +1,3 @@
+"""ablate: hyperparameter ablation studies for image-classification CNNs."""
+
+__version__ = "0.1.0"

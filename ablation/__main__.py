@@ -1,0 +1,5 @@
+"""``python -m ablation`` is the ``ablate`` command."""
+
+from ablation.cli import main
+
+main()

@@ -1,0 +1,211 @@
+"""Our own tables (prefixed ``ablate_``) beside Optuna's, in the same database.
+
+``ablate_points`` is the work list: one row per (configuration, seed) with a state, claimed by a
+conditional UPDATE so that any number of workers on any database complete each point exactly once.
+``ablate_epochs`` holds per-epoch curves and ``ablate_runs`` the run record of every trial.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+META = sa.MetaData()
+
+POINTS = sa.Table(
+    "ablate_points", META,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study", sa.String(512), nullable=False),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("ordinal", sa.Integer, nullable=False),
+    sa.Column("axis", sa.String(128), nullable=False),
+    sa.Column("label", sa.String(256), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("is_baseline", sa.Boolean, nullable=False, default=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("worker", sa.String(256)),
+    sa.Column("trial_number", sa.Integer),
+    sa.Column("heartbeat", sa.DateTime),
+    sa.UniqueConstraint("study", "key", name="uq_ablate_points_study_key"),
+)
+
+EPOCHS = sa.Table(
+    "ablate_epochs", META,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("epoch", sa.Integer, primary_key=True),
+    sa.Column("train_loss", sa.Float),
+    sa.Column("train_accuracy", sa.Float),
+    sa.Column("val_loss", sa.Float),
+    sa.Column("val_accuracy", sa.Float),
+    sa.Column("lr", sa.Float),
+    sa.Column("seconds", sa.Float),
+)
+
+RUNS = sa.Table(
+    "ablate_runs", META,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("point_key", sa.String(64), nullable=False),
+    sa.Column("seed", sa.Integer, nullable=False),
+    sa.Column("config", sa.Text, nullable=False),
+    sa.Column("environment", sa.Text, nullable=False),
+    sa.Column("started", sa.DateTime, nullable=False),
+    sa.Column("finished", sa.DateTime),
+)
+
+
+@dataclass(frozen=True)
+class PointRow:
+    """A point as stored: what to train and its scheduling state."""
+
+    id: int
+    key: str
+    ordinal: int
+    axis: str
+    label: str
+    seed: int
+    is_baseline: bool
+    params: dict[str, Any]
+    config: dict[str, Any]
+    state: str
+    attempts: int
+    trial_number: int | None
+
+
+def now() -> dt.datetime:
+    """UTC now without tzinfo (portable across SQLite, PostgreSQL and MySQL)."""
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def create_tables(engine: Engine) -> None:
+    """Create our tables if missing (idempotent, safe beside Optuna's)."""
+    META.create_all(engine, checkfirst=True)
+
+
+def _row(r: Any) -> PointRow:
+    return PointRow(r.id, r.key, r.ordinal, r.axis, r.label, r.seed, bool(r.is_baseline), json.loads(r.params),
+                    json.loads(r.config), r.state, r.attempts, r.trial_number)
+
+
+def add_points(engine: Engine, study: str, points: Iterable[dict[str, Any]]) -> int:
+    """Insert the points not stored yet; returns how many were new. Safe under concurrency."""
+    wanted = list(points)
+    for _attempt in range(3):
+        with engine.begin() as conn:
+            have = set(conn.scalars(sa.select(POINTS.c.key).where(POINTS.c.study == study)))
+            new = [dict(p, study=study, state="pending", attempts=0)
+                   for p in wanted if p["key"] not in have]
+            if not new:
+                return 0
+            try:
+                conn.execute(POINTS.insert(), new)
+                return len(new)
+            except IntegrityError:  # another worker inserted some first: re-read and retry
+                conn.rollback()
+    raise RuntimeError(f"could not register the points of study {study!r}")
+
+
+def list_points(engine: Engine, study: str) -> list[PointRow]:
+    """All points of a study in grid order."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(POINTS).where(POINTS.c.study == study)
+                            .order_by(POINTS.c.ordinal, POINTS.c.id))
+        return [_row(r) for r in rows]
+
+
+def claim_point(engine: Engine, study: str, worker: str, stale_before: dt.datetime,
+                max_attempts: int = 3) -> PointRow | None:
+    """Atomically take the next runnable point, or None when nothing is left to do.
+
+    Runnable: pending; failed with attempts left; or running with a heartbeat older than
+    ``stale_before`` (its worker died). The UPDATE re-checks the state it read, so two workers
+    racing for one row cannot both win: the loser sees rowcount 0 and tries the next.
+    """
+    runnable = sa.or_(
+        POINTS.c.state == "pending",
+        sa.and_(POINTS.c.state == "failed", POINTS.c.attempts < max_attempts),
+        sa.and_(POINTS.c.state == "running", POINTS.c.heartbeat < stale_before))
+    while True:
+        with engine.begin() as conn:
+            cand = conn.execute(sa.select(POINTS.c.id, POINTS.c.state, POINTS.c.attempts)
+                                .where(POINTS.c.study == study, runnable)
+                                .order_by(POINTS.c.ordinal, POINTS.c.id).limit(1)).first()
+            if cand is None:
+                return None
+            done = conn.execute(
+                POINTS.update().where(POINTS.c.id == cand.id, POINTS.c.state == cand.state,
+                                      POINTS.c.attempts == cand.attempts)
+                .values(state="running", worker=worker, heartbeat=now(),
+                        attempts=cand.attempts + 1))
+            if done.rowcount == 1:
+                row = conn.execute(sa.select(POINTS).where(POINTS.c.id == cand.id)).one()
+                return _row(row)
+
+
+def set_point(engine: Engine, point_id: int, state: str, trial_number: int | None = None) -> None:
+    """Record a point's new state (done, failed, pending) and the trial that ran it."""
+    values: dict[str, Any] = {"state": state}
+    if trial_number is not None:
+        values["trial_number"] = trial_number
+    with engine.begin() as conn:
+        conn.execute(POINTS.update().where(POINTS.c.id == point_id).values(**values))
+
+
+def beat(engine: Engine, point_ids: Sequence[int]) -> None:
+    """Refresh the heartbeat of points this worker is running."""
+    if point_ids:
+        with engine.begin() as conn:
+            conn.execute(POINTS.update().where(POINTS.c.id.in_(point_ids),
+                                               POINTS.c.state == "running")
+                         .values(heartbeat=now()))
+
+
+def add_epoch(engine: Engine, study: str, trial_number: int, record: dict[str, Any]) -> None:
+    """Store one per-epoch record of a trial's learning curve."""
+    with engine.begin() as conn:
+        conn.execute(EPOCHS.insert().values(study=study, trial_number=trial_number, **record))
+
+
+def epochs(engine: Engine, study: str) -> list[dict[str, Any]]:
+    """All per-epoch records of a study, ordered by trial and epoch."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(EPOCHS).where(EPOCHS.c.study == study)
+                            .order_by(EPOCHS.c.trial_number, EPOCHS.c.epoch))
+        return [dict(r._mapping) for r in rows]
+
+
+def start_run(engine: Engine, study: str, trial_number: int, point_key: str, seed: int,
+              config: dict[str, Any], environment: dict[str, Any]) -> None:
+    """Write the run record of a trial as it starts."""
+    with engine.begin() as conn:
+        conn.execute(RUNS.insert().values(
+            study=study, trial_number=trial_number, point_key=point_key, seed=seed,
+            config=json.dumps(config, sort_keys=True),
+            environment=json.dumps(environment, sort_keys=True), started=now()))
+
+
+def finish_run(engine: Engine, study: str, trial_number: int) -> None:
+    """Stamp a trial's run record as finished."""
+    with engine.begin() as conn:
+        conn.execute(RUNS.update().where(RUNS.c.study == study,
+                                         RUNS.c.trial_number == trial_number)
+                     .values(finished=now()))
+
+
+def runs(engine: Engine, study: str) -> list[dict[str, Any]]:
+    """Run records of a study."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(RUNS).where(RUNS.c.study == study)
+                            .order_by(RUNS.c.trial_number))
+        return [dict(r._mapping) for r in rows]

@@ -1,0 +1,59 @@
+"""Read a stored study back as plain records (trials, curves, run records)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+
+from ablation import db
+from ablation.engine.storage import open_store
+from ablation.errors import UserError
+from ablation.results import TrialRecord
+
+
+def resolve_study_name(storage_url: str, name: str) -> str:
+    """The stored study called ``name``, or the only one run from it with overrides."""
+    store = open_store(storage_url, must_exist=True)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store.optuna)]
+    if name in names:
+        return name
+    variants = sorted(n for n in names if n.startswith(f"{name}["))
+    if len(variants) == 1:
+        return variants[0]
+    if variants:
+        raise UserError(f"study {name!r} was run several ways in {storage_url}: "
+                        f"{', '.join(variants)}; name one of them in quotes")
+    known = ", ".join(sorted(names)) or "none"
+    raise UserError(f"no study {name!r} in {storage_url}; stored studies: {known}")
+
+
+def load_trials(storage_url: str, study_name: str) -> list[TrialRecord]:
+    """Every trial of a stored study, flattened into TrialRecords."""
+    store = open_store(storage_url, must_exist=True)
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    out = []
+    for t in study.get_trials(deepcopy=False):
+        attrs = t.user_attrs
+        metrics = {k: float(v) for k, v in attrs.items() if isinstance(v, int | float)
+                   and not isinstance(v, bool) and k != "seed"}
+        out.append(TrialRecord(t.number, t.state.name.lower(), str(attrs.get("axis", "")),
+                               str(attrs.get("label", "")), int(attrs.get("seed", -1)),
+                               dict(t.params), metrics, t.value,
+                               bool(attrs.get("is_baseline", False))))
+    return out
+
+
+def trial_attrs(storage_url: str, study_name: str, number: int) -> dict[str, Any]:
+    """User attributes of one trial (confusion matrix, artifact ids, ...)."""
+    store = open_store(storage_url, must_exist=True)
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number:
+            return dict(t.user_attrs)
+    raise UserError(f"study {study_name!r} has no trial {number}")
+
+
+def load_epochs(storage_url: str, study_name: str) -> list[dict[str, Any]]:
+    """Per-epoch curves of every trial of a study."""
+    return db.epochs(open_store(storage_url, must_exist=True).engine, study_name)

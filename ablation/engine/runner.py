@@ -1,0 +1,230 @@
+"""Run a study: register its points, claim them one by one, train, and store everything.
+
+The trainer comes in as an argument (``fit_fn``) so tests can drive the engine with a fake fit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+import socket
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import optuna
+import torch
+
+from ablation import db
+from ablation.data import load_raw
+from ablation.engine.sampler import PointSampler, distributions
+from ablation.engine.space import Point, fingerprint, grid_points
+from ablation.engine.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, open_store
+from ablation.environment import environment
+from ablation.errors import UserError
+from ablation.spec import StudySpec, TrainConfig
+from ablation.training import EpochRecord, FitResult, Metrics
+
+FitFn = Callable[..., FitResult]
+
+
+class Progress(Protocol):
+    """What the engine tells a display (the CLI draws it; tests may ignore it)."""
+
+    def study_start(self, spec: StudySpec, total: int, remaining: int) -> None: ...
+    def trial_start(self, point: Point, trial_number: int) -> None: ...
+    def epoch(self, record: EpochRecord, epochs: int) -> None: ...
+    def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None: ...
+
+
+class _Silent:
+    def study_start(self, spec: StudySpec, total: int, remaining: int) -> None: ...
+    def trial_start(self, point: Point, trial_number: int) -> None: ...
+    def epoch(self, record: EpochRecord, epochs: int) -> None: ...
+    def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Where and how to run (not what: that is the StudySpec)."""
+
+    storage_url: str
+    artifacts_dir: Path
+    data_dir: Path
+    threads: int = 0  # torch threads; 0 keeps torch's default
+    worker: str = ""
+    max_trials: int | None = None  # stop after this many trials (the rest stay pending)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What a run did."""
+
+    study_name: str
+    total: int
+    ran: int
+    already_done: int
+    remaining: int
+
+
+def _point_from_row(row: db.PointRow) -> Point:
+    return Point(row.key, row.ordinal, row.axis, row.label, row.seed, row.params,
+                 TrainConfig(**row.config), row.is_baseline)
+
+
+def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, list[Point]]:
+    """Check data and storage, then create (or reopen) the study and register its points.
+
+    Everything a user can get wrong is checked before the first write.
+    """
+    if not all(a.is_grid for a in spec.axes):
+        raise UserError(f"{spec.source}: low/high axes need the sampled-search engine, which "
+                        "this version does not have yet; list the values with 'choices'")
+    points = grid_points(spec)
+    for name in sorted({p.config.dataset for p in points}):
+        load_raw(name, str(options.data_dir))
+    store = open_store(options.storage_url)
+    study = optuna.create_study(storage=store.optuna, study_name=spec.storage_name,
+                                direction=spec.direction, sampler=PointSampler(),
+                                pruner=_pruner(spec.pruner), load_if_exists=True)
+    stored = study.user_attrs.get("fingerprint")
+    if stored is not None and stored != fingerprint(spec):
+        raise UserError(f"study {spec.storage_name!r} in {options.storage_url} was created from "
+                        "a different baseline or axes; give the study a new name or use another "
+                        "--storage")
+    if stored is None:
+        study.set_user_attr("fingerprint", fingerprint(spec))
+        study.set_user_attr("spec", _spec_record(spec))
+    db.create_tables(store.engine)
+    db.add_points(store.engine, spec.storage_name, (p.as_row() for p in points))
+    return store, study, points
+
+
+def _spec_record(spec: StudySpec) -> dict[str, Any]:
+    return {"name": spec.name, "source": spec.source, "metric": spec.metric,
+            "mode": spec.mode, "axes": [a.name for a in spec.axes],
+            "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides)}
+
+
+def _pruner(name: str) -> optuna.pruners.BasePruner:
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def run_study(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
+              progress: Progress | None = None) -> RunSummary:
+    """Run every point of ``spec`` not yet done; re-running a finished study runs nothing."""
+    shown = progress or _Silent()
+    store, study, points = prepare(spec, options)
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    optuna.storages.fail_stale_trials(study)
+    name = spec.storage_name
+    rows = db.list_points(store.engine, name)
+    wanted = {p.key for p in points}
+    done_before = sum(r.state == "done" for r in rows if r.key in wanted)
+    shown.study_start(spec, len(points), len(points) - done_before)
+    worker = options.worker or f"{socket.gethostname()}:{os.getpid()}"
+    env = environment(options.threads or torch.get_num_threads())
+    ran = 0
+    while options.max_trials is None or ran < options.max_trials:
+        stale = db.now() - dt.timedelta(seconds=GRACE_SECONDS)
+        row = db.claim_point(store.engine, name, worker, stale)
+        if row is None:
+            break
+        _run_point(spec, options, store, study, _point_from_row(row), row.id, fit_fn, env, shown)
+        ran += 1
+    left = sum(r.state != "done" for r in db.list_points(store.engine, name))
+    return RunSummary(name, len(points), ran, done_before, left)
+
+
+class _Heartbeat:
+    """Refreshes the trial's and the point's heartbeat while a trial runs."""
+
+    def __init__(self, store: Store, trial_id: int, point_id: int) -> None:
+        self._store, self._trial_id, self._point_id = store, trial_id, point_id
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(HEARTBEAT_SECONDS):
+            self._store.optuna.record_heartbeat(self._trial_id)
+            db.beat(self._store.engine, [self._point_id])
+
+    def __enter__(self) -> _Heartbeat:
+        self._store.optuna.record_heartbeat(self._trial_id)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna.Study,
+               point: Point, point_id: int, fit_fn: FitFn, env: dict[str, Any],
+               shown: Progress) -> None:
+    """Train one point as one Optuna trial and record its outcome."""
+    sampler = study.sampler
+    assert isinstance(sampler, PointSampler)
+    sampler.values = point.params
+    trial = study.ask(distributions(spec, point.params))
+    for key, value in (("axis", point.axis), ("label", point.label), ("seed", point.seed),
+                       ("point_key", point.key), ("is_baseline", point.is_baseline)):
+        trial.set_user_attr(key, value)
+    name = spec.storage_name
+    db.start_run(store.engine, name, trial.number, point.key, point.seed,
+                 point.config.describe(), env)
+    shown.trial_start(point, trial.number)
+
+    def on_epoch(record: EpochRecord) -> None:
+        db.add_epoch(store.engine, name, trial.number, dataclasses.asdict(record))
+        trial.report(record.val_accuracy, record.epoch)
+        shown.epoch(record, point.config.epochs)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+
+    try:
+        with _Heartbeat(store, trial._trial_id, point_id):
+            result = fit_fn(point.config, point.seed, data_dir=options.data_dir,
+                            on_epoch=on_epoch)
+    except optuna.TrialPruned:
+        study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        db.set_point(store.engine, point_id, "done", trial.number)
+        shown.trial_end(point, None, "pruned")
+        return
+    except BaseException as exc:
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        trial.set_user_attr("failure", "interrupted" if interrupted else repr(exc)[:500])
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        db.set_point(store.engine, point_id, "pending" if interrupted else "failed",
+                     trial.number)
+        raise
+    _record_result(trial, result, options, store)
+    study.tell(trial, getattr(result.metrics, spec.metric))
+    db.set_point(store.engine, point_id, "done", trial.number)
+    db.finish_run(store.engine, name, trial.number)
+    shown.trial_end(point, result.metrics, "complete")
+
+
+def _record_result(trial: optuna.Trial, result: FitResult, options: RunOptions,
+                   store: Store) -> None:
+    """Every metric as a user attribute; the final weights as an Optuna artifact."""
+    for key, value in dataclasses.asdict(result.metrics).items():
+        trial.set_user_attr(key, [list(r) for r in value] if key == "confusion" else value)
+    options.artifacts_dir.mkdir(parents=True, exist_ok=True)
+    artifact_store = optuna.artifacts.FileSystemArtifactStore(str(options.artifacts_dir))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trial-{trial.number}-weights.pt"
+        torch.save(result.model.state_dict(), path)
+        artifact_id = optuna.artifacts.upload_artifact(
+            artifact_store=artifact_store, file_path=str(path), study_or_trial=trial,
+            storage=store.optuna, mimetype="application/octet-stream")
+    trial.set_user_attr("weights_artifact", artifact_id)

@@ -1,0 +1,71 @@
+"""Terminal display (the only rich importer): live progress of a run, and summary tables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from ablation.engine.space import Point
+from ablation.reporting.tables import SummaryRow, fmt_mean_std
+from ablation.spec import StudySpec
+from ablation.training import EpochRecord, Metrics
+
+
+class RichProgress:
+    """One line per finished trial, and a transient status line for the running epoch."""
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True, highlight=False)
+        self._status = None
+        self._done = 0
+        self._remaining = 0
+
+    def study_start(self, spec: StudySpec, total: int, remaining: int) -> None:
+        self._remaining = remaining
+        self.console.print(f"[bold]{spec.storage_name}[/]: {total} trials "
+                           f"({len(spec.seeds)} seeds), {total - remaining} already done")
+
+    def trial_start(self, point: Point, trial_number: int) -> None:
+        self._point, self._number = point, trial_number
+        self._status = self.console.status(self._head())
+        self._status.start()
+
+    def _head(self) -> str:
+        return (f"[{self._done + 1}/{self._remaining}] trial {self._number} "
+                f"{point_text(self._point)}")
+
+    def epoch(self, record: EpochRecord, epochs: int) -> None:
+        if self._status is not None:
+            self._status.update(f"{self._head()}  epoch {record.epoch}/{epochs}  "
+                                f"val acc {100 * record.val_accuracy:.2f}%")
+
+    def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+        self._done += 1
+        tail = (f"test acc {100 * metrics.test_accuracy:.2f}%  loss {metrics.test_loss:.4f}  "
+                f"{metrics.train_seconds:.1f} s" if metrics else state)
+        self.console.print(f"[{self._done}/{self._remaining}] trial {self._number} "
+                           f"{point_text(point)}  {tail}")
+
+
+def point_text(point: Point) -> str:
+    """'optimizer=sgd seed=1' style description of a point."""
+    what = point.label if point.axis == "baseline" else f"{point.axis}={point.label}"
+    return f"{what} seed={point.seed}"
+
+
+def print_summary(study: str, rows: Sequence[SummaryRow]) -> None:
+    """The study's table: one row per axis value, mean ± std over seeds."""
+    table = Table(title=study)
+    for col in ("axis", "value", "n", "test acc (%)", "test loss", "train time (s)"):
+        table.add_column(col, justify="left" if col in ("axis", "value") else "right")
+    for r in rows:
+        value = f"{r.label} (baseline)" if r.is_baseline and r.label != "baseline" else r.label
+        table.add_row(r.axis, value, str(r.n), fmt_mean_std(r.stats["test_accuracy"]),
+                      fmt_mean_std(r.stats["test_loss"], 4),
+                      fmt_mean_std(r.stats["train_seconds"], 1))
+    Console().print(table)

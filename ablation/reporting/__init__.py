@@ -1,0 +1,1 @@
+"""Results -> rows (pure) -> CSV / Markdown / LaTeX / HTML."""

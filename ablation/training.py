@@ -1,0 +1,262 @@
+"""fit(config, seed) -> FitResult: one training run. Knows nothing of Optuna or storage.
+
+Batches are cut from whole in-memory uint8 tensors (no Dataset, no DataLoader, no per-sample
+Python), augmented as a batch on tensors, and evaluated under inference_mode.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ablation.data import Splits, make_splits
+from ablation.metrics import accuracy, confusion_matrix, macro_f1
+from ablation.models import build_model
+from ablation.optim import make_optimizer
+from ablation.spec import TrainConfig
+
+EVAL_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One point of the learning curve."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float  # training seconds so far (evaluation excluded)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Final measurements of one trained model."""
+
+    test_loss: float
+    test_accuracy: float
+    macro_f1: float
+    val_loss: float
+    val_accuracy: float
+    train_seconds: float
+    infer_seconds: float  # whole test set
+    infer_ms_per_image: float
+    params: int
+    state_bytes: int  # bytes of the saved state_dict
+    epochs_run: int
+    confusion: tuple[tuple[int, ...], ...]
+
+
+@dataclass
+class FitResult:
+    """Metrics, learning curve and the trained model."""
+
+    metrics: Metrics
+    curve: tuple[EpochRecord, ...]
+    model: nn.Module
+
+
+EpochCallback = Callable[[EpochRecord], None]
+
+
+@dataclass(frozen=True)
+class _Batcher:
+    """Turns uint8 batches into normalised float tensors (and augments them when asked)."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+    augment: bool
+
+    @classmethod
+    def for_data(cls, x: torch.Tensor, augment: bool) -> _Batcher:
+        xf = x.float().div_(255)
+        mean = xf.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
+        std = xf.std(dim=(0, 2, 3)).clamp(min=1e-3).view(1, -1, 1, 1)
+        return cls(mean, std, augment)
+
+    def __call__(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+        xf = (x.float().div_(255) - self.mean) / self.std
+        if self.augment and gen is not None:
+            xf = random_affine(xf, gen)
+        return xf
+
+
+def random_affine(x: torch.Tensor, gen: torch.Generator, degrees: float = 10.0,
+                  shift: float = 0.1, zoom: float = 0.1) -> torch.Tensor:
+    """Rotate, shift and zoom every image of a batch independently (study 000's augmentation)."""
+    n = x.shape[0]
+    u = torch.rand(n, 4, generator=gen) * 2 - 1  # uniform in [-1, 1]
+    angle = u[:, 0] * math.radians(degrees)
+    scale = 1 + u[:, 1] * zoom
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack([torch.stack([cos, -sin, u[:, 2] * shift * 2], 1),
+                         torch.stack([sin, cos, u[:, 3] * shift * 2], 1)], 1)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # Background is the normalised value of a 0 pixel, not 0, so pad with the batch minimum.
+    fill = x.amin()
+    return F.grid_sample(x - fill, grid, align_corners=False, padding_mode="zeros") + fill
+
+
+def _batches(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
+    order = torch.randperm(n, generator=gen)
+    for i in range(0, n, batch_size):
+        idx = order[i:i + batch_size]
+        if len(idx) > 1 or i == 0:  # a lone last sample would break batch-norm statistics
+            yield idx
+
+
+def make_loss(config: TrainConfig, train_y: torch.Tensor, n_classes: int) -> nn.Module:
+    """The configured loss; class weights come from training-label frequencies."""
+    if config.loss == "class-weighted":
+        counts = torch.bincount(train_y, minlength=n_classes).float().clamp(min=1)
+        weights = counts.sum() / (n_classes * counts)
+        return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+    if config.loss == "focal":
+        return FocalLoss(gamma=2.0)
+    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
+class FocalLoss(nn.Module):
+    """Focal loss (Lin et al. 2017): cross-entropy scaled by (1 - p_true) ** gamma."""
+
+    def __init__(self, gamma: float) -> None:
+        super().__init__()
+        self.gamma = gamma
+
+    def forward(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        logp = F.log_softmax(logits.float(), dim=1).gather(1, target[:, None]).squeeze(1)
+        return (-(1 - logp.exp()) ** self.gamma * logp).mean()
+
+
+def lr_lambda(schedule: str, total_steps: int, steps_per_epoch: int,
+              warmup: float) -> Callable[[int], float]:
+    """Multiplier of the base LR at each optimizer step."""
+    warm = max(1, int(total_steps * warmup))
+
+    def onecycle(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, total_steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    def cosine(step: int) -> float:
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, step / max(1, total_steps))))
+
+    def step_decay(step: int) -> float:  # pytorch/examples' StepLR(step_size=1, gamma=0.7)
+        return 0.7 ** (step // max(1, steps_per_epoch))
+
+    return {"onecycle": onecycle, "cosine": cosine, "step": step_decay,
+            "constant": lambda step: 1.0}[schedule]
+
+
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batcher: _Batcher,
+             loss_fn: nn.Module, precision: str = "fp32") -> tuple[float, torch.Tensor]:
+    """Mean loss and predicted labels over a whole split, in inference mode."""
+    model.eval()
+    total, preds = 0.0, []
+    with torch.inference_mode(), _autocast(precision):
+        for i in range(0, len(x), EVAL_BATCH):
+            logits = model(batcher(x[i:i + EVAL_BATCH])).float()
+            total += float(loss_fn(logits, y[i:i + EVAL_BATCH])) * len(logits)
+            preds.append(logits.argmax(1))
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
+    return total / max(1, len(x)), pred
+
+
+def _autocast(precision: str) -> torch.autocast:
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def state_dict_bytes(model: nn.Module) -> int:
+    """Bytes of ``torch.save(model.state_dict())``: the size of the saved weights file."""
+    buf = io.BytesIO()
+    torch.save(model.state_dict(), buf)
+    return buf.getbuffer().nbytes
+
+
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
+                 data: Splits, batcher: _Batcher, loss_fn: nn.Module, config: TrainConfig,
+                 gen: torch.Generator) -> tuple[float, float]:
+    model.train()
+    loss_sum = torch.zeros(())
+    correct = torch.zeros((), dtype=torch.long)
+    seen = 0
+    for idx in _batches(len(data.train_x), config.batch_size, gen):
+        x, y = batcher(data.train_x[idx], gen), data.train_y[idx]
+        with _autocast(config.precision):
+            logits = model(x)
+        loss = loss_fn(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        opt.step()
+        sched.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.detach().argmax(1) == y).sum()
+        seen += len(idx)
+    return float(loss_sum) / seen, float(correct) / seen
+
+
+def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datasets"),
+        on_epoch: EpochCallback | None = None) -> FitResult:
+    """Train ``config`` with ``seed`` and measure the result on the test set.
+
+    ``on_epoch`` sees every epoch's record and may raise to stop the run (pruning).
+    """
+    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
+                        width=config.width, blocks=config.blocks, dropout=config.dropout)
+    opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay,
+                         config.momentum)
+    steps = math.ceil(len(data.train_x) / config.batch_size)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lr_lambda(config.schedule, steps * config.epochs, steps, config.warmup))
+    batcher = _Batcher.for_data(data.train_x, config.augment)
+    loss_fn = make_loss(config, data.train_y, data.n_classes)
+    eval_loss = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
+    curve: list[EpochRecord] = []
+    train_seconds = 0.0
+    for epoch in range(1, config.epochs + 1):
+        t0 = time.perf_counter()
+        tr_loss, tr_acc = _train_epoch(model, opt, sched, data, batcher, loss_fn, config, gen)
+        train_seconds += time.perf_counter() - t0
+        val_loss, val_pred = evaluate(model, data.val_x, data.val_y, batcher, eval_loss,
+                                      config.precision)
+        record = EpochRecord(epoch, tr_loss, tr_acc, val_loss, accuracy(data.val_y, val_pred),
+                             opt.param_groups[0]["lr"], train_seconds)
+        curve.append(record)
+        if on_epoch is not None:
+            on_epoch(record)
+    metrics = measure(model, data, batcher, eval_loss, config, train_seconds, curve)
+    return FitResult(metrics, tuple(curve), model)
+
+
+def measure(model: nn.Module, data: Splits, batcher: _Batcher, loss_fn: nn.Module,
+            config: TrainConfig, train_seconds: float, curve: list[EpochRecord]) -> Metrics:
+    """Test-set metrics, timing and size of a trained model."""
+    t0 = time.perf_counter()
+    test_loss, pred = evaluate(model, data.test_x, data.test_y, batcher, loss_fn, config.precision)
+    infer = time.perf_counter() - t0
+    cm = confusion_matrix(data.test_y, pred, data.n_classes)
+    last = curve[-1] if curve else None
+    return Metrics(
+        test_loss=test_loss, test_accuracy=accuracy(data.test_y, pred), macro_f1=macro_f1(cm),
+        val_loss=last.val_loss if last else math.nan,
+        val_accuracy=last.val_accuracy if last else math.nan,
+        train_seconds=train_seconds, infer_seconds=infer,
+        infer_ms_per_image=1000 * infer / max(1, len(data.test_x)),
+        params=sum(p.numel() for p in model.parameters()), state_bytes=state_dict_bytes(model),
+        epochs_run=len(curve), confusion=tuple(tuple(int(v) for v in row) for row in cm.tolist()))
