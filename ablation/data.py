@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import hashlib
 import io
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,6 +143,13 @@ def _stage_idx(names: list[str], data_dir: Path, raw: Path, subdir: str) -> bool
     return False
 
 
+def cache_dir_for(data_dir: Path) -> Path:
+    """Writable cache for files staged from ``data_dir`` (env ABLATE_CACHE, else ~/.cache)."""
+    base = Path(os.environ.get("ABLATE_CACHE", Path.home() / ".cache" / "ablate"))
+    tag = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:12]
+    return base / "staged" / tag
+
+
 def _missing(name: str, where: Path, files: list[str], how: str) -> UserError:
     return UserError(f"{name}: data files not found in {where} (expected {', '.join(files)}); "
                      f"{how}")
@@ -153,18 +162,26 @@ def _torchvision_mnist_like(name: str, cls_name: str, data_dir: Path, subdir: st
 
     cls = getattr(tvd, cls_name)
     names = _idx_names(prefix)
-    raw = data_dir / cls_name / "raw"
     if prefix:  # EMNIST names its files emnist-<split>-train-..., test instead of t10k
         names = [n.replace("t10k", "test") for n in names]
+    root = data_dir
+    raw = root / cls_name / "raw"
     if not all((raw / n).is_file() for n in names):
-        if not _stage_idx(names, data_dir, raw, subdir):
-            _try_download(lambda: cls(str(data_dir), download=True, **kwargs),
+        # A plain folder of the files (maybe read-only, like ../shared) is staged into a cache
+        # in torchvision's layout, never written into.
+        root = cache_dir_for(data_dir)
+        raw = root / cls_name / "raw"
+        staged = all((raw / n).is_file() for n in names) or _stage_idx(names, data_dir, raw,
+                                                                        subdir)
+        if not staged:
+            root, raw = data_dir, data_dir / cls_name / "raw"
+            _try_download(lambda: cls(str(root), download=True, **kwargs),
                           _missing(name, data_dir, names,
                                    f"download them with network access (ablate fetches them "
                                    f"through torchvision), or copy them into {raw}"),
                           data_dir / cls_name)
     try:
-        train, test = (cls(str(data_dir), train=t, download=False, **kwargs) for t in (True, False))
+        train, test = (cls(str(root), train=t, download=False, **kwargs) for t in (True, False))
     except (RuntimeError, ValueError, AssertionError, OSError) as exc:
         raise UserError(f"{name}: cannot read the files in {raw}: {exc}") from None
     return RawData(train.data.unsqueeze(1), train.targets.long(), test.data.unsqueeze(1),

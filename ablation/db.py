@@ -94,8 +94,9 @@ def create_tables(engine: Engine) -> None:
 
 
 def _row(r: Any) -> PointRow:
-    return PointRow(r.id, r.key, r.ordinal, r.axis, r.label, r.seed, bool(r.is_baseline), json.loads(r.params),
-                    json.loads(r.config), r.state, r.attempts, r.trial_number)
+    return PointRow(r.id, r.key, r.ordinal, r.axis, r.label, r.seed, bool(r.is_baseline),
+                    json.loads(r.params), json.loads(r.config), r.state, r.attempts,
+                    r.trial_number)
 
 
 def add_points(engine: Engine, study: str, points: Iterable[dict[str, Any]]) -> int:

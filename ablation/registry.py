@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """Maps lower-case names to components; duplicates are an error, unknown names list the known."""
+    """Maps lower-case names to components; duplicates are errors; unknown names list the known."""
 
     def __init__(self, kind: str) -> None:
         self.kind = kind

@@ -1,19 +1,21 @@
 """Study files -> frozen dataclasses (StudySpec, TrainConfig). All validation happens here.
 
-A study file has three parts: ``[study]`` (name, metric, direction, seeds, mode, ...), ``[baseline]``
-(the full training configuration every trial starts from) and ``[axes.NAME]`` (the values to vary:
-``choices = [...]`` or ``low``/``high``/``log``). Raw dicts never leave this module.
+A study file has three parts: ``[study]`` (name, metric, direction, seeds, mode, ...),
+``[baseline]`` (the full training configuration every trial starts from) and ``[axes.NAME]``
+(the values to vary: ``choices = [...]`` or ``low``/``high``/``log``).
+Raw dicts never leave this module.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+
+import tomllib
 
 from ablation.errors import UserError
 
@@ -95,7 +97,7 @@ class StudySpec:
 
     @property
     def storage_name(self) -> str:
-        """Study name in storage: the file's name plus any command-line overrides of the baseline."""
+        """Name in storage: the study's name plus any command-line overrides of the baseline."""
         if not self.overrides:
             return self.name
         inner = ",".join(f"{k}={v}" for k, v in self.overrides)

@@ -184,8 +184,9 @@ def state_dict_bytes(model: nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer, sched: torch.optim.lr_scheduler.LRScheduler,
-                 data: Splits, batcher: _Batcher, loss_fn: nn.Module, config: TrainConfig,
+def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
+                 sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: _Batcher,
+                 loss_fn: nn.Module, config: TrainConfig,
                  gen: torch.Generator) -> tuple[float, float]:
     model.train()
     loss_sum = torch.zeros(())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 from pathlib import Path
 
@@ -81,5 +82,13 @@ def tiny_config() -> TrainConfig:
 
 
 @pytest.fixture(autouse=True)
-def _two_threads() -> None:
-    torch.set_num_threads(2)
+def _threads() -> None:
+    # 2 cores here; several agents or workers sharing them set ABLATE_TEST_THREADS=1 to avoid
+    # oversubscription (measured ~8x slower per step here).
+    torch.set_num_threads(int(os.environ.get("ABLATE_TEST_THREADS", "2")))
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Staged copies of data files go to a per-session temporary cache, not ~/.cache.
+    monkeypatch.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

@@ -37,6 +37,7 @@ def test_mnist_reads_real_idx_files_through_torchvision(tmp_path, layout):
     assert raw.train_x.shape == (60, 1, 28, 28) and raw.test_x.shape == (20, 1, 28, 28)
     assert raw.train_y[:10].tolist() == list(range(10))
     assert (raw.train_x[3, 0, 3] == 255).all()  # the stripe the writer put on row = label
+    assert not (tmp_path / "mnist" / "MNIST").exists()  # the source folder is never written
 
 
 @pytest.mark.parametrize("name", ["fashion-mnist", "kmnist"])

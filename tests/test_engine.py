@@ -1,7 +1,6 @@
 """Engine on real temporary SQLite files, driven by a fake fit."""
 
 import datetime
-
 from pathlib import Path
 
 import optuna

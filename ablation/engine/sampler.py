@@ -54,7 +54,7 @@ def distributions(spec: StudySpec, params: dict[str, Any]) -> dict[str, BaseDist
         base = getattr(spec.baseline, axis.name)
         values = list(dict.fromkeys([*axis.choices, base]))
         value = params[axis.name]
-        if isinstance(value, bool) or isinstance(value, str):
+        if isinstance(value, bool | str):
             out[axis.name] = CategoricalDistribution(sorted(values, key=str))
         elif isinstance(value, int):
             out[axis.name] = IntDistribution(min(values), max(values))
