@@ -70,8 +70,12 @@ def main() -> None:
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None, threads: int,
         max_trials: int | None, dry_run: bool) -> None:
-    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated."""
-    from ablation.engine.runner import RunOptions, run_study
+    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
+
+    A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
+    """
+    from ablation.engine.runner import RunOptions
+    from ablation.engine.stages import run_stages
     from ablation.engine.storage import artifacts_dir_for, check_url
     from ablation.progress import RichProgress
     from ablation.spec import load_study, with_overrides
@@ -87,10 +91,10 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
                          max_trials=max_trials)
-    summary = run_study(spec, options, fit, RichProgress())
-    click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
-               f"{summary.already_done} done before, {summary.remaining} left of {summary.total}"
-               f" -> {'(dry run, discarded)' if dry_run else storage}")
+    for summary in run_stages(spec, options, fit, RichProgress()):
+        click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
+                   f"{summary.already_done} done before, {summary.remaining} left of "
+                   f"{summary.total} -> {'(dry run, discarded)' if dry_run else storage}")
     if tmp is not None:
         tmp.cleanup()
 
@@ -103,8 +107,29 @@ def studies() -> None:
     for name in builtin_studies():
         spec = load_study(name)
         axes = ", ".join(a.name for a in spec.axes)
+        then = f"; then {name}/fine" if spec.refine else ""
         click.echo(f"{name:<16} {spec.description}  [axes: {axes}; "
-                   f"{len(spec.seeds)} seeds; {spec.baseline.dataset}]")
+                   f"{len(spec.seeds)} seeds; {spec.baseline.dataset}{then}]")
+
+
+@main.command()
+@click.argument("study")
+def validate(study: str) -> None:
+    """Check STUDY (a .toml/.yaml file or a built-in name) without running it."""
+    from ablation.engine.space import grid_points
+    from ablation.spec import load_study
+
+    spec = load_study(study)
+    axes = ", ".join(f"{a.name} ({len(a.choices)} values)" if a.is_grid
+                     else f"{a.name} ({'log ' if a.log else ''}{a.low:g}..{a.high:g})"
+                     for a in spec.axes)
+    n_configs = len(grid_points(spec)) // len(spec.seeds) if all(
+        a.is_grid for a in spec.axes) else spec.n_trials
+    then = (f"; then {spec.name}/fine: {spec.refine.values} values of {spec.refine.axis} x "
+            f"{len(spec.seeds)} seeds = {spec.refine.values * len(spec.seeds)} trials"
+            if spec.refine else "")
+    click.echo(f"ok {spec.source}: study {spec.name}; axes: {axes}; {n_configs} configurations "
+               f"x {len(spec.seeds)} seeds = {n_configs * len(spec.seeds)} trials{then}")
 
 
 @main.command()
