@@ -11,7 +11,7 @@ from torch import nn
 
 from ablation.cli import main
 from ablation.engine.runner import RunOptions
-from ablation.engine.stages import bracket, fine_grid, run_stages, stage_means
+from ablation.engine.stages import bracket, fine_grid, run_stages, second_stage, stage_means
 from ablation.results import TrialRecord
 from ablation.spec import parse_study
 from ablation.training import EpochRecord, FitResult, Metrics
@@ -145,3 +145,19 @@ def test_ablate_run_lr_runs_both_stages(tmp_path, storage_url, monkeypatch):
     fine = optuna.load_study(study_name="lr/fine[dataset=digits,epochs=1]", storage=storage_url)
     assert fine.user_attrs["derived_from"]["values"] == [
         1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3]
+
+
+def test_second_stage_minimises_val_loss_and_is_centred_on_the_best_value():
+    doc = {"study": {"name": "wd", "seeds": 2, "metric": "val_loss", "direction": "minimize",
+                     "refine": {"axis": "weight_decay", "values": 3, "spacing": "log"}},
+           "axes": {"weight_decay": {"choices": [1e-2, 1e-3, 1e-4]}}}
+    spec = parse_study(doc, "test")
+    losses = {1e-2: 0.9, 1e-3: 0.2, 1e-4: 0.3}
+    trials = [TrialRecord(0, "complete", "weight_decay", "", seed,
+                          {"weight_decay": wd, "seed": seed},
+                          {"val_loss": loss, "test_loss": 1 - loss})
+              for wd, loss in losses.items() for seed in (0, 1)]
+    fine = second_stage(spec, trials)
+    assert fine.storage_name == "wd/fine" and fine.refine is None
+    assert fine.baseline.weight_decay == 1e-3
+    assert fine.axes[0].choices == (1e-4, 0.000316227766, 1e-3)  # 10 ** -3.5, 10 digits
