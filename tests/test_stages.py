@@ -12,6 +12,7 @@ from torch import nn
 from ablation.cli import main
 from ablation.engine.runner import RunOptions
 from ablation.engine.stages import bracket, fine_grid, run_stages, second_stage, stage_means
+from ablation.errors import UserError
 from ablation.results import TrialRecord
 from ablation.spec import parse_study
 from ablation.training import EpochRecord, FitResult, Metrics
@@ -63,16 +64,18 @@ def test_stage_means_average_seeds_and_skip_failed_trials_and_other_seeds():
 class PeakFit:
     """A fake fit whose validation accuracy peaks at lr = 10 ** peak (known best decade).
 
-    Test accuracy peaks elsewhere (at 1e-2), so a stage chosen on test metrics would differ.
+    ``peak`` may differ per seed ({seed: peak}). Test accuracy peaks elsewhere (at 1e-2), so a
+    stage chosen on test metrics would differ.
     """
 
-    def __init__(self, peak: float) -> None:
+    def __init__(self, peak: float | dict[int, float]) -> None:
         self.peak = peak
         self.calls: list[tuple[float, int]] = []
 
     def __call__(self, config, seed, *, data_dir: Path, on_epoch=None) -> FitResult:
         self.calls.append((config.lr, seed))
-        val = 1 - abs(math.log10(config.lr) - self.peak) / 10 + seed / 1000
+        peak = self.peak[seed] if isinstance(self.peak, dict) else self.peak
+        val = 1 - (math.log10(config.lr) - peak) ** 2 / 100 + seed / 1000
         test = 1 - abs(math.log10(config.lr) + 2) / 10
         m = Metrics(test_loss=1 - test, test_accuracy=test, macro_f1=test, val_loss=1 - val,
                     val_accuracy=val, train_seconds=0.01, infer_seconds=0.001,
@@ -129,6 +132,16 @@ def test_fine_stage_waits_until_the_coarse_stage_is_complete(storage_url, tmp_pa
     # one budget for both stages: 2 coarse trials left, then 1 of the fine stage
     second = run_stages(lr_spec(), _options(storage_url, tmp_path, max_trials=3), PeakFit(-3.7))
     assert [(s.ran, s.remaining) for s in second] == [(2, 0), (1, 3)]
+
+
+def test_a_moved_best_value_is_refused_instead_of_mixing_two_fine_grids(storage_url, tmp_path):
+    run_stages(lr_spec(seeds=1), _options(storage_url, tmp_path), PeakFit(-3.7))
+    # seed 1 peaks near 1e-6: averaged over both seeds the best decade becomes 1e-5 (next 1e-4)
+    fit = PeakFit({0: -3.7, 1: -5.9})
+    with pytest.raises(UserError, match=r"stage 2 over 0.0001..0.001.*now point to 1e-05..0.0001"):
+        run_stages(lr_spec(seeds=2), _options(storage_url, tmp_path), fit)
+    assert {s for _, s in fit.calls} == {1} and len(fit.calls) == 5  # stage 1's new seed only
+    assert len(optuna.load_study(study_name="lr/fine", storage=storage_url).get_trials()) == 4
 
 
 def test_ablate_run_lr_runs_both_stages(tmp_path, storage_url, monkeypatch):

@@ -97,9 +97,25 @@ def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
     if budget == 0:
         return [first]
     fine = second_stage(spec, load_trials(options.storage_url, spec.storage_name))
+    _check_same_grid(options.storage_url, fine)
     second = run_study(fine, replace(options, max_trials=budget), fit_fn, progress)
     _note_origin(options.storage_url, fine, spec)
     return [first, second]
+
+
+def _check_same_grid(storage_url: str, fine: StudySpec) -> None:
+    """Refuse to mix a new fine grid into a stored stage 2 derived from other stage-1 results."""
+    try:
+        study = optuna.load_study(study_name=fine.storage_name,
+                                  storage=open_store(storage_url).optuna)
+    except KeyError:
+        return
+    before = study.user_attrs.get("derived_from", {}).get("values")
+    now = list(fine.axes[0].choices)
+    if before is not None and before != now:
+        raise UserError(f"study {fine.storage_name!r} in {storage_url} holds a stage 2 over "
+                        f"{before[0]:g}..{before[-1]:g}, but stage 1's results now point to "
+                        f"{now[0]:g}..{now[-1]:g}; use another --storage or rename the study")
 
 
 def _note_origin(storage_url: str, fine: StudySpec, coarse: StudySpec) -> None:
