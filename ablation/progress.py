@@ -23,7 +23,7 @@ class RichProgress:
         self._remaining = 0
 
     def study_start(self, spec: StudySpec, total: int, remaining: int) -> None:
-        self._remaining = remaining
+        self._remaining, self._done = remaining, 0  # counts restart for each stage
         self.console.print(f"[bold]{spec.storage_name}[/]: {total} trials "
                            f"({len(spec.seeds)} seeds), {total - remaining} already done")
 
