@@ -30,6 +30,7 @@ PRUNERS = ("none", "median", "successive-halving")
 SPACINGS = ("linear", "log")
 # A refined stage is chosen on validation data only: choosing it on the test set would leak.
 REFINE_METRICS = ("val_accuracy", "val_loss")
+MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
 
 
@@ -224,8 +225,8 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
 
 def _parse_seeds(raw: Any, where: str) -> tuple[int, ...]:
     if isinstance(raw, int) and not isinstance(raw, bool):
-        if raw < 1:
-            raise UserError(f"{where}: study.seeds must be >= 1, got {raw}")
+        if not 1 <= raw <= MAX_SEEDS:
+            raise UserError(f"{where}: study.seeds must be from 1 to {MAX_SEEDS}, got {raw}")
         return tuple(range(raw))
     if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
                                               and s >= 0 for s in raw)):
