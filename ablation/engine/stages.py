@@ -113,8 +113,9 @@ def _check_same_grid(storage_url: str, fine: StudySpec) -> None:
     before = study.user_attrs.get("derived_from", {}).get("values")
     now = list(fine.axes[0].choices)
     if before is not None and before != now:
-        raise UserError(f"study {fine.storage_name!r} in {storage_url} holds a stage 2 over "
-                        f"{before[0]:g}..{before[-1]:g}, but stage 1's results now point to "
+        raise UserError(f"study {fine.storage_name!r} in {storage_url} holds a stage 2 of "
+                        f"{len(before)} values over {before[0]:g}..{before[-1]:g}, but stage 1's "
+                        f"results and study.refine now give {len(now)} values over "
                         f"{now[0]:g}..{now[-1]:g}; use another --storage or rename the study")
 
 
