@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -175,3 +176,17 @@ def test_second_stage_minimises_val_loss_and_is_centred_on_the_best_value():
     assert fine.storage_name == "wd/fine" and fine.refine is None
     assert fine.baseline.weight_decay == 1e-3
     assert fine.axes[0].choices == (1e-4, 0.000316227766, 1e-3)  # 10 ** -3.5, 10 digits
+
+
+def test_progress_shows_stage_names_with_overrides_verbatim():
+    import io
+
+    from rich.console import Console
+
+    from ablation.progress import RichProgress
+    from ablation.spec import with_overrides
+
+    out = io.StringIO()
+    fine = replace(with_overrides(lr_spec(), dataset="mnist"), name="lr/fine")
+    RichProgress(Console(file=out, width=200)).study_start(fine, 4, 4)
+    assert out.getvalue().startswith("lr/fine[dataset=mnist]: 4 trials")
