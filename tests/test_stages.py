@@ -160,6 +160,9 @@ def test_ablate_run_lr_runs_both_stages(tmp_path, storage_url, monkeypatch):
     fine = optuna.load_study(study_name="lr/fine[dataset=digits,epochs=1]", storage=storage_url)
     assert fine.user_attrs["derived_from"]["values"] == [
         1e-4, 2e-4, 3e-4, 4e-4, 5e-4, 6e-4, 7e-4, 8e-4, 9e-4, 1e-3]
+    for stage, label in (("lr", "1e-05"), ("lr/fine", "0.0002")):  # both stages export
+        out = CliRunner().invoke(main, ["export", stage, "--csv", "-", "--storage", storage_url])
+        assert out.exit_code == 0 and label in out.output, out.output
 
 
 def test_second_stage_minimises_val_loss_and_is_centred_on_the_best_value():
