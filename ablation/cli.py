@@ -91,10 +91,14 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
                          max_trials=max_trials)
-    for summary in run_stages(spec, options, fit, RichProgress()):
+    summaries = run_stages(spec, options, fit, RichProgress())
+    for summary in summaries:
         click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
                    f"{summary.already_done} done before, {summary.remaining} left of "
                    f"{summary.total} -> {'(dry run, discarded)' if dry_run else storage}")
+    if spec.refine and len(summaries) == 1:
+        click.echo(f"stage 2 ({spec.name}/fine) starts once every trial of stage 1 is done; "
+                   "run the same command again")
     if tmp is not None:
         tmp.cleanup()
 

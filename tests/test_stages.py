@@ -146,6 +146,15 @@ def test_a_moved_best_value_is_refused_instead_of_mixing_two_fine_grids(storage_
     assert len(optuna.load_study(study_name="lr/fine", storage=storage_url).get_trials()) == 4
 
 
+def test_ablate_run_lr_says_when_stage_2_waits(tmp_path, storage_url, monkeypatch):
+    monkeypatch.setattr("ablation.training.fit", PeakFit(-3.7))
+    res = CliRunner().invoke(main, ["run", "lr", "--dataset", "digits", "--seeds", "1",
+                                    "--max-trials", "2", "--storage", storage_url,
+                                    "--data-dir", str(tmp_path)])
+    assert res.exit_code == 0 and "3 left of 5" in res.output
+    assert "stage 2 (lr/fine) starts once every trial of stage 1 is done" in res.output
+
+
 def test_ablate_run_lr_runs_both_stages(tmp_path, storage_url, monkeypatch):
     fit = PeakFit(-3.7)
     monkeypatch.setattr("ablation.training.fit", fit)
