@@ -120,20 +120,11 @@ def studies() -> None:
 @click.argument("study")
 def validate(study: str) -> None:
     """Check STUDY (a .toml/.yaml file or a built-in name) without running it."""
-    from ablation.engine.space import grid_points
+    from ablation.engine.space import plan_summary
     from ablation.spec import load_study
 
     spec = load_study(study)
-    axes = ", ".join(f"{a.name} ({len(a.choices)} values)" if a.is_grid
-                     else f"{a.name} ({'log ' if a.log else ''}{a.low:g}..{a.high:g})"
-                     for a in spec.axes)
-    n_configs = len(grid_points(spec)) // len(spec.seeds) if all(
-        a.is_grid for a in spec.axes) else spec.n_trials
-    then = (f"; then {spec.name}/fine: {spec.refine.values} values of {spec.refine.axis} x "
-            f"{len(spec.seeds)} seeds = {spec.refine.values * len(spec.seeds)} trials"
-            if spec.refine else "")
-    click.echo(f"ok {spec.source}: study {spec.name}; axes: {axes}; {n_configs} configurations "
-               f"x {len(spec.seeds)} seeds = {n_configs * len(spec.seeds)} trials{then}")
+    click.echo(f"ok {spec.source}: {plan_summary(spec)}")
 
 
 @main.command()
