@@ -70,8 +70,12 @@ def main() -> None:
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None, threads: int,
         max_trials: int | None, dry_run: bool) -> None:
-    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated."""
-    from ablation.engine.runner import RunOptions, run_study
+    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
+
+    A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
+    """
+    from ablation.engine.runner import RunOptions
+    from ablation.engine.stages import run_stages
     from ablation.engine.storage import artifacts_dir_for, check_url
     from ablation.progress import RichProgress
     from ablation.spec import load_study, with_overrides
@@ -87,10 +91,14 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
                          max_trials=max_trials)
-    summary = run_study(spec, options, fit, RichProgress())
-    click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
-               f"{summary.already_done} done before, {summary.remaining} left of {summary.total}"
-               f" -> {'(dry run, discarded)' if dry_run else storage}")
+    summaries = run_stages(spec, options, fit, RichProgress())
+    for summary in summaries:
+        click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
+                   f"{summary.already_done} done before, {summary.remaining} left of "
+                   f"{summary.total} -> {'(dry run, discarded)' if dry_run else storage}")
+    if spec.refine and len(summaries) == 1:
+        click.echo(f"stage 2 ({spec.name}/fine) starts once every trial of stage 1 is done; "
+                   "run the same command again")
     if tmp is not None:
         tmp.cleanup()
 
@@ -103,8 +111,20 @@ def studies() -> None:
     for name in builtin_studies():
         spec = load_study(name)
         axes = ", ".join(a.name for a in spec.axes)
+        then = f"; then {name}/fine" if spec.refine else ""
         click.echo(f"{name:<16} {spec.description}  [axes: {axes}; "
-                   f"{len(spec.seeds)} seeds; {spec.baseline.dataset}]")
+                   f"{len(spec.seeds)} seeds; {spec.baseline.dataset}{then}]")
+
+
+@main.command()
+@click.argument("study")
+def validate(study: str) -> None:
+    """Check STUDY (a .toml/.yaml file or a built-in name) without running it."""
+    from ablation.engine.space import plan_summary
+    from ablation.spec import load_study
+
+    spec = load_study(study)
+    click.echo(f"ok {spec.source}: {plan_summary(spec)}")
 
 
 @main.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from ablation.engine.space import Point
@@ -23,8 +24,9 @@ class RichProgress:
         self._remaining = 0
 
     def study_start(self, spec: StudySpec, total: int, remaining: int) -> None:
-        self._remaining = remaining
-        self.console.print(f"[bold]{spec.storage_name}[/]: {total} trials "
+        self._remaining, self._done = remaining, 0  # counts restart for each stage
+        # escape: "name[dataset=digits]" would otherwise be read as rich markup and vanish
+        self.console.print(f"[bold]{escape(spec.storage_name)}[/]: {total} trials "
                            f"({len(spec.seeds)} seeds), {total - remaining} already done")
 
     def trial_start(self, point: Point, trial_number: int) -> None:

@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-import tomllib
-
+from ablation.documents import read_document
 from ablation.errors import UserError
 
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
@@ -28,6 +27,11 @@ DIRECTIONS = ("maximize", "minimize")
 MODES = ("one-at-a-time", "factorial")
 SAMPLERS = ("grid", "tpe", "random")
 PRUNERS = ("none", "median", "successive-halving")
+SPACINGS = ("linear", "log")
+# A refined stage is chosen on validation data only: choosing it on the test set would leak.
+REFINE_METRICS = ("val_accuracy", "val_loss")
+MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
+FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,16 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Refine:
+    """A second stage: ``values`` points between the best value of ``axis`` and its better
+    neighbour, derived from the first stage's results (study 002, section 4.3.4)."""
+
+    axis: str
+    values: int = 10
+    spacing: str = "linear"  # study 002 tried 1e-4, 2e-4, ..., 1e-3: evenly spaced
+
+
+@dataclass(frozen=True)
 class StudySpec:
     """A validated study: what to vary around which baseline, over which seeds."""
 
@@ -94,6 +108,7 @@ class StudySpec:
     n_trials: int = 0  # for continuous axes: how many sampled configurations
     source: str = ""  # the file it came from
     overrides: tuple[tuple[str, Any], ...] = field(default=())
+    refine: Refine | None = None
 
     @property
     def storage_name(self) -> str:
@@ -106,7 +121,8 @@ class StudySpec:
 
 _TRAIN_FIELDS = {f.name: f for f in fields(TrainConfig)}
 _STUDY_KEYS = {"name", "description", "metric", "direction", "seeds", "mode", "sampler",
-               "pruner", "n_trials"}
+               "pruner", "n_trials", "refine"}
+_REFINE_KEYS = ("axis", "values", "spacing")
 
 
 def _type_name(tp: Any) -> str:
@@ -160,7 +176,7 @@ def _check_train_values(cfg: TrainConfig, where: str) -> None:
 def make_train_config(raw: Mapping[str, Any], where: str,
                       base: TrainConfig | None = None) -> TrainConfig:
     """Validate ``raw`` (keys of TrainConfig) on top of ``base`` into a TrainConfig."""
-    unknown = sorted(set(raw) - set(_TRAIN_FIELDS))
+    unknown = sorted(set(raw) - set(_TRAIN_FIELDS), key=str)
     if unknown:
         raise UserError(f"{where}: unknown key {unknown[0]!r}; allowed: "
                         f"{', '.join(_TRAIN_FIELDS)}")
@@ -176,9 +192,11 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
         raise UserError(f"{at}: not a baseline key; allowed: {', '.join(_TRAIN_FIELDS)}")
     if not isinstance(raw, Mapping):
         raise UserError(f"{at}: must be a table with 'choices' or 'low'/'high'")
-    extra = sorted(set(raw) - {"choices", "low", "high", "log"})
+    extra = sorted(set(raw) - {"choices", "low", "high", "log"}, key=str)
     if extra:
         raise UserError(f"{at}: unknown key {extra[0]!r}; allowed: choices, low, high, log")
+    if "choices" in raw and len(raw) > 1:
+        raise UserError(f"{at}: give either 'choices' or 'low'/'high' (with 'log'), not both")
     if "choices" in raw:
         choices = raw["choices"]
         if not isinstance(choices, list) or not choices:
@@ -207,8 +225,8 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
 
 def _parse_seeds(raw: Any, where: str) -> tuple[int, ...]:
     if isinstance(raw, int) and not isinstance(raw, bool):
-        if raw < 1:
-            raise UserError(f"{where}: study.seeds must be >= 1, got {raw}")
+        if not 1 <= raw <= MAX_SEEDS:
+            raise UserError(f"{where}: study.seeds must be from 1 to {MAX_SEEDS}, got {raw}")
         return tuple(range(raw))
     if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
                                               and s >= 0 for s in raw)):
@@ -229,16 +247,16 @@ def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: s
 
 def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     """Validate a parsed study document (from TOML or YAML) into a StudySpec."""
-    unknown = sorted(set(doc) - {"study", "baseline", "axes"})
+    unknown = sorted(set(doc) - {"study", "baseline", "axes"}, key=str)
     if unknown:
         raise UserError(f"{where}: unknown section {unknown[0]!r}; allowed: study, baseline, axes")
     study, base, axes = (doc.get(k, {}) for k in ("study", "baseline", "axes"))
     for key, part in (("study", study), ("baseline", base), ("axes", axes)):
         if not isinstance(part, Mapping):
             raise UserError(f"{where}: [{key}] must be a table")
-    bad = sorted(set(study) - _STUDY_KEYS)
+    bad = sorted(set(study) - _STUDY_KEYS, key=str)
     if bad:
-        raise UserError(f"{where}: unknown key study.{bad[0]!r}; allowed: "
+        raise UserError(f"{where}: unknown key 'study.{bad[0]}'; allowed: "
                         f"{', '.join(sorted(_STUDY_KEYS))}")
     name = study.get("name")
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]/ "):
@@ -256,44 +274,68 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     if not all(a.is_grid for a in parsed) and (sampler == "grid" or n_trials == 0):
         raise UserError(f"{where}: a low/high axis needs study.sampler = 'tpe' or 'random' "
                         "and study.n_trials > 0")
+    description = study.get("description", "")
+    if not isinstance(description, str):
+        raise UserError(f"{where}: study.description must be a string, got {description!r}")
+    metric = _pick(study, "metric", METRICS, "val_accuracy", where)
     return StudySpec(
         name=name, baseline=baseline, axes=parsed,
-        seeds=_parse_seeds(study.get("seeds", 3), where),
-        description=str(study.get("description", "")),
-        metric=_pick(study, "metric", METRICS, "val_accuracy", where),
-        direction=_pick(study, "direction", DIRECTIONS, "maximize", where),
+        seeds=_parse_seeds(study.get("seeds", 3), where), description=description,
+        metric=metric, direction=_pick(study, "direction", DIRECTIONS, "maximize", where),
         mode=_pick(study, "mode", MODES, "one-at-a-time", where),
         sampler=sampler, pruner=_pick(study, "pruner", PRUNERS, "none", where),
-        n_trials=n_trials, source=where)
+        n_trials=n_trials, source=where,
+        refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
+        else None)
 
 
-def read_document(path: Path) -> dict[str, Any]:
-    """Parse a .toml, .yaml or .yml file safely; syntax errors become one-line UserErrors."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read study file ({exc.strerror})") from None
-    if path.suffix == ".toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            raise UserError(f"{path}: invalid TOML: {exc}") from None
-    if path.suffix in (".yaml", ".yml"):
-        import yaml
+def _parse_refine(raw: Any, axes: tuple[Axis, ...], metric: str, where: str) -> Refine:
+    """``study.refine = { axis = "lr", values = 10, spacing = "linear" }``."""
+    at = f"{where}: study.refine"
+    if not isinstance(raw, Mapping):
+        raise UserError(f"{at}: must be a table like {{ axis = \"lr\", values = 10 }}")
+    extra = sorted(set(raw) - set(_REFINE_KEYS), key=str)
+    if extra:
+        raise UserError(f"{at}: unknown key {extra[0]!r}; allowed: {', '.join(_REFINE_KEYS)}")
+    name = raw.get("axis")
+    if len(axes) != 1 or name != axes[0].name:
+        raise UserError(f"{at}.axis: must name the study's only axis "
+                        f"({', '.join(a.name for a in axes)}), got {name!r}")
+    axis = axes[0]
+    if str(_TRAIN_FIELDS[axis.name].type) != "float" or len(axis.choices) < 2:
+        raise UserError(f"{at}.axis: {name!r} must be a number-valued axis (lr, weight_decay, "
+                        "dropout, ...) with at least 2 choices")
+    values = raw.get("values", 10)
+    if not isinstance(values, int) or isinstance(values, bool) or not 2 <= values <= 100:
+        raise UserError(f"{at}.values: must be an integer from 2 to 100, got {values!r}")
+    spacing = raw.get("spacing", "linear")
+    if spacing not in SPACINGS:
+        raise UserError(f"{at}.spacing: must be one of {', '.join(SPACINGS)}, got {spacing!r}")
+    if spacing == "log" and min(axis.choices) <= 0:
+        raise UserError(f"{at}.spacing: log spacing needs every choice of {name} > 0")
+    if metric not in REFINE_METRICS:
+        raise UserError(f"{at}: the second stage is chosen by study.metric, which must be one "
+                        f"of {', '.join(REFINE_METRICS)} (never a test metric), got {metric!r}")
+    return Refine(name, values, spacing)
 
-        try:
-            doc = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = f" at line {mark.line + 1}" if mark is not None else ""
-            raise UserError(f"{path}: invalid YAML{line}: "
-                            f"{getattr(exc, 'problem', None) or exc}") from None
-        if not isinstance(doc, dict):
-            raise UserError(f"{path}: a study file must be a mapping of sections")
-        return doc
-    raise UserError(f"{path}: study files end in .toml, .yaml or .yml")
+
+def refined_stage(spec: StudySpec, values: tuple[float, ...], best: float) -> StudySpec:
+    """The second stage of ``spec``: its refine axis over ``values``, centred on ``best``.
+
+    The stage's baseline is the first stage's best value, so its table compares every fine
+    value with the winner of the coarse stage.
+    """
+    assert spec.refine is not None
+    name = spec.refine.axis
+    where = f"{spec.source}: stage 2 of study.refine"
+    baseline = make_train_config({name: best}, where, spec.baseline)
+    for v in values:
+        make_train_config({name: v}, where, baseline)
+    return replace(spec, name=spec.name + FINE_SUFFIX, baseline=baseline,
+                   axes=(Axis(name, choices=tuple(values)),), refine=None)
 
 
+STUDY_SUFFIXES = (".toml", ".yaml", ".yml")
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "studies"
 
 
@@ -301,7 +343,7 @@ def builtin_studies() -> dict[str, Path]:
     """Built-in study names -> files in studies/."""
     if not BUILTIN_DIR.is_dir():
         return {}
-    return {p.stem: p for p in sorted(BUILTIN_DIR.glob("*.toml"))}
+    return {p.stem: p for p in sorted(BUILTIN_DIR.iterdir()) if p.suffix in STUDY_SUFFIXES}
 
 
 def resolve_study_path(name_or_path: str) -> Path:

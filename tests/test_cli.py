@@ -78,7 +78,11 @@ def test_dry_run_writes_nothing(tmp_path, storage_url):
 
 def test_studies_lists_builtins():
     res = invoke("studies")
-    assert res.exit_code == 0 and res.output.startswith("optimizers")
+    lines = res.output.splitlines()
+    assert res.exit_code == 0 and len(lines) == 7
+    assert [line.split()[0] for line in lines] == ["activations", "augmentation", "baselines",
+                                                   "blocks", "loss", "lr", "optimizers"]
+    assert "then lr/fine" in next(line for line in lines if line.startswith("lr "))
 
 
 BAD_OPTIMIZER = STUDY.replace('"sgd", "nadam"', '"sgd", "adamm"')

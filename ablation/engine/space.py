@@ -89,3 +89,17 @@ def fingerprint(spec: StudySpec) -> str:
                        "axes": [[a.name, list(a.choices), a.low, a.high, a.log]
                                 for a in spec.axes]}, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def plan_summary(spec: StudySpec) -> str:
+    """One line: the study's axes and how many configurations x seeds = trials it runs."""
+    axes = ", ".join(f"{a.name} ({len(a.choices)} values)" if a.is_grid
+                     else f"{a.name} ({'log ' if a.log else ''}{a.low:g}..{a.high:g})"
+                     for a in spec.axes)
+    seeds = len(spec.seeds)
+    configs = (len(grid_points(spec)) // seeds if all(a.is_grid for a in spec.axes)
+               else spec.n_trials)
+    then = (f"; then {spec.name}/fine: {spec.refine.values} values of {spec.refine.axis} x "
+            f"{seeds} seeds = {spec.refine.values * seeds} trials" if spec.refine else "")
+    return (f"study {spec.name}; axes: {axes}; {configs} configurations x {seeds} seeds = "
+            f"{configs * seeds} trials{then}")
