@@ -283,3 +283,23 @@ def embed_html(study: str, trial: int, xy: Sequence[Sequence[float]], labels: Se
     section = Section("tsne", f"{len(labels)} test images", fig)
     return render_page(title, "Each point is one test image; nearby points have similar "
                        "features in the trained model.", [section])
+
+
+def image_page(figure: go.Figure, width: int = 1000, height: int | None = None) -> str:
+    """A page that renders ``figure`` and writes it as SVG and PNG data URLs into the DOM
+    (``<pre id="svg">``, ``<pre id="png">``), for a headless browser to read back."""
+    h = height or int(figure.layout.height or 450)
+    w = int(figure.layout.width or width)
+    opts = f"{{width: {w}, height: {h}}}"
+    script = (
+        "const gd = document.getElementById('fig');"
+        f"Plotly.newPlot(gd, {figure.to_json()})"
+        f".then(() => Plotly.toImage(gd, Object.assign({{format: 'svg'}}, {opts})))"
+        ".then(u => { document.getElementById('svg').textContent = u; })"
+        f".then(() => Plotly.toImage(gd, Object.assign({{format: 'png', scale: 2}}, {opts})))"
+        ".then(u => { document.getElementById('png').textContent = u; })"
+        ".catch(e => { document.getElementById('err').textContent = String(e); });")
+    return ("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f'<script type="text/javascript">{plotly.offline.get_plotlyjs()}</script></head>'
+            f'<body><div id="fig"></div><pre id="svg"></pre><pre id="png"></pre>'
+            f'<pre id="err"></pre><script>{script}</script></body></html>\n')
