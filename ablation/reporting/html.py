@@ -60,7 +60,7 @@ def bar_figure(axis: str, bars: Sequence[Bar], metric_title: str) -> go.Figure:
         marker_color=[BASELINE_COLOR if b.is_baseline else PALETTE[0] for b in bars],
         error_y={"type": "data", "symmetric": False, "array": [b.err_plus for b in bars],
                  "arrayminus": [b.err_minus for b in bars], "color": "#222", "thickness": 1.5},
-        text=[f"{b.mean:.2f}" for b in bars], textposition="inside",
+        text=[f"{b.mean:.2f}" for b in bars], textposition="inside", insidetextanchor="middle",
         customdata=[[b.n, _ci_text(b)] for b in bars],
         hovertemplate="%{x}: %{y:.2f}<br>n=%{customdata[0]}, 95% CI %{customdata[1]}"
                       "<extra></extra>"))
@@ -68,7 +68,7 @@ def bar_figure(axis: str, bars: Sequence[Bar], metric_title: str) -> go.Figure:
     if base:
         fig.add_hline(y=base[0].mean, line_dash="dash", line_color=BASELINE_COLOR,
                       annotation_text=f"baseline ({base[0].label})",
-                      annotation_position="top left")
+                      annotation_position="top right")
     lows = [b.mean - b.err_minus for b in bars if not math.isnan(b.mean)]
     highs = [b.mean + b.err_plus for b in bars if not math.isnan(b.mean)]
     if lows:
