@@ -77,8 +77,10 @@ def bar_figure(axis: str, bars: Sequence[Bar], metric_title: str) -> go.Figure:
         # below the lowest whisker rather than at 0, and say so in the axis title.
         floor = max(0.0, min(lows) - span)
         fig.update_yaxes(range=[floor, max(highs) + 0.25 * span])
+        if floor > 0:
+            metric_title += " (axis not from 0)"
     fig.update_layout(template=TEMPLATE, height=380, margin={"t": 40, "b": 40},
-                      xaxis_title=axis, yaxis_title=f"{metric_title} (axis not from 0)")
+                      xaxis_title=axis, yaxis_title=metric_title)
     return fig
 
 
@@ -165,6 +167,7 @@ def importance_figure(importances: dict[str, float]) -> go.Figure:
     fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
                            marker_color=PALETTE[0], text=[f"{v:.2f}" for _, v in items]))
     fig.update_layout(template=TEMPLATE, height=160 + 40 * len(items),
+                      margin={"l": 20 + 8 * max(len(k) for k, _ in items), "t": 30},
                       xaxis_title="importance (fANOVA, sums to 1)")
     return fig
 
@@ -192,8 +195,9 @@ def report_sections(data: StudyData) -> list[Section]:
     sections = [Section("summary", "Summary (mean ± std over seeds)",
                         table_html=summary_table_html(data))]
     for axis, bars in bar_rows(summary_rows(data.trials)).items():
-        sections.append(Section(f"bars-{axis}", f"Test accuracy by {axis} (95% CI of the mean)",
-                                bar_figure(axis, bars, "test accuracy (%)")))
+        shown = "configuration" if axis == "factorial" else axis
+        sections.append(Section(f"bars-{axis}", f"Test accuracy by {shown} (95% CI of the mean)",
+                                bar_figure(shown, bars, "test accuracy (%)")))
     curves = {m: curve_rows(data.trials, data.epochs, m) for m in
               ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
     if any(curves.values()):
