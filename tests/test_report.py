@@ -166,7 +166,7 @@ def test_report_command_and_its_user_errors(storage_url, tmp_path):
     ok = runner.invoke(main, ["report", "opt", "--storage", storage_url, "-o", str(out),
                               "--trial", "2"])
     assert ok.exit_code == 0, ok.output
-    assert "Confusion matrix (trial 2)" in out.read_text()
+    assert "Confusion matrix (trial 2: optimizer=" in out.read_text()
     bad = runner.invoke(main, ["report", "opt", "--storage", storage_url, "-o",
                                str(tmp_path / "nope" / "r.html")])
     assert bad.exit_code == 2 and "does not exist" in bad.output

@@ -53,10 +53,16 @@ def _colors(labels: Sequence[str]) -> dict[str, str]:
     return out
 
 
-def bar_figure(axis: str, bars: Sequence[Bar], metric_title: str) -> go.Figure:
-    """Mean per value with 95% CI whiskers; the baseline bar is dark and its mean a dashed line."""
+def bar_figure(axis: str, bars: Sequence[Bar], metric_title: str,
+               bounds: tuple[float, float] = (0.0, 100.0)) -> go.Figure:
+    """Mean per value with 95% CI whiskers; the baseline bar is dark and its mean a dashed line.
+
+    The value axis stays within ``bounds`` (percent by default): with two seeds a t-interval can
+    reach past 0 or 100, and drawing that would squash the bars; the hover shows the full CI.
+    """
     fig = go.Figure(go.Bar(
-        x=[b.label for b in bars], y=[b.mean for b in bars],
+        x=[f"{b.label}<br>(baseline)" if b.is_baseline else b.label for b in bars],
+        y=[b.mean for b in bars],
         marker_color=[BASELINE_COLOR if b.is_baseline else PALETTE[0] for b in bars],
         error_y={"type": "data", "symmetric": False, "array": [b.err_plus for b in bars],
                  "arrayminus": [b.err_minus for b in bars], "color": "#222", "thickness": 1.5},
@@ -66,17 +72,15 @@ def bar_figure(axis: str, bars: Sequence[Bar], metric_title: str) -> go.Figure:
                       "<extra></extra>"))
     base = [b for b in bars if b.is_baseline]
     if base:
-        fig.add_hline(y=base[0].mean, line_dash="dash", line_color=BASELINE_COLOR,
-                      annotation_text=f"baseline ({base[0].label})",
-                      annotation_position="top right")
+        fig.add_hline(y=base[0].mean, line_dash="dash", line_color=BASELINE_COLOR)
     lows = [b.mean - b.err_minus for b in bars if not math.isnan(b.mean)]
     highs = [b.mean + b.err_plus for b in bars if not math.isnan(b.mean)]
     if lows:
         span = max(highs) - min(lows) or 1.0
         # Differences between configurations are often a fraction of a point: start the axis
         # below the lowest whisker rather than at 0, and say so in the axis title.
-        floor = max(0.0, min(lows) - span)
-        fig.update_yaxes(range=[floor, max(highs) + 0.25 * span])
+        floor = max(bounds[0], min(lows) - span)
+        fig.update_yaxes(range=[floor, min(bounds[1] * 1.02, max(highs) + 0.25 * span)])
         if floor > 0:
             metric_title += " (axis not from 0)"
     fig.update_layout(template=TEMPLATE, height=380, margin={"t": 40, "b": 40},
@@ -112,6 +116,8 @@ def curves_figure(curves: dict[str, list[Curve]]) -> go.Figure:
                                                     "<br>seeds: %{customdata}<extra></extra>"),
                 row=row, col=col)
     fig.update_xaxes(title_text="epoch", dtick=1)
+    # One diverging epoch can reach hundreds while the rest sit near 0.1: losses go on a log axis.
+    fig.update_yaxes(type="log", row=1)
     fig.update_layout(template=TEMPLATE, height=680, margin={"t": 50},
                       legend={"title": "configuration (band: ±1 std over seeds)"})
     return fig
@@ -206,7 +212,7 @@ def report_sections(data: StudyData) -> list[Section]:
         sections.append(Section("curves", "Learning curves",
                                 note="No per-epoch records stored for this study."))
     if data.confusion and data.confusion_trial is not None:
-        sections.append(Section("confusion", f"Confusion matrix (trial {data.confusion_trial})",
+        sections.append(Section("confusion", _confusion_title(data),
                                 confusion_figure(data.confusion, data.confusion_trial)))
     sections.append(Section("time", "Training time vs test accuracy",
                             scatter_figure(scatter_rows(data.trials, "train_seconds"),
@@ -219,6 +225,12 @@ def report_sections(data: StudyData) -> list[Section]:
         sections.append(Section("importance", "Parameter importance",
                                 note=data.importance_note or "Not computed."))
     return sections
+
+
+def _confusion_title(data: StudyData) -> str:
+    t = next((t for t in data.trials if t.number == data.confusion_trial), None)
+    what = "" if t is None else f": {t.axis}={t.label}, seed {t.seed}"
+    return f"Confusion matrix (trial {data.confusion_trial}{what})"
 
 
 def _size_section(data: StudyData) -> Section:
