@@ -168,6 +168,12 @@ def report(study: str, output: Path, trial: int | None, images: Path | None,
     from ablation.engine.results import load_study_data, resolve_study_name
     from ablation.reporting.html import report_html, report_sections
 
+    if images is not None:
+        from ablation.reporting.browser import find_chromium
+
+        if find_chromium() is None:
+            raise UserError("--images needs chromium on PATH (Debian: apt-get install -y "
+                            "chromium); the HTML report does not")
     name = resolve_study_name(storage, study)
     data = load_study_data(storage, name, trial)
     _check_dir(output)

@@ -214,9 +214,10 @@ def report_sections(data: StudyData) -> list[Section]:
     if data.confusion and data.confusion_trial is not None:
         sections.append(Section("confusion", _confusion_title(data),
                                 confusion_figure(data.confusion, data.confusion_trial)))
+    timed = scatter_rows(data.trials, "train_seconds")
     sections.append(Section("time", "Training time vs test accuracy",
-                            scatter_figure(scatter_rows(data.trials, "train_seconds"),
-                                           "training seconds")))
+                            scatter_figure(timed, "training seconds") if timed else None,
+                            note="" if timed else "No complete trials yet."))
     sections.append(_size_section(data))
     if data.importances:
         sections.append(Section("importance", "Parameter importance",
