@@ -74,8 +74,17 @@ def test_curves_average_over_seeds_with_a_std_band():
     a = curves[0]
     assert a.epochs == (1, 2) and a.n == (2, 1)
     assert a.mean == pytest.approx((1.5, 0.5))
-    sd = math.sqrt(0.5)
-    assert a.low == pytest.approx((1.5 - sd, 0.5)) and a.high == pytest.approx((1.5 + sd, 0.5))
+    # ±std (0.71) reaches past the two seeds' values 1 and 2, so the band stops at them
+    assert a.low == pytest.approx((1.0, 0.5)) and a.high == pytest.approx((2.0, 0.5))
+    three = [trial(i, "opt", "a", 0.9, i) for i in range(3)]
+    wide = curve_rows(three, [{"trial_number": i, "epoch": 1, "val_loss": v}
+                              for i, v in enumerate((1.0, 2.0, 3.0))], "val_loss")[0]
+    assert wide.low == pytest.approx((1.0,)) and wide.high == pytest.approx((3.0,))
+    three_close = curve_rows(three, [{"trial_number": i, "epoch": 1, "val_loss": v}
+                                     for i, v in enumerate((1.0, 1.0, 4.0))], "val_loss")[0]
+    sd = math.sqrt(3.0)  # std of 1, 1, 4
+    assert three_close.low == pytest.approx((1.0,))  # 2 - 1.73 would dip below the seeds
+    assert three_close.high == pytest.approx((2.0 + sd,))
     acc = curve_rows(trials, [{"trial_number": 2, "epoch": 1, "val_accuracy": 0.25}],
                      "val_accuracy")
     assert acc[0].mean == (25.0,)  # percent, as in the tables

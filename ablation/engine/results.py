@@ -98,6 +98,9 @@ def load_study_data(storage_url: str, study_name: str, trial: int | None = None)
     note = importance_note(trials)
     importances = None
     if note is None:
-        importances = param_importances(storage_url, study_name, varied_params(trials))
+        try:
+            importances = param_importances(storage_url, study_name, varied_params(trials))
+        except (ValueError, RuntimeError) as exc:  # e.g. every trial scored the same
+            note = f"Optuna could not compute parameter importance: {exc}"
     return StudyData(study_name, trials, load_epochs(storage_url, study_name), shown,
                      confusion, importances, note)

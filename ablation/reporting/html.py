@@ -107,7 +107,7 @@ def curves_figure(curves: dict[str, list[Curve]]) -> go.Figure:
             color = colors.setdefault(name, PALETTE[len(colors) % len(PALETTE)])
             fig.add_trace(go.Scatter(
                 x=[*c.epochs, *reversed(c.epochs)], y=[*c.high, *reversed(c.low)],
-                fill="toself", fillcolor=color, opacity=0.18, line={"width": 0},
+                mode="lines", fill="toself", fillcolor=color, opacity=0.18, line={"width": 0},
                 hoverinfo="skip", legendgroup=name, showlegend=False), row=row, col=col)
             fig.add_trace(go.Scatter(
                 x=list(c.epochs), y=list(c.mean), mode="lines+markers", name=name,
@@ -119,7 +119,8 @@ def curves_figure(curves: dict[str, list[Curve]]) -> go.Figure:
     # One diverging epoch can reach hundreds while the rest sit near 0.1: losses go on a log axis.
     fig.update_yaxes(type="log", row=1)
     fig.update_layout(template=TEMPLATE, height=680, margin={"t": 50},
-                      legend={"title": "configuration (band: ±1 std over seeds)"})
+                      legend={"title": "configuration (band: ±1 std over seeds,"
+                                       "<br>within their range)"})
     return fig
 
 

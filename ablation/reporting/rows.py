@@ -81,8 +81,9 @@ def curve_rows(trials: Sequence[TrialRecord], epochs: Sequence[Mapping[str, Any]
                metric: str) -> list[Curve]:
     """Learning curves of ``metric`` per configuration (complete trials only), in table order.
 
-    The band is mean ± one sample std over seeds (zero width for a single seed); accuracies
-    are in percent as in the tables.
+    The band is mean ± one sample std over seeds, clipped to the range the seeds span (so a loss
+    band never dips below zero on a log axis; zero width for a single seed); accuracies are in
+    percent as in the tables.
     """
     scale = 100.0 if metric.endswith("accuracy") else 1.0
     by_trial: dict[int, dict[int, float]] = {}
@@ -99,11 +100,12 @@ def curve_rows(trials: Sequence[TrialRecord], epochs: Sequence[Mapping[str, Any]
         steps = sorted({ep for n in numbers for ep in by_trial[n]})
         means, lows, highs, ns = [], [], [], []
         for ep in steps:
-            s = summarize([by_trial[n][ep] * scale for n in numbers if ep in by_trial[n]])
+            values = [by_trial[n][ep] * scale for n in numbers if ep in by_trial[n]]
+            s = summarize(values)
             spread = 0.0 if math.isnan(s.std) else s.std
             means.append(s.mean)
-            lows.append(s.mean - spread)
-            highs.append(s.mean + spread)
+            lows.append(max(s.mean - spread, min(values)))
+            highs.append(min(s.mean + spread, max(values)))
             ns.append(s.n)
         out.append(Curve(axis, label, metric, tuple(steps), tuple(means), tuple(lows),
                          tuple(highs), tuple(ns)))
