@@ -174,6 +174,76 @@ def _write_text(path: Path, text: str) -> None:
 
 
 @main.command()
+@click.argument("study")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="HTML file to write (self-contained: opens offline).")
+@click.option("--trial", type=click.IntRange(min=0), default=None,
+              help="Trial whose confusion matrix is shown (default: best validation accuracy).")
+@click.option("--images", type=click.Path(path_type=Path), default=None,
+              help="Also write each chart as SVG and PNG into this directory (needs chromium).")
+@storage_option
+def report(study: str, output: Path, trial: int | None, images: Path | None,
+           storage: str) -> None:
+    """Write STUDY's report: bars with 95% CIs, learning curves, confusion matrix, and more."""
+    from ablation.engine.results import load_study_data, resolve_study_name
+    from ablation.reporting.html import report_html, report_sections
+
+    if images is not None:
+        from ablation.reporting.browser import find_chromium
+
+        if find_chromium() is None:
+            raise UserError("--images needs chromium on PATH (Debian: apt-get install -y "
+                            "chromium); the HTML report does not")
+    name = resolve_study_name(storage, study)
+    data = load_study_data(storage, name, trial)
+    _check_dir(output)
+    _write_text(output, report_html(data))
+    if images is not None:
+        from ablation.reporting.export import export_images
+
+        for path in export_images(report_sections(data), images):
+            click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("study")
+@click.option("--trial", type=click.IntRange(min=0), required=True,
+              help="Trial whose trained model is mapped.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="HTML file to write.")
+@click.option("--sample", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Number of test images to map.")
+@storage_option
+@data_dir_option
+@artifacts_option
+def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_dir: Path,
+          artifacts: Path | None) -> None:
+    """Map a trained model's penultimate-layer features of test images to 2-D with t-SNE."""
+    from ablation.data import make_splits
+    from ablation.engine.models import load_trial_model
+    from ablation.engine.results import resolve_study_name
+    from ablation.engine.storage import artifacts_dir_for
+    from ablation.features import penultimate_features, sample_indices, tsne_2d
+    from ablation.reporting.html import embed_html
+
+    name = resolve_study_name(storage, study)
+    _check_dir(output)
+    model, config = load_trial_model(storage, name, trial, artifacts_dir_for(storage, artifacts),
+                                     data_dir)
+    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
+    idx = sample_indices(len(data.test_x), sample)
+    xy = tsne_2d(penultimate_features(model, data, idx))
+    labels = [int(v) for v in data.test_y[idx].tolist()]
+    _write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes))
+
+
+def _check_dir(path: Path) -> None:
+    """Fail before any slow work when the output's directory is missing."""
+    if not path.parent.is_dir():
+        raise UserError(f"cannot write {path}: directory {path.parent} does not exist")
+
+
+@main.command()
 @storage_option
 @artifacts_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")

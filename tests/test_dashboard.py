@@ -44,7 +44,9 @@ def test_dashboard_serves_the_studys_trials(tmp_path, storage_url):
                           time.monotonic() + 10)
         assert len(detail["trials"]) == 3
         assert all(t["intermediate_values"] for t in detail["trials"])
-        assert all(t["artifacts"] for t in detail["trials"])  # final weights attached
+        for t in detail["trials"]:  # final weights and the confusion matrix attached
+            assert sorted(a["mimetype"] for a in t["artifacts"]) == ["application/json",
+                                                                     "application/octet-stream"]
     finally:
         proc.terminate()
         proc.wait(timeout=10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import optuna
@@ -9,7 +10,13 @@ import optuna
 from ablation import db
 from ablation.engine.storage import open_store
 from ablation.errors import UserError
-from ablation.results import TrialRecord
+from ablation.results import (
+    StudyData,
+    TrialRecord,
+    best_trial,
+    importance_note,
+    varied_params,
+)
 
 
 def resolve_study_name(storage_url: str, name: str) -> str:
@@ -57,3 +64,43 @@ def trial_attrs(storage_url: str, study_name: str, number: int) -> dict[str, Any
 def load_epochs(storage_url: str, study_name: str) -> list[dict[str, Any]]:
     """Per-epoch curves of every trial of a study."""
     return db.epochs(open_store(storage_url, must_exist=True).engine, study_name)
+
+
+def param_importances(storage_url: str, study_name: str, params: list[str]) -> dict[str, float]:
+    """Optuna's fANOVA importance of ``params`` for the study's objective (fixed seed)."""
+    store = open_store(storage_url, must_exist=True)
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    found = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
+    return {k: float(v) for k, v in found.items()}
+
+
+def run_config(storage_url: str, study_name: str, number: int) -> dict[str, Any]:
+    """The resolved training configuration a trial ran with (from its run record)."""
+    for row in db.runs(open_store(storage_url, must_exist=True).engine, study_name):
+        if row["trial_number"] == number:
+            return dict(json.loads(row["config"]))
+    raise UserError(f"study {study_name!r} has no run record for trial {number}")
+
+
+def load_study_data(storage_url: str, study_name: str, trial: int | None = None) -> StudyData:
+    """Trials, curves, one confusion matrix (``trial``, else the best by validation accuracy)
+    and parameter importance where it applies."""
+    trials = load_trials(storage_url, study_name)
+    shown = best_trial(trials) if trial is None else trial
+    confusion = None
+    if shown is not None:
+        attrs = trial_attrs(storage_url, study_name, shown)
+        if trial is not None and "confusion" not in attrs:
+            raise UserError(f"trial {trial} of study {study_name!r} has no confusion matrix "
+                            "(it did not complete)")
+        confusion = attrs.get("confusion")
+    note = importance_note(trials)
+    importances = None
+    if note is None:
+        try:
+            importances = param_importances(storage_url, study_name, varied_params(trials))
+        except (ValueError, RuntimeError) as exc:  # e.g. every trial scored the same
+            note = f"Optuna could not compute parameter importance: {exc}"
+    return StudyData(study_name, trials, load_epochs(storage_url, study_name), shown,
+                     confusion, importances, note)

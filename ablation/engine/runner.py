@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import os
 import socket
 import tempfile
@@ -227,4 +228,12 @@ def _record_result(trial: optuna.Trial, result: FitResult, options: RunOptions,
         artifact_id = optuna.artifacts.upload_artifact(
             artifact_store=artifact_store, file_path=str(path), study_or_trial=trial,
             storage=store.optuna, mimetype="application/octet-stream")
+        # The confusion matrix also as a small file, so optuna-dashboard lists it beside the
+        # weights (user attributes are not downloadable there).
+        cm_path = Path(tmp) / f"trial-{trial.number}-confusion.json"
+        cm_path.write_text(json.dumps({"rows": "true class", "columns": "predicted class",
+                                       "matrix": [list(r) for r in result.metrics.confusion]}))
+        optuna.artifacts.upload_artifact(
+            artifact_store=artifact_store, file_path=str(cm_path), study_or_trial=trial,
+            storage=store.optuna, mimetype="application/json")
     trial.set_user_attr("weights_artifact", artifact_id)
