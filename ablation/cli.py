@@ -107,34 +107,59 @@ def studies() -> None:
                    f"{len(spec.seeds)} seeds; {spec.baseline.dataset}]")
 
 
+level_option = click.option(
+    "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+    show_default=True, help="Significance level of the tests against the baseline.")
+metric_option = click.option(
+    "--metric", type=click.Choice(["test_accuracy", "test_loss", "macro_f1", "train_seconds"]),
+    default="test_accuracy", show_default=True,
+    help="Metric the verdict and rank compare (direction follows the metric).")
+
+
 @main.command()
 @click.argument("study")
 @storage_option
-def show(study: str, storage: str) -> None:
-    """Print STUDY's table: one row per axis value with n and mean ± std over seeds."""
+@level_option
+@metric_option
+def show(study: str, storage: str, level: float, metric: str) -> None:
+    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
     from ablation.engine.results import load_trials, resolve_study_name
     from ablation.progress import print_summary
-    from ablation.reporting.tables import summary_rows
+    from ablation.reporting.tables import compare_rows, summary_rows
 
     name = resolve_study_name(storage, study)
-    print_summary(name, summary_rows(load_trials(storage, name)))
+    print_summary(name, compare_rows(summary_rows(load_trials(storage, name)), metric, level))
 
 
 @main.command()
 @click.argument("study")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True,
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path),
               help="Write the table as CSV to this file ('-' for standard output).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
+              help="Write the table as Markdown (mean ± 95% CI, verdicts) to this file.")
+@click.option("--latex", "tex_path", type=click.Path(path_type=Path),
+              help="Write the table as a LaTeX table environment to this file.")
 @click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
+@level_option
+@metric_option
 @storage_option
-def export(study: str, csv_path: Path, per_trial: bool, storage: str) -> None:
-    """Export STUDY's results as a CSV table (one row per axis value, or per trial)."""
+def export(study: str, csv_path: Path | None, md_path: Path | None, tex_path: Path | None,
+           per_trial: bool, level: float, metric: str, storage: str) -> None:
+    """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
+    trial), with the difference, p-value, verdict and rank against the baseline."""
     from ablation.engine.results import load_trials, resolve_study_name
-    from ablation.reporting.tables import per_trial_csv, summary_csv, summary_rows
+    from ablation.reporting.tables import export_texts
 
+    wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
+    if not any(wanted.values()):
+        raise UserError("export: give at least one of --csv FILE, --markdown FILE, --latex FILE")
     name = resolve_study_name(storage, study)
-    trials = load_trials(storage, name)
-    text = per_trial_csv(name, trials) if per_trial else summary_csv(name, summary_rows(trials))
-    _write_text(csv_path, text)
+    texts = export_texts(name, load_trials(storage, name), [k for k, v in wanted.items() if v],
+                         per_trial=per_trial, metric=metric, level=level)
+    for kind, text in texts.items():
+        path = wanted[kind]
+        assert path is not None
+        _write_text(path, text)
 
 
 def _write_text(path: Path, text: str) -> None:
