@@ -162,6 +162,36 @@ def export(study: str, csv_path: Path | None, md_path: Path | None, tex_path: Pa
         _write_text(path, text)
 
 
+@main.command()
+@click.argument("study")
+@click.option("--trial", "number", type=click.IntRange(min=0), required=True,
+              help="Number of the stored trial whose model predicts.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), required=True,
+              help="Kaggle digit-recognizer test CSV (header pixel0..pixel783, no labels).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Where to write the submission CSV (ImageId,Label; '-' for stdout).")
+@storage_option
+@artifacts_option
+@data_dir_option
+def predict(study: str, number: int, input_path: Path, output: Path, storage: str,
+            artifacts: Path | None, data_dir: Path) -> None:
+    """Write a Kaggle submission (ImageId,Label) for INPUT from trial N's stored model.
+
+    The training data set must be readable: inputs are normalised with its training-split
+    statistics, exactly as in training.
+    """
+    from ablation.engine.models import load_trial_model, predict_kaggle
+    from ablation.engine.results import resolve_study_name
+    from ablation.engine.storage import artifacts_dir_for
+    from ablation.reporting.tables import submission_csv
+
+    name = resolve_study_name(storage, study)
+    loaded = load_trial_model(storage, name, number, artifacts_dir_for(storage, artifacts),
+                              data_dir)
+    _write_text(output, submission_csv(predict_kaggle(loaded, input_path)))
+
+
 def _write_text(path: Path, text: str) -> None:
     """Write atomically (or to stdout for '-'); a bad path is a user error."""
     if str(path) == "-":

@@ -231,3 +231,8 @@ def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str]
             study, rows, metric, level)
         out[kind] = to_markdown(table) if kind == "markdown" else to_latex(table)
     return out
+
+
+def submission_csv(labels: Sequence[int]) -> str:
+    """Kaggle digit-recognizer submission: 'ImageId,Label' with ImageId counted from 1."""
+    return "ImageId,Label\n" + "".join(f"{i},{y}\n" for i, y in enumerate(labels, start=1))
