@@ -192,6 +192,54 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     _write_text(output, submission_csv(predict_kaggle(loaded, input_path)))
 
 
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@main.command("cross-eval")
+@click.option("--train", "train", required=True, help="Data sets to train on, comma-separated.")
+@click.option("--test", "test", required=True, help="Data sets to test on, comma-separated.")
+@click.option("--model", default="resnet-lite", show_default=True, help="Model to train.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--train-limit", type=click.IntRange(min=0), default=0,
+              help="Train on only the first N training images (0: all).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
+              help="Also write the matrix as Markdown to this file.")
+@storage_option
+@data_dir_option
+@artifacts_option
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default, one per core).")
+def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
+               md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
+               threads: int) -> None:
+    """Train one model per --train data set and test each on every --test data set.
+
+    Prints accuracy, macro-F1 and inference time per cell (study 002, Table 8) and stores each
+    cell with its confusion matrix. Label spaces must match or be EMNIST splits (ByClass folds
+    onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
+    """
+    from ablation.engine.cross_eval import run_cross_eval
+    from ablation.engine.storage import artifacts_dir_for, check_url
+    from ablation.progress import RichProgress
+    from ablation.reporting.tables import cross_matrix_table
+    from ablation.reporting.text import to_markdown
+    from ablation.training import fit
+
+    check_url(storage)
+    from ablation.engine.runner import RunOptions
+
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
+    cells = run_cross_eval(_names(train), _names(test), options, fit, model, epochs, seed,
+                           train_limit, RichProgress())
+    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
+                                          f"seed {seed})", cells))
+    click.echo(text)
+    if md_path is not None:
+        _write_text(md_path, text)
+
+
 def _write_text(path: Path, text: str) -> None:
     """Write atomically (or to stdout for '-'); a bad path is a user error."""
     if str(path) == "-":

@@ -6,10 +6,23 @@ import csv
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from ablation.reporting.text import TextTable, to_latex, to_markdown
 from ablation.results import TABLE_METRICS, TrialRecord
 from ablation.stats import Comparison, Summary, compare, higher_is_better, rank_groups, summarize
+
+
+class CrossCell(Protocol):
+    """What a cross-dataset cell exposes to tables (engine.cross_eval.Cell)."""
+
+    train: str
+    test: str
+    accuracy: float
+    macro_f1: float
+    infer_seconds: float
+    mapping: str
+
 
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "train_seconds", "macro_f1")
 PERCENT = {"test_accuracy", "val_accuracy"}
@@ -236,3 +249,25 @@ def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str]
 def submission_csv(labels: Sequence[int]) -> str:
     """Kaggle digit-recognizer submission: 'ImageId,Label' with ImageId counted from 1."""
     return "ImageId,Label\n" + "".join(f"{i},{y}\n" for i, y in enumerate(labels, start=1))
+
+
+def cross_matrix_table(title: str, cells: Sequence[CrossCell]) -> TextTable:
+    """Study 002 Table 8's shape: rows trained, columns tested, 'acc % / macro-F1 / time s'."""
+    trains = list(dict.fromkeys(c.train for c in cells))
+    tests = list(dict.fromkeys(c.test for c in cells))
+    at = {(c.train, c.test): c for c in cells}
+    rows = []
+    for a in trains:
+        row = [a]
+        for b in tests:
+            c = at.get((a, b))
+            row.append(f"{100 * c.accuracy:.2f} / {c.macro_f1:.4f} / {c.infer_seconds:.2f}"
+                       if c else "—")
+        rows.append(tuple(row))
+    mapped = sorted({f"{c.train}→{c.test}: {c.mapping}" for c in cells
+                     if c.mapping != "same names"})
+    notes = ("Cells: test accuracy (%) / macro-F1 / inference time for the whole test split "
+             "(s); one model per training set.",
+             *(["Label mappings: " + "; ".join(mapped) + "."] if mapped else []))
+    return TextTable(title, ("trained \\ tested", *tests), tuple(rows), notes,
+                     (False, *(True for _ in tests)))

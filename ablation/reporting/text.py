@@ -36,7 +36,7 @@ def to_markdown(table: TextTable) -> str:
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
           "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
           "^": r"\textasciicircum{}", "±": r"$\pm$", "<": r"$<$", ">": r"$>$",
-          "Δ": r"$\Delta$", "—": "--", "−": "-"}
+          "Δ": r"$\Delta$", "→": r"$\rightarrow$", "—": "--", "−": "-"}
 
 
 def latex_escape(text: str) -> str:
