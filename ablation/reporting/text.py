@@ -17,7 +17,7 @@ class TextTable:
 
 
 def _md_cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def to_markdown(table: TextTable) -> str:
