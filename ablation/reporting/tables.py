@@ -16,12 +16,18 @@ from ablation.stats import Comparison, Summary, compare, higher_is_better, rank_
 class CrossCell(Protocol):
     """What a cross-dataset cell exposes to tables (engine.cross_eval.Cell)."""
 
-    train: str
-    test: str
-    accuracy: float
-    macro_f1: float
-    infer_seconds: float
-    mapping: str
+    @property
+    def train(self) -> str: ...
+    @property
+    def test(self) -> str: ...
+    @property
+    def accuracy(self) -> float: ...
+    @property
+    def macro_f1(self) -> float: ...
+    @property
+    def infer_seconds(self) -> float: ...
+    @property
+    def mapping(self) -> str: ...
 
 
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "train_seconds", "macro_f1")
