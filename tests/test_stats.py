@@ -102,6 +102,7 @@ def test_noise_sized_difference_is_indistinguishable():
     assert compare(seeds(a), seeds(b), True).verdict == SAME
 
 
+@pytest.mark.filterwarnings("ignore:Precision loss:RuntimeWarning")
 def test_constant_nonzero_differences_follow_scipy():
     a, b = [1.0, 2.0, 3.0], [2.0, 3.0, 4.0]
     assert paired_test(a, b).p == st.ttest_rel(a, b).pvalue == 0.0
