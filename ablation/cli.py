@@ -221,6 +221,7 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
     """
     from ablation.engine.cross_eval import run_cross_eval
+    from ablation.engine.runner import RunOptions
     from ablation.engine.storage import artifacts_dir_for, check_url
     from ablation.progress import RichProgress
     from ablation.reporting.tables import cross_matrix_table
@@ -228,8 +229,6 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     from ablation.training import fit
 
     check_url(storage)
-    from ablation.engine.runner import RunOptions
-
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
     cells = run_cross_eval(_names(train), _names(test), options, fit, model, epochs, seed,
                            train_limit, RichProgress())
