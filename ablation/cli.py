@@ -127,34 +127,136 @@ def validate(study: str) -> None:
     click.echo(f"ok {spec.source}: {plan_summary(spec)}")
 
 
+level_option = click.option(
+    "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+    show_default=True, help="Significance level of the tests against the baseline.")
+metric_option = click.option(
+    "--metric", type=click.Choice(["test_accuracy", "test_loss", "macro_f1", "train_seconds"]),
+    default="test_accuracy", show_default=True,
+    help="Metric the verdict and rank compare (direction follows the metric).")
+
+
 @main.command()
 @click.argument("study")
 @storage_option
-def show(study: str, storage: str) -> None:
-    """Print STUDY's table: one row per axis value with n and mean ± std over seeds."""
+@level_option
+@metric_option
+def show(study: str, storage: str, level: float, metric: str) -> None:
+    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
     from ablation.engine.results import load_trials, resolve_study_name
     from ablation.progress import print_summary
-    from ablation.reporting.tables import summary_rows
+    from ablation.reporting.tables import compare_rows, summary_rows
 
     name = resolve_study_name(storage, study)
-    print_summary(name, summary_rows(load_trials(storage, name)))
+    print_summary(name, compare_rows(summary_rows(load_trials(storage, name)), metric, level))
 
 
 @main.command()
 @click.argument("study")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), required=True,
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path),
               help="Write the table as CSV to this file ('-' for standard output).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
+              help="Write the table as Markdown (mean ± 95% CI, verdicts) to this file.")
+@click.option("--latex", "tex_path", type=click.Path(path_type=Path),
+              help="Write the table as a LaTeX table environment to this file.")
 @click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
+@level_option
+@metric_option
 @storage_option
-def export(study: str, csv_path: Path, per_trial: bool, storage: str) -> None:
-    """Export STUDY's results as a CSV table (one row per axis value, or per trial)."""
+def export(study: str, csv_path: Path | None, md_path: Path | None, tex_path: Path | None,
+           per_trial: bool, level: float, metric: str, storage: str) -> None:
+    """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
+    trial), with the difference, p-value, verdict and rank against the baseline."""
     from ablation.engine.results import load_trials, resolve_study_name
-    from ablation.reporting.tables import per_trial_csv, summary_csv, summary_rows
+    from ablation.reporting.tables import export_texts
+
+    wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
+    if not any(wanted.values()):
+        raise UserError("export: give at least one of --csv FILE, --markdown FILE, --latex FILE")
+    name = resolve_study_name(storage, study)
+    texts = export_texts(name, load_trials(storage, name), [k for k, v in wanted.items() if v],
+                         per_trial=per_trial, metric=metric, level=level)
+    for kind, text in texts.items():
+        path = wanted[kind]
+        assert path is not None
+        _write_text(path, text)
+
+
+@main.command()
+@click.argument("study")
+@click.option("--trial", "number", type=click.IntRange(min=0), required=True,
+              help="Number of the stored trial whose model predicts.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), required=True,
+              help="Kaggle digit-recognizer test CSV (header pixel0..pixel783, no labels).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Where to write the submission CSV (ImageId,Label; '-' for stdout).")
+@storage_option
+@artifacts_option
+@data_dir_option
+def predict(study: str, number: int, input_path: Path, output: Path, storage: str,
+            artifacts: Path | None, data_dir: Path) -> None:
+    """Write a Kaggle submission (ImageId,Label) for INPUT from trial N's stored model.
+
+    The training data set must be readable: inputs are normalised with its training-split
+    statistics, exactly as in training.
+    """
+    from ablation.engine.models import load_trial_model, predict_kaggle
+    from ablation.engine.results import resolve_study_name
+    from ablation.engine.storage import artifacts_dir_for
+    from ablation.reporting.tables import submission_csv
 
     name = resolve_study_name(storage, study)
-    trials = load_trials(storage, name)
-    text = per_trial_csv(name, trials) if per_trial else summary_csv(name, summary_rows(trials))
-    _write_text(csv_path, text)
+    loaded = load_trial_model(storage, name, number, artifacts_dir_for(storage, artifacts),
+                              data_dir)
+    _write_text(output, submission_csv(predict_kaggle(loaded, input_path)))
+
+
+def _names(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@main.command("cross-eval")
+@click.option("--train", "train", required=True, help="Data sets to train on, comma-separated.")
+@click.option("--test", "test", required=True, help="Data sets to test on, comma-separated.")
+@click.option("--model", default="resnet-lite", show_default=True, help="Model to train.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--train-limit", type=click.IntRange(min=0), default=0,
+              help="Train on only the first N training images (0: all).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
+              help="Also write the matrix as Markdown to this file.")
+@storage_option
+@data_dir_option
+@artifacts_option
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default, one per core).")
+def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
+               md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
+               threads: int) -> None:
+    """Train one model per --train data set and test each on every --test data set.
+
+    Prints accuracy, macro-F1 and inference time per cell (study 002, Table 8) and stores each
+    cell with its confusion matrix. Label spaces must match or be EMNIST splits (ByClass folds
+    onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
+    """
+    from ablation.engine.cross_eval import run_cross_eval
+    from ablation.engine.runner import RunOptions
+    from ablation.engine.storage import artifacts_dir_for, check_url
+    from ablation.progress import RichProgress
+    from ablation.reporting.tables import cross_matrix_table
+    from ablation.reporting.text import to_markdown
+    from ablation.training import fit
+
+    check_url(storage)
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
+    cells = run_cross_eval(_names(train), _names(test), options, fit, model, epochs, seed,
+                           train_limit, RichProgress())
+    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
+                                          f"seed {seed})", cells))
+    click.echo(text)
+    if md_path is not None:
+        _write_text(md_path, text)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -228,8 +330,10 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
 
     name = resolve_study_name(storage, study)
     _check_dir(output)
-    model, config = load_trial_model(storage, name, trial, artifacts_dir_for(storage, artifacts),
-                                     data_dir)
+    loaded = load_trial_model(storage, name, trial, artifacts_dir_for(storage, artifacts),
+                              data_dir)
+    config = loaded.config
+    model = loaded.model
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     idx = sample_indices(len(data.test_x), sample)
     xy = tsne_2d(penultimate_features(model, data, idx))

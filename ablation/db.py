@@ -3,6 +3,8 @@
 ``ablate_points`` is the work list: one row per (configuration, seed) with a state, claimed by a
 conditional UPDATE so that any number of workers on any database complete each point exactly once.
 ``ablate_epochs`` holds per-epoch curves and ``ablate_runs`` the run record of every trial.
+``ablate_cross_eval`` holds the cells of cross-dataset matrices (a trained trial tested on
+another data set), with their confusion matrices.
 """
 
 from __future__ import annotations
@@ -62,6 +64,22 @@ RUNS = sa.Table(
     sa.Column("environment", sa.Text, nullable=False),
     sa.Column("started", sa.DateTime, nullable=False),
     sa.Column("finished", sa.DateTime),
+)
+
+CROSS_EVAL = sa.Table(
+    "ablate_cross_eval", META,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("trial_number", sa.Integer, primary_key=True),
+    sa.Column("test_dataset", sa.String(128), primary_key=True),
+    sa.Column("train_dataset", sa.String(128), nullable=False),
+    sa.Column("accuracy", sa.Float, nullable=False),
+    sa.Column("macro_f1", sa.Float, nullable=False),
+    sa.Column("infer_seconds", sa.Float, nullable=False),
+    sa.Column("n_images", sa.Integer, nullable=False),
+    sa.Column("mapping", sa.String(256), nullable=False),
+    sa.Column("classes", sa.Text, nullable=False),  # JSON list of the common classes
+    sa.Column("confusion", sa.Text, nullable=False),  # JSON rows = true, columns = predicted
+    sa.Column("created", sa.DateTime, nullable=False),
 )
 
 
@@ -210,3 +228,22 @@ def runs(engine: Engine, study: str) -> list[dict[str, Any]]:
         rows = conn.execute(sa.select(RUNS).where(RUNS.c.study == study)
                             .order_by(RUNS.c.trial_number))
         return [dict(r._mapping) for r in rows]
+
+
+def put_cross_cell(engine: Engine, cell: dict[str, Any]) -> None:
+    """Store (or replace) one cross-evaluation cell; lists are stored as JSON."""
+    row = {k: json.dumps(v) if k in ("classes", "confusion") else v for k, v in cell.items()}
+    keys = (CROSS_EVAL.c.study == row["study"], CROSS_EVAL.c.trial_number == row["trial_number"],
+            CROSS_EVAL.c.test_dataset == row["test_dataset"])
+    with engine.begin() as conn:
+        conn.execute(CROSS_EVAL.delete().where(*keys))
+        conn.execute(CROSS_EVAL.insert().values(created=now(), **row))
+
+
+def cross_cells(engine: Engine, study: str) -> list[dict[str, Any]]:
+    """Stored cross-evaluation cells of a study, classes and confusion decoded."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(CROSS_EVAL).where(CROSS_EVAL.c.study == study)
+                            .order_by(CROSS_EVAL.c.trial_number, CROSS_EVAL.c.test_dataset))
+        return [dict(r._mapping, classes=json.loads(r.classes),
+                     confusion=json.loads(r.confusion)) for r in rows]

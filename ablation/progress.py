@@ -9,7 +9,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ablation.engine.space import Point
-from ablation.reporting.tables import SummaryRow, fmt_mean_std
+from ablation.reporting.tables import ComparedRow, fmt_mean_std, fmt_p
 from ablation.spec import StudySpec
 from ablation.training import EpochRecord, Metrics
 
@@ -60,14 +60,19 @@ def point_text(point: Point) -> str:
     return f"{what} seed={point.seed}"
 
 
-def print_summary(study: str, rows: Sequence[SummaryRow]) -> None:
-    """The study's table: one row per axis value, mean ± std over seeds."""
+def print_summary(study: str, rows: Sequence[ComparedRow]) -> None:
+    """The study's table: one row per axis value, mean ± std over seeds, verdict and rank."""
     table = Table(title=study)
-    for col in ("axis", "value", "n", "test acc (%)", "test loss", "train time (s)"):
-        table.add_column(col, justify="left" if col in ("axis", "value") else "right")
-    for r in rows:
+    for col in ("axis", "value", "n", "test acc (%)", "test loss", "train time (s)", "p",
+                "verdict", "rank"):
+        table.add_column(col, justify="left" if col in ("axis", "value", "verdict") else "right")
+    for c in rows:
+        r = c.row
         value = f"{r.label} (baseline)" if r.is_baseline and r.label != "baseline" else r.label
+        note = c.comparison.note if c.comparison else ""
         table.add_row(r.axis, value, str(r.n), fmt_mean_std(r.stats["test_accuracy"]),
                       fmt_mean_std(r.stats["test_loss"], 4),
-                      fmt_mean_std(r.stats["train_seconds"], 1))
-    Console().print(table)
+                      fmt_mean_std(r.stats["train_seconds"], 1),
+                      fmt_p(c.comparison.p) if c.comparison else "—",
+                      f"{c.verdict} ({note})" if note else c.verdict or "—", str(c.rank))
+    Console(width=max(120, Console().width)).print(table)

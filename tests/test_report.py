@@ -200,7 +200,8 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
            "axes": {"optimizer": {"choices": ["nadam"]}}}
     run_study(parse_study(doc, "test"), RunOptions(storage_url, tmp_path / "artifacts",
                                                    tmp_path), fit)
-    model, config = load_trial_model(storage_url, "tiny", 0, tmp_path / "artifacts")
+    loaded = load_trial_model(storage_url, "tiny", 0, tmp_path / "artifacts", tmp_path)
+    model, config = loaded.model, loaded.config
     assert config.width == 4 and config.train_limit == 200
     data = make_splits("digits", tmp_path, config.val_fraction, config.train_limit)
     batcher = _Batcher.for_data(data.train_x, augment=False)
@@ -218,7 +219,7 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
     assert page.count('class="plotly-graph-div"') == 1 and "60 test images" in page
     gone = CliRunner().invoke(main, ["embed", "tiny", "--trial", "0", "--storage", storage_url,
                                      "--artifacts", str(tmp_path / "none"), "-o", str(out)])
-    assert gone.exit_code == 2 and "does not exist" in gone.output
+    assert gone.exit_code == 2 and "not found in" in gone.output and "--artifacts" in gone.output
 
 
 # ---- a real browser ------------------------------------------------------------------------

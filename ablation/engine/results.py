@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import optuna
@@ -73,14 +72,6 @@ def param_importances(storage_url: str, study_name: str, params: list[str]) -> d
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     found = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
     return {k: float(v) for k, v in found.items()}
-
-
-def run_config(storage_url: str, study_name: str, number: int) -> dict[str, Any]:
-    """The resolved training configuration a trial ran with (from its run record)."""
-    for row in db.runs(open_store(storage_url, must_exist=True).engine, study_name):
-        if row["trial_number"] == number:
-            return dict(json.loads(row["config"]))
-    raise UserError(f"study {study_name!r} has no run record for trial {number}")
 
 
 def load_study_data(storage_url: str, study_name: str, trial: int | None = None) -> StudyData:

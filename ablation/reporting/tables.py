@@ -5,10 +5,30 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
+from ablation.reporting.text import TextTable, to_latex, to_markdown
 from ablation.results import TABLE_METRICS, TrialRecord
-from ablation.stats import Summary, summarize
+from ablation.stats import Comparison, Summary, compare, higher_is_better, rank_groups, summarize
+
+
+class CrossCell(Protocol):
+    """What a cross-dataset cell exposes to tables (engine.cross_eval.Cell)."""
+
+    @property
+    def train(self) -> str: ...
+    @property
+    def test(self) -> str: ...
+    @property
+    def accuracy(self) -> float: ...
+    @property
+    def macro_f1(self) -> float: ...
+    @property
+    def infer_seconds(self) -> float: ...
+    @property
+    def mapping(self) -> str: ...
+
 
 SUMMARY_METRICS = ("test_accuracy", "test_loss", "train_seconds", "macro_f1")
 PERCENT = {"test_accuracy", "val_accuracy"}
@@ -23,6 +43,7 @@ class SummaryRow:
     is_baseline: bool
     n: int
     stats: dict[str, Summary]
+    samples: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> seed -> value
 
 
 def _scale(metric: str, value: float) -> float:
@@ -40,25 +61,72 @@ def summary_rows(trials: Sequence[TrialRecord]) -> list[SummaryRow]:
             groups.setdefault((t.axis, t.label), []).append(t)
     rows = []
     for (axis, label), members in groups.items():
+        samples = {m: {t.seed: _scale(m, t.metrics[m]) for t in members if m in t.metrics}
+                   for m in SUMMARY_METRICS}
         stats = {m: summarize([_scale(m, t.metrics[m]) for t in members if m in t.metrics])
                  for m in SUMMARY_METRICS}
-        rows.append(SummaryRow(axis, label, members[0].is_baseline, len(members), stats))
+        rows.append(SummaryRow(axis, label, members[0].is_baseline, len(members), stats,
+                               samples))
     return rows
 
 
-def summary_csv(study: str, rows: Sequence[SummaryRow]) -> str:
-    """CSV text: one row per configuration with n, mean and std (and 95% CI) of each metric."""
+@dataclass(frozen=True)
+class ComparedRow:
+    """A summary row with its comparison against the baseline on one metric, and its rank."""
+
+    row: SummaryRow
+    comparison: Comparison | None  # None for the baseline itself, or when there is no baseline
+    rank: int
+
+    @property
+    def verdict(self) -> str:
+        """better / worse / indistinguishable / untested, 'baseline', or '' (no baseline)."""
+        if self.comparison is not None:
+            return self.comparison.verdict
+        return "baseline" if self.row.is_baseline else ""
+
+
+def compare_rows(rows: Sequence[SummaryRow], metric: str = "test_accuracy",
+                 level: float = 0.05) -> list[ComparedRow]:
+    """Compare every row with the baseline row on ``metric`` and rank them with ties.
+
+    See :func:`ablation.stats.compare` (paired test when the seeds match, else Welch) and
+    :func:`ablation.stats.rank_groups` (rank 1 = not distinguishable from the best).
+    """
+    up = higher_is_better(metric)
+    base = next((r for r in rows if r.is_baseline), None)
+    ranks = rank_groups([r.samples.get(metric, {}) for r in rows], up, level)
+    out = []
+    for r, rank in zip(rows, ranks, strict=True):
+        comp = None
+        if base is not None and r is not base:
+            comp = compare(r.samples.get(metric, {}), base.samples.get(metric, {}), up, level)
+        out.append(ComparedRow(r, comp, rank))
+    return out
+
+
+def summary_csv(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
+                level: float = 0.05) -> str:
+    """CSV text: one row per configuration with n, mean, std and 95% CI of each metric, then
+    the comparison with the baseline on ``metric`` (difference, test, p, verdict, rank)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     head = ["study", "axis", "value", "baseline", "n"]
     for m in SUMMARY_METRICS:
         head += [f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high"]
+    head += ["compared_metric", "level", "diff_vs_baseline", "test", "p_value", "welch_p_value",
+             "verdict", "note", "rank"]
     w.writerow(head)
-    for r in rows:
+    for c in compare_rows(rows, metric, level):
+        r, comp = c.row, c.comparison
         line: list[object] = [study, r.axis, r.label, r.is_baseline, r.n]
         for m in SUMMARY_METRICS:
             s = r.stats[m]
             line += [_num(s.mean), _num(s.std), _num(s.ci_low), _num(s.ci_high)]
+        line += [metric, level]
+        line += ([_num(comp.diff), comp.test, _num(comp.p), _num(comp.welch_p), comp.verdict,
+                  comp.note] if comp else ["", "", "", "", c.verdict, ""])
+        line.append(c.rank)
         w.writerow(line)
     return out.getvalue()
 
@@ -87,3 +155,125 @@ def fmt_mean_std(s: Summary, digits: int = 2) -> str:
     if s.std != s.std:
         return f"{s.mean:.{digits}f}"
     return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
+
+
+# Paper columns: (metric, header, decimals); accuracies in percent as in the seed tables.
+PAPER_COLUMNS = (("test_loss", "test loss", 4), ("test_accuracy", "test accuracy (%)", 2),
+                 ("macro_f1", "macro-F1", 4), ("train_seconds", "training time (s)", 1))
+METRIC_NAMES = {"test_accuracy": "test accuracy", "test_loss": "test loss",
+                "macro_f1": "macro-F1", "train_seconds": "training time",
+                "val_accuracy": "validation accuracy"}
+
+
+def fmt_mean_ci(s: Summary, digits: int = 2) -> str:
+    """'mean ± CI half-width' (just the mean when n = 1: no spread is claimed)."""
+    if s.n == 0:
+        return "—"
+    if s.ci_half != s.ci_half:
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} ± {s.ci_half:.{digits}f}"
+
+
+def fmt_p(p: float) -> str:
+    """p-value for a table: three decimals, '<0.001' below that, '—' when untested."""
+    if p != p:
+        return "—"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _verdict_text(c: ComparedRow) -> str:
+    note = c.comparison.note if c.comparison else ""
+    return f"{c.verdict} ({note})" if note else c.verdict or "—"
+
+
+def paper_table(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
+                level: float = 0.05) -> TextTable:
+    """The study in the shape of the seed tables, plus the statistics columns.
+
+    value | n | test loss | test accuracy (%) | macro-F1 | training time (s) | Δ | p | test |
+    verdict | rank; an ``axis`` column leads when the study varies more than one axis.
+    """
+    compared = compare_rows(rows, metric, level)
+    digits = dict((m, d) for m, _, d in PAPER_COLUMNS).get(metric, 4)
+    many_axes = len({r.axis for r in rows if not r.is_baseline}) > 1
+    name = METRIC_NAMES.get(metric, metric)
+    header = ([*(["axis"] if many_axes else []), "value", "n"]
+              + [f"{h} ± CI95" for _, h, _ in PAPER_COLUMNS]
+              + [f"Δ {name} vs baseline", "p", "test", "verdict", "rank"])
+    body = []
+    for c in compared:
+        r = c.row
+        value = f"{r.label} (baseline)" if r.is_baseline and r.label != "baseline" else r.label
+        cells = [*([r.axis] if many_axes else []), value, str(r.n)]
+        cells += [fmt_mean_ci(r.stats[m], d) for m, _, d in PAPER_COLUMNS]
+        comp = c.comparison
+        cells += ([f"{comp.diff:+.{digits}f}" if comp.diff == comp.diff else "—",
+                   fmt_p(comp.p), comp.test or "—"] if comp else ["—", "—", "—"])
+        cells += [_verdict_text(c), str(c.rank)]
+        body.append(tuple(cells))
+    notes = ("Cells: mean ± half-width of the 95% confidence interval over seeds "
+             "(t distribution); a bare mean is a single seed (n = 1, no spread claimed).",
+             f"Δ, p and verdict compare {name} with the baseline at level {level:g}: paired "
+             f"t-test where both ran the same seeds, else Welch's t-test; 'untested (n<2)' "
+             f"means too few seeds to test.",
+             f"Rank on {name}: configurations not distinguishable from the best share rank 1; "
+             f"the next group's leader and its ties share the following rank (1, 1, 3, ...).")
+    right = tuple(h not in ("axis", "value", "test", "verdict") for h in header)
+    return TextTable(study, tuple(header), tuple(body), notes, right)
+
+
+def per_trial_table(study: str, trials: Sequence[TrialRecord]) -> TextTable:
+    """One row per trial (raw values, no statistics) for Markdown or LaTeX."""
+    header = ("trial", "state", "value", "seed", *(h for _, h, _ in PAPER_COLUMNS))
+    rows = []
+    for t in sorted(trials, key=lambda t: t.number):
+        cells = [str(t.number), t.state, t.label, str(t.seed)]
+        cells += [f"{_scale(m, t.metrics[m]):.{d}f}" if m in t.metrics else "—"
+                  for m, _, d in PAPER_COLUMNS]
+        rows.append(tuple(cells))
+    right = tuple(h not in ("state", "value") for h in header)
+    return TextTable(f"{study}: every trial", header, tuple(rows), (), right)
+
+
+def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str], *,
+                 per_trial: bool = False, metric: str = "test_accuracy",
+                 level: float = 0.05) -> dict[str, str]:
+    """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's table."""
+    rows = summary_rows(trials)
+    out = {}
+    for kind in kinds:
+        if kind == "csv":
+            out[kind] = (per_trial_csv(study, trials) if per_trial
+                         else summary_csv(study, rows, metric, level))
+            continue
+        table = per_trial_table(study, trials) if per_trial else paper_table(
+            study, rows, metric, level)
+        out[kind] = to_markdown(table) if kind == "markdown" else to_latex(table)
+    return out
+
+
+def submission_csv(labels: Sequence[int]) -> str:
+    """Kaggle digit-recognizer submission: 'ImageId,Label' with ImageId counted from 1."""
+    return "ImageId,Label\n" + "".join(f"{i},{y}\n" for i, y in enumerate(labels, start=1))
+
+
+def cross_matrix_table(title: str, cells: Sequence[CrossCell]) -> TextTable:
+    """Study 002 Table 8's shape: rows trained, columns tested, 'acc % / macro-F1 / time s'."""
+    trains = list(dict.fromkeys(c.train for c in cells))
+    tests = list(dict.fromkeys(c.test for c in cells))
+    at = {(c.train, c.test): c for c in cells}
+    rows = []
+    for a in trains:
+        row = [a]
+        for b in tests:
+            c = at.get((a, b))
+            row.append(f"{100 * c.accuracy:.2f} / {c.macro_f1:.4f} / {c.infer_seconds:.2f}"
+                       if c else "—")
+        rows.append(tuple(row))
+    mapped = sorted({f"{c.train}→{c.test}: {c.mapping}" for c in cells
+                     if c.mapping != "same names"})
+    notes = ("Cells: test accuracy (%) / macro-F1 / inference time for the whole test split "
+             "(s); one model per training set.",
+             *(["Label mappings: " + "; ".join(mapped) + "."] if mapped else []))
+    return TextTable(title, ("trained \\ tested", *tests), tuple(rows), notes,
+                     (False, *(True for _ in tests)))

@@ -1,0 +1,59 @@
+"""Plain tables of text cells -> Markdown or LaTeX. Pure functions; no knowledge of studies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TextTable:
+    """A formatted table: title, column headers, rows of cells, and notes that explain them."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    notes: tuple[str, ...] = ()
+    right: tuple[bool, ...] = ()  # right-align this column (numbers); default left
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def to_markdown(table: TextTable) -> str:
+    """A GitHub-flavoured Markdown table under a heading, with the notes below it."""
+    right = table.right or (False,) * len(table.header)
+    lines = [f"### {_md_cell(table.title)}", "",
+             "| " + " | ".join(_md_cell(h) for h in table.header) + " |",
+             "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
+    lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
+    for note in table.notes:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+# Characters LaTeX treats specially in text mode, and what prints them literally.
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
+          "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
+          "^": r"\textasciicircum{}", "±": r"$\pm$", "<": r"$<$", ">": r"$>$",
+          "Δ": r"$\Delta$", "→": r"$\rightarrow$", "—": "--", "−": "-"}
+
+
+def latex_escape(text: str) -> str:
+    """Text safe to put in a LaTeX document (special characters printed literally)."""
+    return "".join(_LATEX.get(ch, ch) for ch in text)
+
+
+def to_latex(table: TextTable) -> str:
+    """A ``table`` environment with a ``tabular`` (plain \\hline rules, no extra packages)."""
+    right = table.right or (False,) * len(table.header)
+    spec = "".join("r" if r else "l" for r in right)
+    body = [" & ".join(latex_escape(c) for c in row) + r" \\" for row in table.rows]
+    caption = " ".join([table.title + ".", *table.notes]) if table.notes else table.title
+    return "\n".join([
+        r"\begin{table}[htbp]", r"\centering", r"\small",
+        rf"\begin{{tabular}}{{{spec}}}", r"\hline",
+        " & ".join(latex_escape(h) for h in table.header) + r" \\", r"\hline",
+        *body, r"\hline", r"\end{tabular}",
+        rf"\caption{{{latex_escape(caption)}}}", r"\end{table}"]) + "\n"
+
