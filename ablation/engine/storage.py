@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
@@ -22,6 +24,21 @@ HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 
 
+def heartbeat_for(grace_seconds: int) -> int:
+    """Heartbeat interval for a grace period: at least three beats fit in one grace period."""
+    return max(1, min(HEARTBEAT_SECONDS, grace_seconds // 3))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (status polls, heartbeats' reads, the dashboard) go on while one worker
+    # writes, so several local workers wait less for the lock; see docs/workers.md for figures.
+    # ABLATE_SQLITE_JOURNAL=delete restores SQLite's default (for the measurement only).
+    mode = os.environ.get("ABLATE_SQLITE_JOURNAL", "wal")
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA journal_mode={'delete' if mode == 'delete' else 'wal'}")
+    cur.close()
+
+
 @dataclass(frozen=True)
 class Store:
     """An opened storage: Optuna's storage object and the SQLAlchemy engine it uses."""
@@ -29,6 +46,8 @@ class Store:
     url: str
     optuna: optuna.storages.RDBStorage
     engine: Engine
+    grace_seconds: int = GRACE_SECONDS
+    heartbeat_seconds: int = HEARTBEAT_SECONDS
 
 
 def check_url(url: str) -> sa.URL:
@@ -66,10 +85,11 @@ def _is_sqlite_file(path: Path) -> bool:
         return f.read(16) == b"SQLite format 3\x00"
 
 
-def open_store(url: str, must_exist: bool = False) -> Store:
+def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SECONDS) -> Store:
     """Open (creating if needed) Optuna's storage at ``url``; connection failures are UserErrors.
 
     ``must_exist`` is for commands that only read: they never create an empty database.
+    ``grace_seconds``: a running trial whose heartbeat is older than this counts as dead.
     """
     parsed = check_url(url)
     if must_exist and parsed.get_backend_name() == "sqlite" and not Path(
@@ -81,15 +101,20 @@ def open_store(url: str, must_exist: bool = False) -> Store:
         kwargs = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
     else:
         kwargs = {"pool_pre_ping": True}
+    beat = heartbeat_for(grace_seconds)
     try:
         storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS)
+            url, engine_kwargs=kwargs, heartbeat_interval=beat, grace_period=grace_seconds)
     except (SQLAlchemyError, sqlite3.Error) as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"--storage {_redact(parsed)}: cannot open the database: {reason}"
                         ) from None
-    return Store(url, storage, storage.engine)
+    if parsed.get_backend_name() == "sqlite":
+        # Optuna made its engine (and a pooled connection) already: start the pool over so
+        # that every connection, the first included, gets the pragmas.
+        sa.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()
+    return Store(url, storage, storage.engine, grace_seconds, beat)
 
 
 def _redact(url: sa.URL) -> str:
