@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -57,8 +58,10 @@ def check_url(url: str) -> sa.URL:
     except ArgumentError:
         raise UserError(f"--storage {url!r} is not a database URL; examples: "
                         f"{DEFAULT_URL}, postgresql://user@host/db") from None
+    parsed = _installed_driver(parsed)
+    url = _redact(parsed)  # messages never show a password
     try:
-        parsed.get_dialect()
+        parsed.get_dialect().import_dbapi()
     except NoSuchModuleError:
         raise UserError(f"--storage {url!r}: unknown database scheme {parsed.drivername!r}; "
                         "use sqlite:///FILE, postgresql://... or mysql+pymysql://...") from None
@@ -75,6 +78,22 @@ def check_url(url: str) -> sa.URL:
             raise UserError(f"--storage {url!r}: directory {parent} does not exist")
         if Path(db).exists() and not _is_sqlite_file(Path(db)):
             raise UserError(f"--storage {url!r}: {db} exists and is not an SQLite database")
+    return parsed
+
+
+# SQLAlchemy 2.1 reads postgresql:// as psycopg 3 and mysql:// as mysqlclient; ablate[postgres]
+# and ablate[mysql] install psycopg2 and PyMySQL, so a URL without a driver gets the installed one.
+_DRIVERS = {"postgresql": (("psycopg", "psycopg"), ("psycopg2", "psycopg2")),
+            "mysql": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql")),
+            "mariadb": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql"))}
+
+
+def _installed_driver(parsed: sa.URL) -> sa.URL:
+    if "+" in parsed.drivername or parsed.drivername not in _DRIVERS:
+        return parsed
+    for module, driver in _DRIVERS[parsed.drivername]:
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=f"{parsed.drivername}+{driver}")
     return parsed
 
 
@@ -104,7 +123,8 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
     beat = heartbeat_for(grace_seconds)
     try:
         storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=beat, grace_period=grace_seconds)
+            parsed.render_as_string(hide_password=False), engine_kwargs=kwargs,
+            heartbeat_interval=beat, grace_period=grace_seconds)
     except (SQLAlchemyError, sqlite3.Error) as exc:
         reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"--storage {_redact(parsed)}: cannot open the database: {reason}"
