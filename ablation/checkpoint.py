@@ -56,9 +56,9 @@ class EpochCheckpoint:
                  "torch_rng": torch.get_rng_state(), "generator": gen.get_state(),
                  "curve": [dataclasses.asdict(r) for r in curve],
                  "train_seconds": float(train_seconds)}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             _write(state, tmp)
             os.replace(tmp, self.path)
         except OSError as exc:

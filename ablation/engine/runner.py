@@ -93,6 +93,7 @@ def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, 
     points = grid_points(spec)
     for name in sorted({p.config.dataset for p in points}):
         load_raw(name, str(options.data_dir))
+    _check_artifacts_dir(options.artifacts_dir)
     store = open_store(options.storage_url, grace_seconds=options.grace_seconds)
     study = optuna.create_study(storage=store.optuna, study_name=spec.storage_name,
                                 direction=spec.direction, sampler=PointSampler(),
@@ -108,6 +109,16 @@ def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, 
     db.create_tables(store.engine)
     db.add_points(store.engine, spec.storage_name, (p.as_row() for p in points))
     return store, study, points
+
+
+def _check_artifacts_dir(path: Path) -> None:
+    """Artifacts and checkpoints must be writable before the first trial starts (nothing is
+    created here: the first trial makes the folder)."""
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise UserError(f"--artifacts {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--artifacts {path}: {existing} is not writable")
 
 
 def _spec_record(spec: StudySpec) -> dict[str, Any]:

@@ -76,6 +76,8 @@ def check_url(url: str) -> sa.URL:
         parent = Path(db).parent
         if not parent.is_dir() and parent != DEFAULT_HOME:
             raise UserError(f"--storage {url!r}: directory {parent} does not exist")
+        if Path(db).is_dir():
+            raise UserError(f"--storage {url!r}: {db} is a directory, not a database file")
         if Path(db).exists() and not _is_sqlite_file(Path(db)):
             raise UserError(f"--storage {url!r}: {db} exists and is not an SQLite database")
     return parsed
