@@ -166,14 +166,14 @@ def _epochs_of_first_trial(url: str) -> int:
 
 def test_sigkilled_worker_is_taken_over_and_resumes_from_its_checkpoint(tmp_path):
     study = tmp_path / "grid.toml"
-    study.write_text(GRID.format(epochs=4).replace("seeds = 3", "seeds = 2")
+    study.write_text(GRID.format(epochs=3).replace("seeds = 3", "seeds = 2")
                      .replace('"sgd", "adam", "nadam", "rmsprop"', '"nadam"'))
     url = f"sqlite:///{tmp_path / 'grid.db'}"
     env = _env(tmp_path, "slow:0.7")  # the real trainer, pausing after every epoch
     args = ("worker", str(study), "--storage", url, "--heartbeat-grace", "3")
     victim = _ablate(*args, env=env)
     deadline = time.monotonic() + 90
-    while _epochs_of_first_trial(url) < 2:
+    while _epochs_of_first_trial(url) < 1:
         assert victim.poll() is None and time.monotonic() < deadline, _finish(victim)[1]
         time.sleep(0.2)
     victim.send_signal(signal.SIGKILL)
@@ -186,8 +186,8 @@ def test_sigkilled_worker_is_taken_over_and_resumes_from_its_checkpoint(tmp_path
     retry = next(t for t in trials if t.user_attrs.get("retry_of") == dead.number)
     assert retry.state.name == "COMPLETE"
     assert retry.user_attrs["point_key"] == dead.user_attrs["point_key"]
-    assert retry.user_attrs["resumed_from_epoch"] >= 2  # not from epoch 0
-    assert sorted(retry.intermediate_values) == [1, 2, 3, 4]  # replayed + trained epochs
+    assert retry.user_attrs["resumed_from_epoch"] >= 1  # not from epoch 0
+    assert sorted(retry.intermediate_values) == [1, 2, 3]  # replayed + trained epochs
     complete = [t.user_attrs["point_key"] for t in trials if t.state.name == "COMPLETE"]
     assert len(complete) == len(set(complete)) == 2
     points = db.list_points(open_store(url).engine, "grid")
@@ -214,6 +214,5 @@ def test_ctrl_c_stops_all_workers_cleanly_and_a_rerun_finishes(tmp_path, grid_fi
     assert len(interrupted) >= 2 and not [t for t in trials if t.state.name == "RUNNING"]
     assert not [p for p in db.list_points(store.engine, "grid") if p.state == "running"]
     env["ABLATE_TEST_FIT"] = "sleep:0"
-    code, out = _finish(_ablate("run", str(grid_file), "--workers", "2", "--storage", url,
-                                env=env))
+    code, out = _finish(_ablate("run", str(grid_file), "--storage", url, env=env))
     assert code == 0 and "0 left of 12" in out, out

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import random
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,13 @@ from typing import Any
 import optuna
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from ablation.errors import UserError
 
@@ -124,9 +132,8 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
         kwargs = {"pool_pre_ping": True}
     beat = heartbeat_for(grace_seconds)
     try:
-        storage = optuna.storages.RDBStorage(
-            parsed.render_as_string(hide_password=False), engine_kwargs=kwargs,
-            heartbeat_interval=beat, grace_period=grace_seconds)
+        storage = _rdb_storage(parsed.render_as_string(hide_password=False), kwargs, beat,
+                               grace_seconds)
     except (SQLAlchemyError, sqlite3.Error) as exc:
         reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"--storage {_redact(parsed)}: cannot open the database: {reason}"
@@ -137,6 +144,20 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
         sa.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()
     return Store(url, storage, storage.engine, grace_seconds, beat)
+
+
+def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int) -> optuna.storages.RDBStorage:
+    # Workers starting together on a new PostgreSQL database race to create Optuna's tables;
+    # the loser's CREATE fails on the catalog's unique index and succeeds on a second look.
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=beat,
+                                              grace_period=grace)
+        except (IntegrityError, ProgrammingError):
+            if attempt == 3:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def _redact(url: sa.URL) -> str:
