@@ -14,7 +14,7 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
 
@@ -107,7 +107,7 @@ def run_workers(spec: StudySpec, options: RunOptions, workers: int, fit_fn: FitF
     return RunSummary(name, len(points), done_now - done_before, done_before, left)
 
 
-def _stop(procs: list[multiprocessing.process.BaseProcess]) -> None:
+def _stop(procs: Sequence[multiprocessing.process.BaseProcess]) -> None:
     """After Ctrl-C: make sure every worker saw it, and give each time to clean up."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
