@@ -162,7 +162,7 @@ def work(spec: StudySpec, options: RunOptions, store: Store, study: optuna.Study
     name = spec.storage_name
     worker = options.worker or f"{socket.gethostname()}:{os.getpid()}"
     env = environment(options.threads or torch.get_num_threads())
-    poll = max(0.5, min(5.0, options.grace_seconds / 4))
+    poll = max(0.5, min(2.0, options.grace_seconds / 4))  # one cheap SELECT per poll
     ran, said_waiting = 0, False
     while options.max_trials is None or ran < options.max_trials:
         optuna.storages.fail_stale_trials(study)
