@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 import optuna
 import torch
+from sqlalchemy import exc as sa_exc
 
 from ablation import db
 from ablation.checkpoint import EpochCheckpoint, checkpoint_path
@@ -104,8 +105,13 @@ def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, 
                         "a different baseline or axes; give the study a new name or use another "
                         "--storage")
     if stored is None:
-        study.set_user_attr("fingerprint", fingerprint(spec))
-        study.set_user_attr("spec", _spec_record(spec))
+        try:
+            study.set_user_attr("fingerprint", fingerprint(spec))
+            study.set_user_attr("spec", _spec_record(spec))
+        except (optuna.exceptions.StorageInternalError, sa_exc.IntegrityError):
+            # Two workers created the study together and both wrote these; keep the first.
+            if study.user_attrs.get("fingerprint") != fingerprint(spec):
+                raise
     db.create_tables(store.engine)
     db.add_points(store.engine, spec.storage_name, (p.as_row() for p in points))
     return store, study, points
