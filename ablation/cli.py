@@ -43,7 +43,36 @@ data_dir_option = click.option(
     "(env ABLATE_DATA_DIR).")
 artifacts_option = click.option(
     "--artifacts", type=click.Path(path_type=Path), default=None,
-    help="Artifact directory (default: beside the SQLite file, else storage/artifacts).")
+    help="Artifact and checkpoint directory (default: beside the SQLite file, else "
+    "storage/artifacts).")
+
+
+def study_options(fn: Any) -> Any:
+    """What to run and where: shared by ``run`` and ``worker`` so both build the same study."""
+    for option in reversed([
+        click.argument("study"),
+        click.option("--dataset", help="Override the baseline data set (e.g. digits, mnist)."),
+        click.option("--model", help="Override the baseline model."),
+        click.option("--epochs", type=click.IntRange(min=1),
+                     help="Override the number of epochs."),
+        click.option("--seeds", type=click.IntRange(min=1),
+                     help="Number of seeds per configuration."),
+        storage_option, data_dir_option, artifacts_option,
+        click.option("--max-trials", type=click.IntRange(min=1), default=None,
+                     help="Stop after this many trials; the rest stay for the next run."),
+        click.option("--heartbeat-grace", type=click.IntRange(min=2), default=60,
+                     show_default=True, help="Seconds without a heartbeat after which a "
+                     "running trial counts as dead and its point is retried.")]):
+        fn = option(fn)
+    return fn
+
+
+def _trainer() -> Any:
+    """The real trainer; tests of real worker processes swap in a fake via the environment."""
+    from ablation.engine.testfit import fit_from_env
+    from ablation.training import fit
+
+    return fit_from_env() or fit
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -53,45 +82,46 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("study")
-@click.option("--dataset", help="Override the baseline data set (e.g. digits, mnist).")
-@click.option("--model", help="Override the baseline model.")
-@click.option("--epochs", type=click.IntRange(min=1), help="Override the number of epochs.")
-@click.option("--seeds", type=click.IntRange(min=1), help="Number of seeds per configuration.")
-@storage_option
-@data_dir_option
-@artifacts_option
+@study_options
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the study.")
 @click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="torch threads (0: torch's default, one per core).")
-@click.option("--max-trials", type=click.IntRange(min=1), default=None,
-              help="Stop after this many trials; the rest stay for the next run.")
+              help="torch threads per worker (0: cores / workers; one worker: torch's default).")
 @click.option("--dry-run", is_flag=True,
               help="Smoke-test the whole path: 1 seed, 1 epoch, 256 images, a temporary database.")
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
-        seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None, threads: int,
-        max_trials: int | None, dry_run: bool) -> None:
+        seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
+        max_trials: int | None, heartbeat_grace: int, workers: int, threads: int,
+        dry_run: bool) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
     A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
     """
-    from ablation.engine.runner import RunOptions
+    from ablation.engine.runner import run_study
     from ablation.engine.stages import run_stages
-    from ablation.engine.storage import artifacts_dir_for, check_url
-    from ablation.progress import RichProgress
-    from ablation.spec import load_study, with_overrides
-    from ablation.training import fit
+    from ablation.engine.workers import WorkersFailed, run_workers
+    from ablation.progress import RichProgress, WorkerProgress
 
-    spec = with_overrides(load_study(study), seeds=seeds, dataset=dataset, model=model,
-                          epochs=epochs)
     tmp = None
     if dry_run:
-        spec = with_overrides(spec, seeds=1, epochs=1, train_limit=256)
         tmp = tempfile.TemporaryDirectory(prefix="ablate-dry-run-")
         storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
-    check_url(storage)
-    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
-                         max_trials=max_trials)
-    summaries = run_stages(spec, options, fit, RichProgress())
+    spec, options = _prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
+                                  artifacts, max_trials, heartbeat_grace, threads, dry_run)
+    if workers > 1 and max_trials is not None:
+        raise UserError("--max-trials counts the trials of one worker; use it without --workers")
+    trainer = _trainer()
+
+    def run_one(s: Any, o: Any) -> Any:
+        if workers > 1:
+            return run_workers(s, o, workers, trainer, WorkerProgress)
+        return run_study(s, o, trainer, RichProgress())
+
+    try:
+        summaries = run_stages(spec, options, trainer, run_one=run_one)
+    except WorkersFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
     for summary in summaries:
         click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
                    f"{summary.already_done} done before, {summary.remaining} left of "
@@ -101,6 +131,51 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
                    "run the same command again")
     if tmp is not None:
         tmp.cleanup()
+
+
+def _prepare_args(study: str, dataset: str | None, model: str | None, epochs: int | None,
+                  seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
+                  max_trials: int | None, grace: int, threads: int,
+                  dry_run: bool = False) -> tuple[Any, Any]:
+    """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
+    from ablation.engine.runner import RunOptions
+    from ablation.engine.storage import artifacts_dir_for, check_url
+    from ablation.spec import load_study, with_overrides
+
+    spec = with_overrides(load_study(study), seeds=seeds, dataset=dataset, model=model,
+                          epochs=epochs)
+    if dry_run:
+        spec = with_overrides(spec, seeds=1, epochs=1, train_limit=256)
+    check_url(storage)
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
+                         max_trials=max_trials, grace_seconds=grace)
+    return spec, options
+
+
+@main.command()
+@study_options
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default, one per core).")
+def worker(study: str, dataset: str | None, model: str | None, epochs: int | None,
+           seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
+           max_trials: int | None, heartbeat_grace: int, threads: int) -> None:
+    """Join STUDY as one more worker (any machine that reaches --storage); see docs/workers.md.
+
+    Give the same STUDY and overrides as the `ablate run` that started it. The worker runs
+    points until none is left, waiting for points other workers still run (a dead worker's
+    point is taken over after --heartbeat-grace seconds).
+    """
+    import socket
+
+    from ablation.engine.runner import run_study
+    from ablation.progress import WorkerProgress
+
+    spec, options = _prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
+                                  artifacts, max_trials, heartbeat_grace, threads)
+    tag = f"{socket.gethostname()}:{os.getpid()}"
+    summary = run_study(spec, options, _trainer(), WorkerProgress(tag))
+    click.echo(f"worker {tag}: {summary.ran} trial(s) run, {summary.remaining} of "
+               f"{summary.total} not done in {summary.study_name}")
 
 
 @main.command()

@@ -14,6 +14,7 @@ import hashlib
 import io
 import os
 import shutil
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -136,8 +137,13 @@ def _stage_idx(names: list[str], data_dir: Path, raw: Path, subdir: str) -> bool
             for name, src in found.items():
                 tmp = raw / f".{name}.part"
                 opener = gzip.open if src.suffix == ".gz" else open
-                with opener(src, "rb") as fin, open(tmp, "wb") as fout:
-                    shutil.copyfileobj(fin, fout)
+                try:
+                    with opener(src, "rb") as fin, open(tmp, "wb") as fout:
+                        shutil.copyfileobj(fin, fout)
+                except (OSError, EOFError, zlib.error) as exc:  # truncated or corrupt .gz
+                    tmp.unlink(missing_ok=True)
+                    raise UserError(f"cannot read {src}: {exc} (truncated or corrupt file?)"
+                                    ) from None
                 tmp.replace(raw / name)
             return True
     return False

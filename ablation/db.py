@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -103,12 +104,23 @@ class PointRow:
 
 def now() -> dt.datetime:
     """UTC now without tzinfo (portable across SQLite, PostgreSQL and MySQL)."""
-    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 def create_tables(engine: Engine) -> None:
-    """Create our tables if missing (idempotent, safe beside Optuna's)."""
-    META.create_all(engine, checkfirst=True)
+    """Create our tables if missing (idempotent, safe beside Optuna's and between workers).
+
+    Workers starting together may race to create them: the loser's CREATE fails because the
+    winner's table (or, on PostgreSQL, its row type) now exists, and the re-check finds it.
+    """
+    for attempt in range(3):
+        try:
+            META.create_all(engine, checkfirst=True)
+            return
+        except (IntegrityError, sa.exc.ProgrammingError, sa.exc.OperationalError):
+            if attempt == 2:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def _row(r: Any) -> PointRow:

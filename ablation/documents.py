@@ -6,10 +6,9 @@ Only spec.py uses this; it validates the documents into frozen dataclasses.
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ablation.errors import UserError
 

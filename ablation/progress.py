@@ -54,6 +54,41 @@ class RichProgress:
                            f"{point_text(point)}  {tail}")
 
 
+    def waiting(self, running: int, grace_seconds: int) -> None:
+        self.console.print(f"waiting for {running} trial(s) running in other workers (taken "
+                           f"over here if one stops beating for {grace_seconds} s)")
+
+
+class WorkerProgress:
+    """Plain lines tagged with the worker, for several workers sharing one terminal."""
+
+    def __init__(self, tag: str) -> None:
+        self.console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+        self.tag = tag
+        self._numbers: dict[str, int] = {}
+
+    def study_start(self, spec: StudySpec, total: int, remaining: int) -> None:
+        self.console.print(f"[{self.tag}] {spec.storage_name}: {remaining} of {total} trials "
+                           "left")
+
+    def trial_start(self, point: Point, trial_number: int) -> None:
+        self._numbers[point.key] = trial_number
+        self.console.print(f"[{self.tag}] trial {trial_number} {point_text(point)} started")
+
+    def epoch(self, record: EpochRecord, epochs: int) -> None:
+        pass  # one line per trial is enough with several workers writing
+
+    def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None:
+        tail = (f"test acc {100 * metrics.test_accuracy:.2f}%  {metrics.train_seconds:.1f} s"
+                if metrics else state)
+        self.console.print(f"[{self.tag}] trial {self._numbers.get(point.key, '?')} "
+                           f"{point_text(point)}  {tail}")
+
+    def waiting(self, running: int, grace_seconds: int) -> None:
+        self.console.print(f"[{self.tag}] waiting for {running} trial(s) running elsewhere "
+                           f"(taken over if one stops beating for {grace_seconds} s)")
+
+
 def point_text(point: Point) -> str:
     """'optimizer=sgd seed=1' style description of a point."""
     what = point.label if point.axis == "baseline" else f"{point.axis}={point.label}"

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +68,18 @@ class FitResult:
 
 
 EpochCallback = Callable[[EpochRecord], None]
+
+
+class Checkpoint(Protocol):
+    """Per-epoch training state on disk (ablation.checkpoint.EpochCheckpoint is the real one)."""
+
+    def load(self, model: nn.Module, opt: torch.optim.Optimizer,
+             sched: torch.optim.lr_scheduler.LRScheduler,
+             gen: torch.Generator) -> tuple[list[EpochRecord], float] | None: ...
+
+    def save(self, model: nn.Module, opt: torch.optim.Optimizer,
+             sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
+             curve: list[EpochRecord], train_seconds: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -210,10 +223,12 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
 
 
 def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datasets"),
-        on_epoch: EpochCallback | None = None) -> FitResult:
+        on_epoch: EpochCallback | None = None, checkpoint: Checkpoint | None = None) -> FitResult:
     """Train ``config`` with ``seed`` and measure the result on the test set.
 
     ``on_epoch`` sees every epoch's record and may raise to stop the run (pruning).
+    ``checkpoint`` is loaded before the first epoch (a resumed run replays the stored epochs
+    through ``on_epoch``) and saved after every epoch.
     """
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     torch.manual_seed(seed)
@@ -230,7 +245,12 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
     eval_loss = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
     curve: list[EpochRecord] = []
     train_seconds = 0.0
-    for epoch in range(1, config.epochs + 1):
+    if checkpoint is not None and (resumed := checkpoint.load(model, opt, sched, gen)):
+        curve, train_seconds = resumed
+        for record in curve:  # the resuming trial's curve is complete from epoch 1
+            if on_epoch is not None:
+                on_epoch(record)
+    for epoch in range(len(curve) + 1, config.epochs + 1):
         t0 = time.perf_counter()
         tr_loss, tr_acc = _train_epoch(model, opt, sched, data, batcher, loss_fn, config, gen)
         train_seconds += time.perf_counter() - t0
@@ -239,6 +259,8 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
         record = EpochRecord(epoch, tr_loss, tr_acc, val_loss, accuracy(data.val_y, val_pred),
                              opt.param_groups[0]["lr"], train_seconds)
         curve.append(record)
+        if checkpoint is not None:
+            checkpoint.save(model, opt, sched, gen, curve, train_seconds)
         if on_epoch is not None:
             on_epoch(record)
     metrics = measure(model, data, batcher, eval_loss, config, train_seconds, curve)

@@ -42,7 +42,7 @@ class FakeFit:
         self.exc = exc
 
     def __call__(self, config: TrainConfig, seed: int, *, data_dir: Path,
-                 on_epoch=None) -> FitResult:
+                 on_epoch=None, checkpoint=None) -> FitResult:
         self.calls.append((config, seed))
         m = fake_metrics(config, seed)
         for e in range(1, config.epochs + 1):

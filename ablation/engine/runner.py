@@ -5,6 +5,7 @@ The trainer comes in as an argument (``fit_fn``) so tests can drive the engine w
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -12,6 +13,7 @@ import os
 import socket
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +21,14 @@ from typing import Any, Protocol
 
 import optuna
 import torch
+from sqlalchemy import exc as sa_exc
 
 from ablation import db
+from ablation.checkpoint import EpochCheckpoint, checkpoint_path
 from ablation.data import load_raw
 from ablation.engine.sampler import PointSampler, distributions
 from ablation.engine.space import Point, fingerprint, grid_points
-from ablation.engine.storage import GRACE_SECONDS, HEARTBEAT_SECONDS, Store, open_store
+from ablation.engine.storage import GRACE_SECONDS, Store, open_store
 from ablation.environment import environment
 from ablation.errors import UserError
 from ablation.spec import StudySpec, TrainConfig
@@ -40,6 +44,7 @@ class Progress(Protocol):
     def trial_start(self, point: Point, trial_number: int) -> None: ...
     def epoch(self, record: EpochRecord, epochs: int) -> None: ...
     def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None: ...
+    def waiting(self, running: int, grace_seconds: int) -> None: ...
 
 
 class _Silent:
@@ -47,6 +52,7 @@ class _Silent:
     def trial_start(self, point: Point, trial_number: int) -> None: ...
     def epoch(self, record: EpochRecord, epochs: int) -> None: ...
     def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None: ...
+    def waiting(self, running: int, grace_seconds: int) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class RunOptions:
     threads: int = 0  # torch threads; 0 keeps torch's default
     worker: str = ""
     max_trials: int | None = None  # stop after this many trials (the rest stay pending)
+    grace_seconds: int = GRACE_SECONDS  # a running point silent this long is taken over
 
 
 @dataclass(frozen=True)
@@ -88,7 +95,8 @@ def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, 
     points = grid_points(spec)
     for name in sorted({p.config.dataset for p in points}):
         load_raw(name, str(options.data_dir))
-    store = open_store(options.storage_url)
+    _check_artifacts_dir(options.artifacts_dir)
+    store = open_store(options.storage_url, grace_seconds=options.grace_seconds)
     study = optuna.create_study(storage=store.optuna, study_name=spec.storage_name,
                                 direction=spec.direction, sampler=PointSampler(),
                                 pruner=_pruner(spec.pruner), load_if_exists=True)
@@ -98,11 +106,26 @@ def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, 
                         "a different baseline or axes; give the study a new name or use another "
                         "--storage")
     if stored is None:
-        study.set_user_attr("fingerprint", fingerprint(spec))
-        study.set_user_attr("spec", _spec_record(spec))
+        try:
+            study.set_user_attr("fingerprint", fingerprint(spec))
+            study.set_user_attr("spec", _spec_record(spec))
+        except (optuna.exceptions.StorageInternalError, sa_exc.IntegrityError):
+            # Two workers created the study together and both wrote these; keep the first.
+            if study.user_attrs.get("fingerprint") != fingerprint(spec):
+                raise
     db.create_tables(store.engine)
     db.add_points(store.engine, spec.storage_name, (p.as_row() for p in points))
     return store, study, points
+
+
+def _check_artifacts_dir(path: Path) -> None:
+    """Artifacts and checkpoints must be writable before the first trial starts (nothing is
+    created here: the first trial makes the folder)."""
+    existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
+    if not existing.is_dir():
+        raise UserError(f"--artifacts {path}: {existing} is a file, not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"--artifacts {path}: {existing} is not writable")
 
 
 def _spec_record(spec: StudySpec) -> dict[str, Any]:
@@ -126,24 +149,62 @@ def run_study(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
     store, study, points = prepare(spec, options)
     if options.threads:
         torch.set_num_threads(options.threads)
-    optuna.storages.fail_stale_trials(study)
     name = spec.storage_name
     rows = db.list_points(store.engine, name)
     wanted = {p.key for p in points}
     done_before = sum(r.state == "done" for r in rows if r.key in wanted)
     shown.study_start(spec, len(points), len(points) - done_before)
-    worker = options.worker or f"{socket.gethostname()}:{os.getpid()}"
-    env = environment(options.threads or torch.get_num_threads())
-    ran = 0
-    while options.max_trials is None or ran < options.max_trials:
-        stale = db.now() - dt.timedelta(seconds=GRACE_SECONDS)
-        row = db.claim_point(store.engine, name, worker, stale)
-        if row is None:
-            break
-        _run_point(spec, options, store, study, _point_from_row(row), row.id, fit_fn, env, shown)
-        ran += 1
+    ran = work(spec, options, store, study, fit_fn, shown)
     left = sum(r.state != "done" for r in db.list_points(store.engine, name))
     return RunSummary(name, len(points), ran, done_before, left)
+
+
+def work(spec: StudySpec, options: RunOptions, store: Store, study: optuna.Study,
+         fit_fn: FitFn, shown: Progress) -> int:
+    """Claim and run points until none is left; returns how many trials this worker ran.
+
+    When nothing is claimable but other workers still run points, wait: if one of them dies,
+    its point goes stale after the grace period and is taken over here, so nothing is lost.
+    """
+    name = spec.storage_name
+    worker = options.worker or f"{socket.gethostname()}:{os.getpid()}"
+    env = environment(options.threads or torch.get_num_threads())
+    poll = max(0.5, min(2.0, options.grace_seconds / 4))  # one cheap SELECT per poll
+    ran, said_waiting = 0, False
+    while options.max_trials is None or ran < options.max_trials:
+        optuna.storages.fail_stale_trials(study)
+        stale = db.now() - dt.timedelta(seconds=options.grace_seconds)
+        row = db.claim_point(store.engine, name, worker, stale)
+        if row is None:
+            running = sum(r.state == "running" for r in db.list_points(store.engine, name))
+            if running == 0:
+                break
+            if not said_waiting:
+                shown.waiting(running, options.grace_seconds)
+            said_waiting = True
+            time.sleep(poll)
+            continue
+        said_waiting = False
+        retry_of = row.trial_number  # the trial that ran this point before (failed or died)
+        if retry_of is not None:
+            _fail_dead_trial(study, retry_of)
+        _run_point(spec, options, store, study, _point_from_row(row), row.id, fit_fn, env, shown,
+                   retry_of)
+        ran += 1
+    return ran
+
+
+def _fail_dead_trial(study: optuna.Study, number: int) -> None:
+    """Mark the trial of a taken-over point FAIL if it is still RUNNING (its worker died).
+
+    Usually fail_stale_trials has done so already; this covers the moment between the point's
+    heartbeat and the trial's heartbeat going stale.
+    """
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.number == number:
+            # Another worker may have failed it first.
+            with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
 
 class _Heartbeat:
@@ -155,7 +216,7 @@ class _Heartbeat:
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(HEARTBEAT_SECONDS):
+        while not self._stop.wait(self._store.heartbeat_seconds):
             self._store.optuna.record_heartbeat(self._trial_id)
             db.beat(self._store.engine, [self._point_id])
 
@@ -171,7 +232,7 @@ class _Heartbeat:
 
 def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna.Study,
                point: Point, point_id: int, fit_fn: FitFn, env: dict[str, Any],
-               shown: Progress) -> None:
+               shown: Progress, retry_of: int | None = None) -> None:
     """Train one point as one Optuna trial and record its outcome."""
     sampler = study.sampler
     assert isinstance(sampler, PointSampler)
@@ -180,10 +241,15 @@ def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna
     for key, value in (("axis", point.axis), ("label", point.label), ("seed", point.seed),
                        ("point_key", point.key), ("is_baseline", point.is_baseline)):
         trial.set_user_attr(key, value)
+    if retry_of is not None:
+        trial.set_user_attr("retry_of", retry_of)
     name = spec.storage_name
+    # Recorded now, so a worker taking the point over after a crash can fail this trial.
+    db.set_point(store.engine, point_id, "running", trial.number)
     db.start_run(store.engine, name, trial.number, point.key, point.seed,
                  point.config.describe(), env)
     shown.trial_start(point, trial.number)
+    ckpt = EpochCheckpoint(checkpoint_path(options.artifacts_dir, name, point.key))
 
     def on_epoch(record: EpochRecord) -> None:
         db.add_epoch(store.engine, name, trial.number, dataclasses.asdict(record))
@@ -195,24 +261,36 @@ def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna
     try:
         with _Heartbeat(store, trial._trial_id, point_id):
             result = fit_fn(point.config, point.seed, data_dir=options.data_dir,
-                            on_epoch=on_epoch)
+                            on_epoch=on_epoch, checkpoint=ckpt)
     except optuna.TrialPruned:
+        _note_resume(trial, ckpt)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         db.set_point(store.engine, point_id, "done", trial.number)
+        ckpt.delete()
         shown.trial_end(point, None, "pruned")
         return
     except BaseException as exc:
+        # Ctrl-C and user-fixable trouble (disk full, ...) are not the point's fault: it goes
+        # back to pending, keeping its attempts, and resumes from its checkpoint next time.
         interrupted = isinstance(exc, KeyboardInterrupt)
+        _note_resume(trial, ckpt)
         trial.set_user_attr("failure", "interrupted" if interrupted else repr(exc)[:500])
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        db.set_point(store.engine, point_id, "pending" if interrupted else "failed",
-                     trial.number)
+        back = "pending" if isinstance(exc, KeyboardInterrupt | UserError) else "failed"
+        db.set_point(store.engine, point_id, back, trial.number)
         raise
+    _note_resume(trial, ckpt)
     _record_result(trial, result, options, store)
     study.tell(trial, getattr(result.metrics, spec.metric))
     db.set_point(store.engine, point_id, "done", trial.number)
     db.finish_run(store.engine, name, trial.number)
+    ckpt.delete()
     shown.trial_end(point, result.metrics, "complete")
+
+
+def _note_resume(trial: optuna.Trial, ckpt: EpochCheckpoint) -> None:
+    if ckpt.resumed_from is not None:
+        trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
 
 
 def _record_result(trial: optuna.Trial, result: FitResult, options: RunOptions,

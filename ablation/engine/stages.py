@@ -12,7 +12,7 @@ points being done already, runs nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 import optuna
@@ -84,13 +84,20 @@ def second_stage(spec: StudySpec, trials: Iterable[TrialRecord]) -> StudySpec:
 
 
 def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
-               progress: Progress | None = None) -> list[RunSummary]:
+               progress: Progress | None = None,
+               run_one: Callable[[StudySpec, RunOptions], RunSummary] | None = None
+               ) -> list[RunSummary]:
     """Run ``spec``; with ``study.refine``, then its fine stage once stage 1 is complete.
 
     ``options.max_trials`` is one budget for both stages. Stage 2 waits while stage 1 has
     points left (interrupted, limited by --max-trials, or failed), since its grid depends on them.
+    ``run_one`` runs one stage (default: this process; the CLI passes local workers).
     """
-    first = run_study(spec, options, fit_fn, progress)
+    if run_one is None:
+        def run_one(s: StudySpec, o: RunOptions) -> RunSummary:
+            return run_study(s, o, fit_fn, progress)
+
+    first = run_one(spec, options)
     if spec.refine is None or first.remaining:
         return [first]
     budget = None if options.max_trials is None else options.max_trials - first.ran
@@ -98,7 +105,7 @@ def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
         return [first]
     fine = second_stage(spec, load_trials(options.storage_url, spec.storage_name))
     _check_same_grid(options.storage_url, fine)
-    second = run_study(fine, replace(options, max_trials=budget), fit_fn, progress)
+    second = run_one(fine, replace(options, max_trials=budget))
     _note_origin(options.storage_url, fine, spec)
     return [first, second]
 

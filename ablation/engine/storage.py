@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import random
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import optuna
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import (
+    ArgumentError,
+    IntegrityError,
+    NoSuchModuleError,
+    ProgrammingError,
+    SQLAlchemyError,
+)
 
 from ablation.errors import UserError
 
@@ -22,6 +33,21 @@ HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60
 
 
+def heartbeat_for(grace_seconds: int) -> int:
+    """Heartbeat interval for a grace period: at least three beats fit in one grace period."""
+    return max(1, min(HEARTBEAT_SECONDS, grace_seconds // 3))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers (status polls, heartbeats' reads, the dashboard) go on while one worker
+    # writes, so several local workers wait less for the lock; see docs/workers.md for figures.
+    # ABLATE_SQLITE_JOURNAL=delete restores SQLite's default (for the measurement only).
+    mode = os.environ.get("ABLATE_SQLITE_JOURNAL", "wal")
+    cur = dbapi_conn.cursor()
+    cur.execute(f"PRAGMA journal_mode={'delete' if mode == 'delete' else 'wal'}")
+    cur.close()
+
+
 @dataclass(frozen=True)
 class Store:
     """An opened storage: Optuna's storage object and the SQLAlchemy engine it uses."""
@@ -29,6 +55,8 @@ class Store:
     url: str
     optuna: optuna.storages.RDBStorage
     engine: Engine
+    grace_seconds: int = GRACE_SECONDS
+    heartbeat_seconds: int = HEARTBEAT_SECONDS
 
 
 def check_url(url: str) -> sa.URL:
@@ -38,8 +66,10 @@ def check_url(url: str) -> sa.URL:
     except ArgumentError:
         raise UserError(f"--storage {url!r} is not a database URL; examples: "
                         f"{DEFAULT_URL}, postgresql://user@host/db") from None
+    parsed = _installed_driver(parsed)
+    url = _redact(parsed)  # messages never show a password
     try:
-        parsed.get_dialect()
+        parsed.get_dialect().import_dbapi()
     except NoSuchModuleError:
         raise UserError(f"--storage {url!r}: unknown database scheme {parsed.drivername!r}; "
                         "use sqlite:///FILE, postgresql://... or mysql+pymysql://...") from None
@@ -54,8 +84,26 @@ def check_url(url: str) -> sa.URL:
         parent = Path(db).parent
         if not parent.is_dir() and parent != DEFAULT_HOME:
             raise UserError(f"--storage {url!r}: directory {parent} does not exist")
+        if Path(db).is_dir():
+            raise UserError(f"--storage {url!r}: {db} is a directory, not a database file")
         if Path(db).exists() and not _is_sqlite_file(Path(db)):
             raise UserError(f"--storage {url!r}: {db} exists and is not an SQLite database")
+    return parsed
+
+
+# SQLAlchemy 2.1 reads postgresql:// as psycopg 3 and mysql:// as mysqlclient; ablate[postgres]
+# and ablate[mysql] install psycopg2 and PyMySQL, so a URL without a driver gets the installed one.
+_DRIVERS = {"postgresql": (("psycopg", "psycopg"), ("psycopg2", "psycopg2")),
+            "mysql": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql")),
+            "mariadb": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql"))}
+
+
+def _installed_driver(parsed: sa.URL) -> sa.URL:
+    if "+" in parsed.drivername or parsed.drivername not in _DRIVERS:
+        return parsed
+    for module, driver in _DRIVERS[parsed.drivername]:
+        if importlib.util.find_spec(module) is not None:
+            return parsed.set(drivername=f"{parsed.drivername}+{driver}")
     return parsed
 
 
@@ -66,10 +114,11 @@ def _is_sqlite_file(path: Path) -> bool:
         return f.read(16) == b"SQLite format 3\x00"
 
 
-def open_store(url: str, must_exist: bool = False) -> Store:
+def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SECONDS) -> Store:
     """Open (creating if needed) Optuna's storage at ``url``; connection failures are UserErrors.
 
     ``must_exist`` is for commands that only read: they never create an empty database.
+    ``grace_seconds``: a running trial whose heartbeat is older than this counts as dead.
     """
     parsed = check_url(url)
     if must_exist and parsed.get_backend_name() == "sqlite" and not Path(
@@ -81,15 +130,34 @@ def open_store(url: str, must_exist: bool = False) -> Store:
         kwargs = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
     else:
         kwargs = {"pool_pre_ping": True}
+    beat = heartbeat_for(grace_seconds)
     try:
-        storage = optuna.storages.RDBStorage(
-            url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_SECONDS,
-            grace_period=GRACE_SECONDS)
+        storage = _rdb_storage(parsed.render_as_string(hide_password=False), kwargs, beat,
+                               grace_seconds)
     except (SQLAlchemyError, sqlite3.Error) as exc:
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
         raise UserError(f"--storage {_redact(parsed)}: cannot open the database: {reason}"
                         ) from None
-    return Store(url, storage, storage.engine)
+    if parsed.get_backend_name() == "sqlite":
+        # Optuna made its engine (and a pooled connection) already: start the pool over so
+        # that every connection, the first included, gets the pragmas.
+        sa.event.listen(storage.engine, "connect", _sqlite_pragmas)
+        storage.engine.dispose()
+    return Store(url, storage, storage.engine, grace_seconds, beat)
+
+
+def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int) -> optuna.storages.RDBStorage:
+    # Workers starting together on a new PostgreSQL database race to create Optuna's tables;
+    # the loser's CREATE fails on the catalog's unique index and succeeds on a second look.
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=beat,
+                                              grace_period=grace)
+        except (IntegrityError, ProgrammingError):
+            if attempt == 3:
+                raise
+            time.sleep(0.5 + random.random())
+    raise AssertionError("unreachable")
 
 
 def _redact(url: sa.URL) -> str:

@@ -1,0 +1,76 @@
+"""Test-only trainers for real worker processes, chosen by ABLATE_TEST_FIT (not in --help).
+
+Tests that start real processes cannot hand them a Python fake, so they set an environment
+variable that the CLI reads instead:
+
+- ``ABLATE_TEST_FIT=sleep:S``: no training; deterministic made-up metrics, S seconds per epoch.
+- ``ABLATE_TEST_FIT=slow:S``: the real trainer, pausing S seconds after every epoch (so a test
+  can SIGKILL a worker between two checkpoints).
+- ``ABLATE_TEST_FIT_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
+  training that started, whatever the database says.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from ablation.engine.space import point_key
+from ablation.spec import TrainConfig
+from ablation.training import EpochCallback, EpochRecord, FitResult, Metrics, fit
+
+ENV = "ABLATE_TEST_FIT"
+
+
+def _pause() -> float:
+    return float(os.environ.get(ENV, "sleep:0").partition(":")[2] or 0)
+
+
+def _log(config: TrainConfig, seed: int) -> None:
+    path = os.environ.get("ABLATE_TEST_FIT_LOG")
+    if path:
+        line = f"{os.getpid()} {point_key(config, seed)}\n".encode()
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line)  # one small O_APPEND write: lines of several processes never mix
+        finally:
+            os.close(fd)
+
+
+def sleep_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: EpochCallback |
+              None = None, checkpoint: Any = None) -> FitResult:
+    """Made-up metrics that depend on configuration and seed; sleeps instead of training."""
+    _log(config, seed)
+    score = (sum(map(ord, repr(config.describe()))) % 97) / 100 + seed / 1000
+    for epoch in range(1, config.epochs + 1):
+        time.sleep(_pause())
+        if on_epoch is not None:
+            on_epoch(EpochRecord(epoch, 1 / epoch, score, 1 / epoch, score, 0.1, 0.0))
+    metrics = Metrics(test_loss=1 - score, test_accuracy=score, macro_f1=score,
+                      val_loss=1 - score, val_accuracy=score, train_seconds=0.0,
+                      infer_seconds=0.0, infer_ms_per_image=0.0, params=6, state_bytes=100,
+                      epochs_run=config.epochs, confusion=((1, 0), (0, 1)))
+    return FitResult(metrics, (), nn.Linear(2, 2))
+
+
+def slow_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: EpochCallback |
+             None = None, checkpoint: Any = None) -> FitResult:
+    """The real trainer with a pause after every epoch (after its checkpoint is written)."""
+    _log(config, seed)
+
+    def paused(record: EpochRecord) -> None:
+        if on_epoch is not None:
+            on_epoch(record)
+        time.sleep(_pause())
+
+    return fit(config, seed, data_dir=data_dir, on_epoch=paused, checkpoint=checkpoint)
+
+
+def fit_from_env() -> Any:
+    """The test trainer ABLATE_TEST_FIT names, or None (use the real one)."""
+    kind = os.environ.get(ENV, "").partition(":")[0]
+    return {"sleep": sleep_fit, "slow": slow_fit}.get(kind)
