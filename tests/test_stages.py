@@ -73,7 +73,8 @@ class PeakFit:
         self.peak = peak
         self.calls: list[tuple[float, int]] = []
 
-    def __call__(self, config, seed, *, data_dir: Path, on_epoch=None) -> FitResult:
+    def __call__(self, config, seed, *, data_dir: Path, on_epoch=None,
+                 checkpoint=None) -> FitResult:
         self.calls.append((config.lr, seed))
         peak = self.peak[seed] if isinstance(self.peak, dict) else self.peak
         val = 1 - (math.log10(config.lr) - peak) ** 2 / 100 + seed / 1000
