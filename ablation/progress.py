@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from rich.console import Console
 from rich.markup import escape
+from rich.status import Status
 from rich.table import Table
 
 from ablation.engine.space import Point
@@ -19,7 +20,7 @@ class RichProgress:
 
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(stderr=True, highlight=False)
-        self._status = None
+        self._status: Status | None = None
         self._done = 0
         self._remaining = 0
 
@@ -31,8 +32,9 @@ class RichProgress:
 
     def trial_start(self, point: Point, trial_number: int) -> None:
         self._point, self._number = point, trial_number
-        self._status = self.console.status(self._head())
-        self._status.start()
+        status = self.console.status(self._head())
+        status.start()
+        self._status = status
 
     def _head(self) -> str:
         return (f"[{self._done + 1}/{self._remaining}] trial {self._number} "

@@ -98,7 +98,7 @@ def prepare(spec: StudySpec, options: RunOptions) -> tuple[Store, optuna.Study, 
     _check_artifacts_dir(options.artifacts_dir)
     store = open_store(options.storage_url, grace_seconds=options.grace_seconds)
     study = optuna.create_study(storage=store.optuna, study_name=spec.storage_name,
-                                direction=spec.direction, sampler=PointSampler(),
+                                direction=_direction(spec.direction), sampler=PointSampler(),
                                 pruner=_pruner(spec.pruner), load_if_exists=True)
     stored = study.user_attrs.get("fingerprint")
     if stored is not None and stored != fingerprint(spec):
@@ -132,6 +132,11 @@ def _spec_record(spec: StudySpec) -> dict[str, Any]:
     return {"name": spec.name, "source": spec.source, "metric": spec.metric,
             "mode": spec.mode, "axes": [a.name for a in spec.axes],
             "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides)}
+
+
+def _direction(name: str) -> optuna.study.StudyDirection:
+    return (optuna.study.StudyDirection.MAXIMIZE if name == "maximize"
+            else optuna.study.StudyDirection.MINIMIZE)
 
 
 def _pruner(name: str) -> optuna.pruners.BasePruner:
