@@ -10,8 +10,14 @@ import torch
 from torch import nn
 
 from ablation import artifact
-from ablation.compression import (compress, layer_sparsity, make_permanent, prunable,
-                                  prune_model, sparsity)
+from ablation.compression import (
+    compress,
+    layer_sparsity,
+    make_permanent,
+    prunable,
+    prune_model,
+    sparsity,
+)
 from ablation.engine.pareto import export
 from ablation.engine.runner import RunOptions, run_study
 from ablation.errors import UserError

@@ -43,7 +43,9 @@ def rows_from_trials(trials: list[optuna.trial.FrozenTrial]) -> list[ParetoRow]:
         attrs = t.user_attrs
         if t.state != optuna.trial.TrialState.COMPLETE or "artifact_bytes" not in attrs:
             continue
-        label = str(attrs.get("label", t.number))
+        axis, label = attrs.get("axis", ""), str(attrs.get("label", t.number))
+        if axis not in ("", "baseline", "factorial") and not label.startswith(f"{axis}="):
+            label = f"{axis}={label}"
         groups[label].append((attrs["artifact_test_accuracy"], attrs["artifact_bytes"]))
     labels = sorted(groups)
     means = [(statistics.fmean(a for a, _ in groups[k]), statistics.fmean(b for _, b in groups[k]))
@@ -55,7 +57,7 @@ def rows_from_trials(trials: list[optuna.trial.FrozenTrial]) -> list[ParetoRow]:
 
 def export(storage_url: str, study_name: str, out: Path) -> list[ParetoRow]:
     """Compute the front of ``study_name``, store it in the study and write ``out`` as CSV."""
-    store = open_store(storage_url)
+    store = open_store(storage_url, must_exist=True)
     try:
         study = optuna.load_study(study_name=study_name, storage=store.optuna)
     except KeyError:
