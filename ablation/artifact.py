@@ -33,7 +33,7 @@ from ablation.errors import UserError
 MAGIC = b"ABLT"
 VERSION = 1
 _PREFIX = struct.Struct("<4sBI")
-_NP = {"f4": np.dtype("<f4"), "f2": np.dtype("<f2"), "i1": np.dtype("i1")}
+_NP: dict[str, np.dtype[Any]] = {"f4": np.dtype("<f4"), "f2": np.dtype("<f2"), "i1": np.dtype("i1")}
 SPARSE_CHOICES = ("auto", "never", "always")
 
 

@@ -59,14 +59,21 @@ def sparsity(model: nn.Module) -> float:
     for module, name in prunable(model):
         w = getattr(module, name)
         total += w.numel()
-        zeros += int((w == 0).sum())
+        zeros += w.numel() - int(torch.count_nonzero(w))
     return zeros / total if total else 0.0
+
+
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """A conv/linear layer's weight tensor (typed, for the checkers)."""
+    w = module.weight
+    assert isinstance(w, torch.Tensor)
+    return w
 
 
 def layer_sparsity(module: nn.Module) -> float:
     """Share of exactly-zero entries of one layer's weight."""
-    w = module.weight
-    return float((w == 0).sum()) / w.numel()
+    w = weight_of(module)
+    return 1.0 - int(torch.count_nonzero(w)) / w.numel()
 
 
 def to_fp16(model: nn.Module) -> nn.Module:

@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-from ablation.compression import prunable
+from ablation.compression import prunable, weight_of
 from ablation.spec import TrainConfig
 
 
@@ -32,7 +32,7 @@ class DynamicSparsity:
         self.total_steps, self.gen, self.step = max(1, total_steps), gen, 0
         self.updates = 0
         self.layers = [m for m, _ in prunable(model)]
-        self.masks = [self._random_mask(m.weight) for m in self.layers]
+        self.masks = [self._random_mask(weight_of(m)) for m in self.layers]
         self.apply()
 
     def _n_zero(self, w: torch.Tensor) -> int:
@@ -47,7 +47,7 @@ class DynamicSparsity:
     def apply(self) -> None:
         """Zero the inactive weights (after every step: the optimizer may have moved them)."""
         for layer, mask in zip(self.layers, self.masks, strict=True):
-            layer.weight.mul_(mask)
+            weight_of(layer).mul_(mask)
 
     def drop_share(self) -> float:
         """Share of active weights replaced at the current step (cosine decay to 0)."""
@@ -59,7 +59,7 @@ class DynamicSparsity:
         if self.step % self.interval == 0 and self.step < self.total_steps:
             share = self.drop_share()
             for i, layer in enumerate(self.layers):
-                self.masks[i] = self._drop_and_grow(layer.weight, self.masks[i], share)
+                self.masks[i] = self._drop_and_grow(weight_of(layer), self.masks[i], share)
             self.updates += 1
         self.apply()
 
@@ -82,7 +82,8 @@ class DynamicSparsity:
 
     def layer_sparsities(self) -> list[float]:
         """Share of zero weights in each sparse layer, measured on the weights themselves."""
-        return [float((lay.weight == 0).sum()) / lay.weight.numel() for lay in self.layers]
+        return [1.0 - int(torch.count_nonzero(weight_of(lay))) / weight_of(lay).numel()
+                for lay in self.layers]
 
     def mask_sparsities(self) -> list[float]:
         """Share of inactive positions in each layer's mask (exactly the target by design)."""
