@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="2,000 images: checks the path only")
     args = parser.parse_args()
     torch.set_num_threads(2)
+    load_before = Path("/proc/loadavg").read_text().strip()
     config = dataclasses.replace(PARENT, epochs=args.epochs)
     if args.smoke:
         config = dataclasses.replace(config, train_limit=2000, prune_finetune=1)
@@ -91,9 +92,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = variants(result.model, config, args.data_dir, Path(tmp))
     parent_acc = rows[0][1].artifact_test_accuracy  # prune 0 + fp32: the reloaded parent
-    text = (f"parent: {result.metrics.params} parameters, torch.save "
-            f"{result.metrics.state_bytes} B, train {result.metrics.train_seconds:.0f} s, "
-            f"total {time.perf_counter() - t0:.0f} s\n\n" + table(rows, parent_acc))
+    text = (f"parent: {result.metrics.params} parameters, in-memory test accuracy "
+            f"{100 * result.metrics.test_accuracy:.2f}%, torch.save {result.metrics.state_bytes} B,"
+            f" train {result.metrics.train_seconds:.0f} s, total {time.perf_counter() - t0:.0f} s"
+            f"\n\nloadavg before: {load_before}; after: "
+            f"{Path('/proc/loadavg').read_text().strip()}\n\n" + table(rows, parent_acc))
     print(text)
     if args.out is not None:
         args.out.write_text(text, encoding="utf-8")
