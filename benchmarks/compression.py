@@ -59,7 +59,9 @@ def variants(model: torch.nn.Module, config: TrainConfig, data_dir: Path,
 
 def table(rows: list[tuple[str, CompressionResult]], parent_acc: float) -> str:
     """Markdown table of the variants, the chosen one in bold."""
-    ok = [r for r in rows if r[1].artifact_test_accuracy >= parent_acc - 0.001]
+    # Accuracies are k / 10,000 test images: compare whole images (0.1 point = 10 images).
+    ok = [r for r in rows
+          if round(r[1].artifact_test_accuracy * 10_000) >= round(parent_acc * 10_000) - 10]
     best = min(ok, key=lambda r: r[1].artifact_bytes)[0] if ok else None
     lines = ["| variant | bytes on disk | ratio to fp32 | sparsity | test acc (%) | "
              "latency b1 (ms) | latency b256 (ms) |", "|---|---|---|---|---|---|---|"]
