@@ -84,14 +84,14 @@ def test_int8_file_is_at_least_3_5x_smaller_than_fp32_for_a_real_sized_model(tmp
             path = tmp_path / f"{width}.{mode}"
             sizes[width, mode] = artifact.write(path, model, META | {"width": width}, mode,
                                                 sparse="never")
-    assert sizes[32, "fp32"] / sizes[32, "int8"] >= 3.5  # ~110k weights: headers are noise
-    # On the 8k-parameter model the header, scales and fp16 BatchNorm tensors weigh more:
-    # the ratio is lower (about 3.4x), which is why the test above uses a bigger model.
+    assert sizes[32, "fp32"] / sizes[32, "int8"] >= 3.5  # ~290k weights: headers are noise
+    # On the 18k-parameter model the header, scales and fp16 BatchNorm tensors weigh more: the
+    # ratio is lower (3.6x; 3.4x on an earlier 8k-parameter variant, docs/compression.md).
     assert sizes[8, "fp32"] / sizes[8, "int8"] < sizes[32, "fp32"] / sizes[32, "int8"]
 
 
 def test_sparse_encoding_grows_with_density():
-    w = torch.randn(64, 32, 3, 3)
+    w = torch.randn(64, 32, 3, 3, generator=torch.Generator().manual_seed(0))
     sizes = []
     for density in (0.05, 0.2, 0.4, 0.6, 0.8, 1.0):
         keep = torch.rand(w.shape, generator=torch.Generator().manual_seed(1)) < density
@@ -99,7 +99,9 @@ def test_sparse_encoding_grows_with_density():
         sizes.append(len(artifact.encode(state, {}, "fp32", "always", {"conv.weight"})))
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     dense = len(artifact.encode({"conv.weight": w}, {}, "fp32", "never", {"conv.weight"}))
-    assert sizes[-1] == dense + w.numel() // 8  # full density: values plus the whole bitmask
+    # Full density: the values plus the whole bitmask (the JSON header's numbers, CRC included,
+    # may differ by a few digits).
+    assert abs(sizes[-1] - (dense + w.numel() // 8)) <= 12
     assert sizes[0] < dense / 5
 
 

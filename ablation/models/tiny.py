@@ -1,8 +1,9 @@
-"""tiny-cnn: a few thousand parameters, for compression studies on 28x28 digits.
+"""tiny-cnn: ~18k parameters, for compression studies on 28x28 digits (int8: ~20 KB on disk).
 
-Published MNIST models of under 8,000 parameters reach ~99.5% (issue 4); this one follows their
-usual shape: 3x3 conv-BN-activation pairs, two max-pools, a 1x1 classifier conv and global
-average pooling instead of a dense head (a dense head would hold most of the parameters).
+Published MNIST models of under 8,000 parameters reach ~99.5% (issue 4) with long training;
+this one follows their usual shape: 3x3 conv-BN-activation pairs, two max-pools, a 1x1
+classifier conv and global average pooling instead of a dense head (which would hold most of the
+parameters).
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ def _conv(ch_in: int, ch_out: int, activation: str, padding: int = 1) -> list[nn
             make_activation(activation)]
 
 
-@model("tiny-cnn", uses=("width", "dropout"), note="~8k parameters at width 8")
+@model("tiny-cnn", uses=("width", "dropout"), note="~18k parameters at width 8")
 def tiny_cnn(input_shape: tuple[int, int, int], n_classes: int, activation: str = "relu",
              width: int = 8, dropout: float = 0.0, **_: object) -> nn.Module:
-    """(w, w) conv, pool, (2w, 2w) conv, pool, 3w conv, 1x1 conv to classes, global average."""
+    """(w, w) conv, pool, (2w, 2w) conv, pool, (4w, 4w) conv, 1x1 conv to classes, average."""
     c, h, _w = input_shape
     w = width
     layers = _conv(c, w, activation) + _conv(w, w, activation)
@@ -30,7 +31,9 @@ def tiny_cnn(input_shape: tuple[int, int, int], n_classes: int, activation: str 
     layers += _conv(w, 2 * w, activation) + _conv(2 * w, 2 * w, activation)
     if h >= 8:
         layers.append(nn.MaxPool2d(2))
-    layers += _conv(2 * w, 3 * w, activation) + [nn.Dropout(dropout),
-                                                   nn.Conv2d(3 * w, n_classes, 1),
-                                                   nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+    # Most parameters sit at the smallest resolution, where each costs 16x fewer operations
+    # than at full size: capacity for a fraction of the compute.
+    layers += _conv(2 * w, 4 * w, activation) + _conv(4 * w, 4 * w, activation)
+    layers += [nn.Dropout(dropout), nn.Conv2d(4 * w, n_classes, 1), nn.AdaptiveAvgPool2d(1),
+               nn.Flatten()]
     return nn.Sequential(*layers)
