@@ -22,7 +22,7 @@ SCHEDULES = ("onecycle", "cosine", "step", "constant")
 PRECISIONS = ("fp32", "bf16")
 LOSSES = ("cross-entropy", "class-weighted", "focal")
 METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "macro_f1",
-           "train_seconds")
+           "train_seconds", "artifact_test_accuracy", "artifact_bytes")
 DIRECTIONS = ("maximize", "minimize")
 MODES = ("one-at-a-time", "factorial")
 SAMPLERS = ("grid", "tpe", "random")
@@ -32,6 +32,8 @@ SPACINGS = ("linear", "log")
 REFINE_METRICS = ("val_accuracy", "val_loss")
 MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
+PRUNE_SCOPES = ("layer", "global")
+QUANTIZE = ("fp32", "fp16", "int8")
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,17 @@ class TrainConfig:
     val_fraction: float = 0.1
     train_limit: int = 0  # use only the first N training images; 0 means all
     precision: str = "fp32"
+    # --- compression (issue 4) ---
+    swa_epochs: int = 0  # average the weights of the last N epochs (study 000); 0 turns SWA off
+    swa_lr: float = 0.0  # constant LR during the SWA epochs; 0 keeps the schedule's LR
+    prune: float = 0.0  # share of conv/linear weights removed by L1 magnitude after training
+    prune_scope: str = "layer"  # "layer": each layer loses `prune`; "global": one threshold
+    prune_finetune: int = 0  # epochs of fine-tuning after pruning, with the masks held fixed
+    quantize: str = "fp32"  # weight format of the artifact: fp32, fp16 or int8 (per channel)
+    artifact: bool = False  # write, reload and score an artifact even when nothing is compressed
+    dst_sparsity: float = 0.0  # dynamic sparse training: target sparsity; 0 trains dense
+    dst_interval: int = 100  # optimizer steps between drop-and-regrow updates
+    dst_drop: float = 0.3  # share of active weights replaced at the first update (cosine decay)
 
     def describe(self) -> dict[str, Any]:
         """Plain dict of the configuration, for storage and display."""
@@ -171,6 +184,32 @@ def _check_train_values(cfg: TrainConfig, where: str) -> None:
     for key in ("weight_decay", "grad_clip", "train_limit"):
         if getattr(cfg, key) < 0:
             raise UserError(f"{where}: {key} must be >= 0, got {getattr(cfg, key)!r}")
+    _check_compression_values(cfg, where)
+
+
+def _check_compression_values(cfg: TrainConfig, where: str) -> None:
+    """Checks of the issue-4 keys (SWA, pruning, quantization, dynamic sparse training)."""
+    for key, allowed in (("prune_scope", PRUNE_SCOPES), ("quantize", QUANTIZE)):
+        if getattr(cfg, key) not in allowed:
+            raise UserError(f"{where}: {key} must be one of {', '.join(allowed)}, "
+                            f"got {getattr(cfg, key)!r}")
+    for key in ("swa_epochs", "swa_lr", "prune_finetune"):
+        if not (getattr(cfg, key) >= 0 and math.isfinite(getattr(cfg, key))):
+            raise UserError(f"{where}: {key} must be >= 0, got {getattr(cfg, key)!r}")
+    if cfg.swa_epochs > cfg.epochs:
+        raise UserError(f"{where}: swa_epochs ({cfg.swa_epochs}) must not exceed epochs "
+                        f"({cfg.epochs})")
+    # 0.99 at most: beyond it whole layers empty out and the ratio axis stops meaning much.
+    for key, hi in (("prune", 0.99), ("dst_sparsity", 0.99), ("dst_drop", 1.0)):
+        if not 0.0 <= getattr(cfg, key) <= hi:
+            raise UserError(f"{where}: {key} must be in [0, {hi}], got {getattr(cfg, key)!r}")
+    if cfg.dst_interval < 1:
+        raise UserError(f"{where}: dst_interval must be >= 1, got {cfg.dst_interval!r}")
+
+
+def writes_artifact(cfg: TrainConfig) -> bool:
+    """True when a run of ``cfg`` compresses its model or asks for an artifact."""
+    return cfg.artifact or cfg.prune > 0 or cfg.quantize != "fp32" or cfg.dst_sparsity > 0
 
 
 def make_train_config(raw: Mapping[str, Any], where: str,
@@ -278,6 +317,9 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     if not isinstance(description, str):
         raise UserError(f"{where}: study.description must be a string, got {description!r}")
     metric = _pick(study, "metric", METRICS, "val_accuracy", where)
+    if metric.startswith("artifact_") and not writes_artifact(baseline):
+        raise UserError(f"{where}: study.metric {metric!r} is measured on a compressed "
+                        "artifact; set baseline.artifact = true (or prune/quantize/dst_sparsity)")
     return StudySpec(
         name=name, baseline=baseline, axes=parsed,
         seeds=_parse_seeds(study.get("seeds", 3), where), description=description,

@@ -22,7 +22,9 @@ from ablation.data import Splits, make_splits
 from ablation.metrics import accuracy, confusion_matrix, macro_f1
 from ablation.models import build_model
 from ablation.optim import make_optimizer
+from ablation.sparse import make_step_hook
 from ablation.spec import TrainConfig
+from ablation.swa import Averager, swa_lr_lambda
 
 EVAL_BATCH = 1024
 
@@ -80,6 +82,12 @@ class Checkpoint(Protocol):
     def save(self, model: nn.Module, opt: torch.optim.Optimizer,
              sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
              curve: list[EpochRecord], train_seconds: float) -> None: ...
+
+
+class StepHook(Protocol):
+    """Something to do after every optimizer step (dynamic sparse training re-masks weights)."""
+
+    def after_step(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -200,7 +208,7 @@ def state_dict_bytes(model: nn.Module) -> int:
 def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
                  sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: _Batcher,
                  loss_fn: nn.Module, config: TrainConfig,
-                 gen: torch.Generator) -> tuple[float, float]:
+                 gen: torch.Generator, hook: StepHook | None = None) -> tuple[float, float]:
     model.train()
     loss_sum = torch.zeros(())
     correct = torch.zeros((), dtype=torch.long)
@@ -215,6 +223,8 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
         if config.grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
         opt.step()
+        if hook is not None:
+            hook.after_step()
         sched.step()
         loss_sum += loss.detach() * len(idx)
         correct += (logits.detach().argmax(1) == y).sum()
@@ -238,8 +248,11 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay,
                          config.momentum)
     steps = math.ceil(len(data.train_x) / config.batch_size)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lr_lambda(config.schedule, steps * config.epochs, steps, config.warmup))
+    base = lr_lambda(config.schedule, steps * config.epochs, steps, config.warmup)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, swa_lr_lambda(
+        base, config.lr, config.swa_lr, config.swa_epochs, config.epochs, steps))
+    hook = make_step_hook(config, model, steps * config.epochs, gen)
+    averager = Averager(model, config.swa_epochs, config.epochs) if config.swa_epochs else None
     batcher = _Batcher.for_data(data.train_x, config.augment)
     loss_fn = make_loss(config, data.train_y, data.n_classes)
     eval_loss = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
@@ -252,7 +265,10 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
                 on_epoch(record)
     for epoch in range(len(curve) + 1, config.epochs + 1):
         t0 = time.perf_counter()
-        tr_loss, tr_acc = _train_epoch(model, opt, sched, data, batcher, loss_fn, config, gen)
+        tr_loss, tr_acc = _train_epoch(model, opt, sched, data, batcher, loss_fn, config, gen,
+                                       hook)
+        if averager is not None:
+            averager.after_epoch(epoch, model)
         train_seconds += time.perf_counter() - t0
         val_loss, val_pred = evaluate(model, data.val_x, data.val_y, batcher, eval_loss,
                                       config.precision)
@@ -263,6 +279,11 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
             checkpoint.save(model, opt, sched, gen, curve, train_seconds)
         if on_epoch is not None:
             on_epoch(record)
+    if averager is not None:
+        t0 = time.perf_counter()
+        model = averager.finish(batcher(data.train_x[i:i + EVAL_BATCH])
+                                for i in range(0, len(data.train_x), EVAL_BATCH))
+        train_seconds += time.perf_counter() - t0
     metrics = measure(model, data, batcher, eval_loss, config, train_seconds, curve)
     return FitResult(metrics, tuple(curve), model)
 

@@ -79,9 +79,10 @@ def test_dry_run_writes_nothing(tmp_path, storage_url):
 def test_studies_lists_builtins():
     res = invoke("studies")
     lines = res.output.splitlines()
-    assert res.exit_code == 0 and len(lines) == 7
-    assert [line.split()[0] for line in lines] == ["activations", "augmentation", "baselines",
-                                                   "blocks", "loss", "lr", "optimizers"]
+    names = [line.split()[0] for line in lines]
+    assert res.exit_code == 0 and names == sorted(names)
+    assert {"activations", "augmentation", "baselines", "blocks", "loss", "lr", "optimizers",
+            "compression", "sparse-training", "compression-pareto"} <= set(names)
     assert "then lr/fine" in next(line for line in lines if line.startswith("lr "))
 
 

@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 
 from ablation import db
 from ablation.checkpoint import EpochCheckpoint, checkpoint_path
+from ablation.compressed import compress_and_evaluate, wants_artifact
 from ablation.data import load_raw
 from ablation.engine.sampler import PointSampler, distributions
 from ablation.engine.space import Point, fingerprint, grid_points
@@ -286,7 +287,10 @@ def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna
         raise
     _note_resume(trial, ckpt)
     _record_result(trial, result, options, store)
-    study.tell(trial, getattr(result.metrics, spec.metric))
+    values = dataclasses.asdict(result.metrics)
+    if wants_artifact(point.config):
+        values.update(_record_compression(trial, result, point, options, store))
+    study.tell(trial, values[spec.metric])
     db.set_point(store.engine, point_id, "done", trial.number)
     db.finish_run(store.engine, name, trial.number)
     ckpt.delete()
@@ -320,3 +324,20 @@ def _record_result(trial: optuna.Trial, result: FitResult, options: RunOptions,
             artifact_store=artifact_store, file_path=str(cm_path), study_or_trial=trial,
             storage=store.optuna, mimetype="application/json")
     trial.set_user_attr("weights_artifact", artifact_id)
+
+
+def _record_compression(trial: optuna.Trial, result: FitResult, point: Point,
+                        options: RunOptions, store: Store) -> dict[str, Any]:
+    """Compress as the config says, write the artifact, reload it, score it, keep it."""
+    artifact_store = optuna.artifacts.FileSystemArtifactStore(str(options.artifacts_dir))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"trial-{trial.number}-{point.config.quantize}.ablt"
+        measured = compress_and_evaluate(result.model, point.config, point.seed,
+                                         data_dir=options.data_dir, path=path)
+        artifact_id = optuna.artifacts.upload_artifact(
+            artifact_store=artifact_store, file_path=str(path), study_or_trial=trial,
+            storage=store.optuna, mimetype="application/octet-stream")
+    for key, value in dataclasses.asdict(measured).items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("compressed_artifact", artifact_id)
+    return dataclasses.asdict(measured)

@@ -46,4 +46,4 @@ def build_model(name: str, input_shape: tuple[int, int, int], n_classes: int,
 
 
 # Importing the families registers them (order = listing order).
-from ablation.models import cnn, lenet, resnet50, resnet_lite  # noqa: E402,F401
+from ablation.models import cnn, lenet, resnet50, resnet_lite, tiny  # noqa: E402,F401

@@ -1,0 +1,139 @@
+"""nn.Module -> nn.Module compression transforms: magnitude pruning, fp16, int8. No I/O.
+
+Pruning uses ``torch.nn.utils.prune`` (L1 unstructured, per layer or one global threshold).
+:func:`prune_model` leaves the pruning masks attached (so fine-tuning keeps pruned weights at
+zero); :func:`make_permanent` folds them into plain weights. Quantization here is weight-only:
+:func:`quantize_int8` turns each conv/linear weight into int8 codes with one fp32 scale per
+output channel (symmetric, zero-point 0); :func:`dequantize` gives the fp32 tensor inference runs
+on. See docs/compression.md for why inference stays in fp32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn.utils import prune
+
+PRUNABLE = (nn.Conv2d, nn.Linear)
+
+
+def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(module, "weight") for every conv and linear layer, in definition order."""
+    return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE)]
+
+
+def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Module:
+    """Zero the ``ratio`` smallest-|w| weights of every conv/linear layer (masks stay attached).
+
+    ``scope="layer"`` removes ``ratio`` of each layer; ``"global"`` ranks all weights together,
+    so layers with small weights lose more.
+    """
+    if not 0.0 <= ratio <= 0.99:
+        raise ValueError(f"pruning ratio must be in [0, 0.99], got {ratio}")
+    targets = prunable(model)
+    if ratio == 0 or not targets:
+        return model
+    if scope == "global":
+        prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=ratio)
+    elif scope == "layer":
+        for module, name in targets:
+            prune.l1_unstructured(module, name, amount=ratio)
+    else:
+        raise ValueError(f"unknown pruning scope {scope!r}")
+    return model
+
+
+def make_permanent(model: nn.Module) -> nn.Module:
+    """Fold attached pruning masks into the weights (weight_orig * mask -> weight)."""
+    for module, name in prunable(model):
+        if prune.is_pruned(module) and hasattr(module, f"{name}_mask"):
+            prune.remove(module, name)
+    return model
+
+
+def sparsity(model: nn.Module) -> float:
+    """Share of exactly-zero entries over all conv/linear weights."""
+    total = zeros = 0
+    for module, name in prunable(model):
+        w = getattr(module, name)
+        total += w.numel()
+        zeros += w.numel() - int(torch.count_nonzero(w))
+    return zeros / total if total else 0.0
+
+
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """A conv/linear layer's weight tensor (typed, for the checkers)."""
+    w = module.weight
+    assert isinstance(w, torch.Tensor)
+    return w
+
+
+def layer_sparsity(module: nn.Module) -> float:
+    """Share of exactly-zero entries of one layer's weight."""
+    w = weight_of(module)
+    return 1.0 - int(torch.count_nonzero(w)) / w.numel()
+
+
+def to_fp16(model: nn.Module) -> nn.Module:
+    """Round every floating parameter and buffer to fp16 and back (values as stored on disk)."""
+    with torch.no_grad():
+        for t in list(model.parameters()) + list(model.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return model
+
+
+@dataclass(frozen=True)
+class Int8Tensor:
+    """Symmetric per-output-channel int8: ``w ~= codes * scales[:, None, ...]``."""
+
+    codes: torch.Tensor  # int8, the weight's shape
+    scales: torch.Tensor  # float32, one per output channel (dim 0)
+
+
+def quantize_int8(w: torch.Tensor) -> Int8Tensor:
+    """Per-channel symmetric int8 codes and scales of ``w`` (dim 0 = output channel)."""
+    flat = w.detach().float().reshape(w.shape[0], -1)
+    scales = flat.abs().amax(dim=1) / 127.0
+    scales = torch.where(scales > 0, scales, torch.ones_like(scales))  # all-zero rows stay 0
+    codes = torch.round(flat / scales[:, None]).clamp_(-127, 127).to(torch.int8)
+    return Int8Tensor(codes.reshape(w.shape), scales)
+
+
+def dequantize(q: Int8Tensor) -> torch.Tensor:
+    """fp32 weights from int8 codes and per-channel scales."""
+    shape = (-1,) + (1,) * (q.codes.dim() - 1)
+    return q.codes.float() * q.scales.view(shape)
+
+
+def to_int8(model: nn.Module) -> nn.Module:
+    """Replace every conv/linear weight by its int8 round trip; other tensors round to fp16.
+
+    This is exactly what :mod:`ablation.artifact` stores for ``quantize="int8"``, so the
+    in-memory model and the reloaded artifact predict alike.
+    """
+    to_fp16(model)
+    with torch.no_grad():
+        for module, name in prunable(model):
+            w = getattr(module, name)
+            w.copy_(dequantize(quantize_int8(w)))
+    return model
+
+
+def quantize_model(model: nn.Module, mode: str) -> nn.Module:
+    """Apply the weight format ``mode`` (fp32 leaves the model as it is)."""
+    if mode == "fp32":
+        return model
+    if mode == "fp16":
+        return to_fp16(model)
+    if mode == "int8":
+        return to_int8(model)
+    raise ValueError(f"unknown quantization {mode!r}")
+
+
+def compress(model: nn.Module, ratio: float = 0.0, scope: str = "layer",
+             quantize: str = "fp32") -> nn.Module:
+    """Prune (permanently) then quantize: the whole post-training transform in one call."""
+    return quantize_model(make_permanent(prune_model(model, ratio, scope)), quantize)
