@@ -204,7 +204,7 @@ BUILTIN_POINTS = {
     "augmentation": 2 * 3,  # study 000
     "lr": 5 * 3,  # study 002 section 4.3.4, stage 1 (stage 2: 10 values x 3 seeds)
     "compression": (1 + 4 + 2 + 1 + 1) * 3,  # baseline + prune x4, quantize x2, SWA, clipping
-    "compression-pareto": 4 * 3 * 2,  # factorial: prune ratio x weight format, 2 seeds
+    "compression-pareto": 4 * 3 * 3,  # factorial: prune ratio x weight format
     "sparse-training": (1 + 3 + 3) * 3,  # dense baseline + DST sparsity x3 + pruning x3
 }
 
