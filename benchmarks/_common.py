@@ -48,12 +48,19 @@ class Curve:
                      if a >= target), None)
 
 
+class _Reached(Exception):
+    """Raised from on_epoch to end a fit once the last target accuracy is reached."""
+
+
 def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
-                        memory_format: torch.memory_format | None = None) -> Curve:
+                        memory_format: torch.memory_format | None = None,
+                        stop_at: float | None = None) -> Curve:
     """Run ablation.training.fit and evaluate the test set after every epoch.
 
     fit() does not hand its model to on_epoch, so the model is caught where fit builds it.
     Test evaluation happens outside the timed training seconds (EpochRecord.seconds).
+    With ``stop_at`` the run ends after the first epoch whose test accuracy reaches it (the
+    epochs after it cannot change a time-to-accuracy figure).
     """
     curve = Curve()
     caught: list[nn.Module] = []
@@ -78,15 +85,19 @@ def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
         curve.seconds.append(record.seconds)
         curve.val_acc.append(record.val_accuracy)
         curve.test_acc.append(accuracy(data.test_y, pred))
+        if stop_at is not None and curve.test_acc[-1] >= stop_at:
+            raise _Reached
 
     training.build_model = catching_build
     try:
         t0 = time.perf_counter()
-        result = training.fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
-        curve.wall = time.perf_counter() - t0
+        training.fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
+    except _Reached:
+        pass
     finally:
+        curve.wall = time.perf_counter() - t0
         training.build_model = original
-    curve.params = result.metrics.params
+    curve.params = sum(p.numel() for p in caught[-1].parameters())
     return curve
 
 
