@@ -40,7 +40,7 @@ ACCURACY: list[dict[str, Any]] = [
 ]
 
 
-def run_variant(changes: dict[str, Any], threads: int) -> str:
+def run_variant(changes: dict[str, Any], threads: int, stop_at: float | None = None) -> str:
     """One Markdown row: the variant, seconds per epoch, test accuracy per epoch."""
     from ablation.spec import TrainConfig
 
@@ -48,7 +48,7 @@ def run_variant(changes: dict[str, Any], threads: int) -> str:
     changes = dict(changes)
     layout = torch.channels_last if changes.pop("channels_last", False) else None
     config = replace(TrainConfig(dataset="mnist"), **{"epochs": 1, **changes})
-    curve = fit_with_test_curve(config, 0, MNIST, layout)
+    curve = fit_with_test_curve(config, 0, MNIST, layout, stop_at)
     per_epoch = [b - a for a, b in zip([0.0, *curve.seconds], curve.seconds, strict=False)]
     name = ", ".join(f"{k}={v}" for k, v in sorted({**changes, "channels_last": bool(layout)}
                                                     .items()))
@@ -67,6 +67,8 @@ def main() -> None:
     p.add_argument("--part", choices=("speed", "accuracy"), default="speed")
     p.add_argument("--variant", action="append", default=[],
                    help="JSON dict of TrainConfig changes (repeatable); replaces the part's list")
+    p.add_argument("--stop-at", type=float, default=None,
+                   help="end a run after the first epoch at this test accuracy")
     args = p.parse_args()
     variants = [json.loads(v) for v in args.variant] or (SPEED if args.part == "speed"
                                                          else ACCURACY)
@@ -75,7 +77,7 @@ def main() -> None:
     print("| variant | params | s/epoch (fastest) | test acc per epoch | s to 99.0% | s to 99.3% "
           "| loadavg |\n|---|---|---|---|---|---|---|", flush=True)
     for v in variants:
-        print(run_variant(v, args.threads), flush=True)
+        print(run_variant(v, args.threads, args.stop_at), flush=True)
 
 
 if __name__ == "__main__":
