@@ -268,9 +268,24 @@ def main() -> None:
     print(text)
     out = args.out or (None if args.quick else DOCS)
     if out is not None:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(text, encoding="utf-8")
+        write_section(out, text)
         print(f"wrote {out}")
+
+
+START, END = "<!-- bench_speed:start -->", "<!-- bench_speed:end -->"
+
+
+def write_section(path: Path, text: str) -> None:
+    """Put ``text`` between the markers in ``path`` (the rest of the page is kept)."""
+    block = f"{START}\n{text}{END}"
+    old = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if START in old and END in old:
+        head, rest = old.split(START, 1)
+        new = head + block + rest.split(END, 1)[1]
+    else:
+        new = (old + "\n" if old else "") + block + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(new, encoding="utf-8")
 
 
 if __name__ == "__main__":
