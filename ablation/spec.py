@@ -47,7 +47,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     momentum: float = 0.9
     # 128, not 256: on the 1.3k-image digits set 256 leaves 6 steps per epoch and a 4-epoch run
-    # stays at chance (tests/test_training.py); the per-epoch saving on MNIST is in results-speed.md.
+    # stays at chance (tests/test_training.py); batch 256 on MNIST: docs/results-speed.md.
     batch_size: int = 128
     epochs: int = 10
     schedule: str = "onecycle"

@@ -1,4 +1,4 @@
-"""SQLite storage commits without an fsync per transaction (docs/results-speed.md, engine overhead)."""
+"""SQLite storage commits without an fsync per transaction (docs/results-speed.md)."""
 
 import sqlalchemy as sa
 
