@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -100,7 +100,3 @@ def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
     curve.params = sum(p.numel() for p in caught[-1].parameters())
     return curve
 
-
-def with_(config: TrainConfig, **changes: object) -> TrainConfig:
-    """``config`` with ``changes`` (a typed dataclasses.replace)."""
-    return replace(config, **changes)
