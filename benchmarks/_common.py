@@ -1,0 +1,102 @@
+"""Helpers shared by the benchmarks: thread pinning, load average, test accuracy per epoch."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import ablation.training as training
+from ablation.metrics import accuracy
+from ablation.spec import TrainConfig
+
+MNIST = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "mnist"
+
+
+def loadavg() -> str:
+    """The 1/5/15-minute load averages, as /proc/loadavg prints them."""
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def pin_threads(threads: int) -> None:
+    """Use exactly ``threads`` intra-op threads and one inter-op thread."""
+    torch.set_num_threads(threads)
+    os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+@dataclass
+class Curve:
+    """Training seconds and test accuracy after every epoch of one fit."""
+
+    seconds: list[float] = field(default_factory=list)
+    test_acc: list[float] = field(default_factory=list)
+    val_acc: list[float] = field(default_factory=list)
+    wall: float = 0.0
+    params: int = 0
+
+    def time_to(self, target: float) -> float | None:
+        """Training seconds until the test accuracy first reached ``target`` (None: never)."""
+        return next((s for s, a in zip(self.seconds, self.test_acc, strict=True)
+                     if a >= target), None)
+
+
+class _Reached(Exception):
+    """Raised from on_epoch to end a fit once the last target accuracy is reached."""
+
+
+def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
+                        memory_format: torch.memory_format | None = None,
+                        stop_at: float | None = None) -> Curve:
+    """Run ablation.training.fit and evaluate the test set after every epoch.
+
+    fit() does not hand its model to on_epoch, so the model is caught where fit builds it.
+    Test evaluation happens outside the timed training seconds (EpochRecord.seconds).
+    With ``stop_at`` the run ends after the first epoch whose test accuracy reaches it (the
+    epochs after it cannot change a time-to-accuracy figure).
+    """
+    curve = Curve()
+    caught: list[nn.Module] = []
+    original: Callable[..., nn.Module] = training.build_model
+
+    def catching_build(*args: object, **kwargs: object) -> nn.Module:
+        model = original(*args, **kwargs)
+        if memory_format is not None:
+            model = model.to(memory_format=memory_format)
+        caught.append(model)
+        return model
+
+    data = training.make_splits(config.dataset, data_dir, config.val_fraction,
+                                config.train_limit)
+    batcher = training._Batcher.for_data(data.train_x, False)
+    loss = nn.CrossEntropyLoss()
+
+    def on_epoch(record: training.EpochRecord) -> None:
+        _, pred = training.evaluate(caught[-1], data.test_x, data.test_y, batcher, loss,
+                                    config.precision)
+        caught[-1].train()
+        curve.seconds.append(record.seconds)
+        curve.val_acc.append(record.val_accuracy)
+        curve.test_acc.append(accuracy(data.test_y, pred))
+        if stop_at is not None and curve.test_acc[-1] >= stop_at:
+            raise _Reached
+
+    training.build_model = catching_build
+    try:
+        t0 = time.perf_counter()
+        training.fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
+    except _Reached:
+        pass
+    finally:
+        curve.wall = time.perf_counter() - t0
+        training.build_model = original
+    curve.params = sum(p.numel() for p in caught[-1].parameters())
+    return curve
+
