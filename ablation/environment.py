@@ -30,8 +30,15 @@ def git_sha(path: Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
+def _bf16() -> bool:
+    from ablation.training import bf16_supported
+
+    return bf16_supported()
+
+
 def environment(threads: int) -> dict[str, Any]:
     """Everything a result depends on besides configuration and seed."""
     return {"python": platform.python_version(), "host": socket.gethostname(),
             "platform": platform.platform(), "threads": threads, "git_sha": git_sha(),
+            "bf16_native": _bf16(),
             "packages": {p: _version(p) for p in PACKAGES}}

@@ -6,6 +6,7 @@ Python), augmented as a batch on tensors, and evaluated under inference_mode.
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import time
@@ -194,8 +195,19 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batcher: _Batch
     return total / max(1, len(x)), pred
 
 
+@functools.cache
+def bf16_supported() -> bool:
+    """Whether this CPU runs bf16 natively (AVX512-BF16/AMX); elsewhere bf16 is emulated, slow."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def _autocast(precision: str) -> torch.autocast:
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    # precision = "bf16" falls back to fp32 on CPUs without native bf16 rather than crawling.
+    return torch.autocast("cpu", dtype=torch.bfloat16,
+                          enabled=precision == "bf16" and bf16_supported())
 
 
 def state_dict_bytes(model: nn.Module) -> int:

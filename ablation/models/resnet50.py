@@ -24,7 +24,7 @@ def resnet50(input_shape: tuple[int, int, int], n_classes: int, activation: str 
 
     net = tv_resnet50(weights=None, num_classes=n_classes)
     net.conv1 = nn.Conv2d(input_shape[0], 64, 3, stride=1, padding=1, bias=False)
-    net.maxpool = nn.Identity()  # type: ignore[assignment]
+    net.maxpool = nn.Identity()
     if activation != "relu":
         _swap_activations(net, activation)
     return net

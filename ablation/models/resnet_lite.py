@@ -40,7 +40,7 @@ def resnet_lite(input_shape: tuple[int, int, int], n_classes: int, activation: s
     layers: list[nn.Module] = [nn.Conv2d(c, width, 3, stride=stride, padding=1, bias=False),
                                nn.BatchNorm2d(width), make_activation(activation)]
     ch, size = width, (h + 2 - 3) // stride + 1
-    for _ in range(blocks):
+    for _block in range(blocks):
         layers.append(ResidualBlock(ch, activation, dropout))
         layers += [nn.Conv2d(ch, 2 * ch, 1, bias=False), nn.BatchNorm2d(2 * ch),
                    make_activation(activation)]
