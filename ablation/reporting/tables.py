@@ -148,13 +148,17 @@ def _num(x: float) -> str:
     return "" if x != x else f"{x:.6g}"  # NaN (n too small) stays an empty cell
 
 
+def _fmt_spread(s: Summary, spread: float, digits: int, empty: str) -> str:
+    if s.n == 0:
+        return empty
+    if spread != spread:  # NaN: n = 1, no spread is claimed
+        return f"{s.mean:.{digits}f}"
+    return f"{s.mean:.{digits}f} ± {spread:.{digits}f}"
+
+
 def fmt_mean_std(s: Summary, digits: int = 2) -> str:
     """'mean ± std' (or just the mean when n = 1)."""
-    if s.n == 0:
-        return "-"
-    if s.std != s.std:
-        return f"{s.mean:.{digits}f}"
-    return f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
+    return _fmt_spread(s, s.std, digits, "-")
 
 
 # Paper columns: (metric, header, decimals); accuracies in percent as in the seed tables.
@@ -167,11 +171,7 @@ METRIC_NAMES = {"test_accuracy": "test accuracy", "test_loss": "test loss",
 
 def fmt_mean_ci(s: Summary, digits: int = 2) -> str:
     """'mean ± CI half-width' (just the mean when n = 1: no spread is claimed)."""
-    if s.n == 0:
-        return "—"
-    if s.ci_half != s.ci_half:
-        return f"{s.mean:.{digits}f}"
-    return f"{s.mean:.{digits}f} ± {s.ci_half:.{digits}f}"
+    return _fmt_spread(s, s.ci_half, digits, "—")
 
 
 def fmt_p(p: float) -> str:
