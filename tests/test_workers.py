@@ -153,6 +153,42 @@ def test_postgres_run_with_two_workers_plus_a_joining_worker(tmp_path, grid_file
     assert len({line.split()[0] for line in (tmp_path / "log").read_text().splitlines()}) >= 2
 
 
+MYSQL_ENV = "ABLATE_TEST_MYSQL"
+
+
+@pytest.fixture
+def mysql_url() -> str:
+    """A fresh MySQL/MariaDB database per test (dropped after), from ABLATE_TEST_MYSQL."""
+    base = os.environ.get(MYSQL_ENV)
+    if not base:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {MYSQL_ENV} is not set: .ci/run must start MariaDB and "
+                        f"export {MYSQL_ENV}")
+        pytest.skip(f"{MYSQL_ENV} is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
+    name = f"ablate_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(check_url(base))
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"{MYSQL_ENV}={base} is set but the server cannot be reached: {exc.orig}")
+    try:
+        yield str(sa.make_url(check_url(base)).set(database=name).render_as_string(False))
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP DATABASE {name}"))
+        admin.dispose()
+
+
+def test_mysql_run_with_two_workers_does_each_point_once(tmp_path, grid_file, mysql_url):
+    env = _env(tmp_path, "sleep:0.3")
+    code, out = _finish(_ablate("run", str(grid_file), "--workers", "2", "--storage", mysql_url,
+                                "--artifacts", str(tmp_path / "artifacts"), env=env))
+    assert code == 0 and "Traceback" not in out, out
+    assert_exactly_once(mysql_url, grid_file, tmp_path)
+    assert len({line.split()[0] for line in (tmp_path / "log").read_text().splitlines()}) == 2
+
+
 def _epochs_of_first_trial(url: str) -> int:
     engine = sa.create_engine(url)
     try:
