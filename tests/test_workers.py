@@ -7,6 +7,7 @@ point trained twice shows up even if the database were to hide it.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -114,29 +115,40 @@ def test_run_with_three_workers_on_sqlite_does_each_point_once(tmp_path, grid_fi
     assert {t.user_attrs["point_key"]: t.value for t in trials} == want
 
 
-@pytest.fixture
-def pg_url() -> str:
-    """A fresh schema on the PostgreSQL server named by ABLATE_TEST_POSTGRES, dropped after."""
-    base = os.environ.get(PG_ENV)
+@contextlib.contextmanager
+def _scratch(env: str, server: str, example: str, create: str, drop: str):
+    """A scratch schema/database on the server named by ``env``, dropped after; yields its name.
+
+    Skips when ``env`` is unset, except under CI=true, where .ci/run must have set it.
+    """
+    base = os.environ.get(env)
     if not base:
         if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {PG_ENV} is not set: .ci/run must start PostgreSQL and "
-                        f"export {PG_ENV}")
-        pytest.skip(f"{PG_ENV} is not set (e.g. postgresql://postgres@127.0.0.1:5432/test)")
-    schema = f"ablate_test_{uuid.uuid4().hex[:12]}"
+            pytest.fail(f"CI=true but {env} is not set: .ci/run must start {server} and "
+                        f"export {env}")
+        pytest.skip(f"{env} is not set (e.g. {example})")
+    name = f"ablate_test_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(check_url(base))
     try:
         with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+            conn.execute(sa.text(create.format(name)))
     except sa.exc.OperationalError as exc:
-        pytest.fail(f"{PG_ENV}={base} is set but the server cannot be reached: {exc.orig}")
-    sep = "&" if "?" in base else "?"
+        pytest.fail(f"{env}={base} is set but the server cannot be reached: {exc.orig}")
     try:
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+        yield base, name
     finally:
         with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+            conn.execute(sa.text(drop.format(name)))
         admin.dispose()
+
+
+@pytest.fixture
+def pg_url() -> str:
+    """A fresh schema on the PostgreSQL server named by ABLATE_TEST_POSTGRES, dropped after."""
+    with _scratch(PG_ENV, "PostgreSQL", "postgresql://postgres@127.0.0.1:5432/test",
+                  "CREATE SCHEMA {}", "DROP SCHEMA {} CASCADE") as (base, schema):
+        sep = "&" if "?" in base else "?"
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
 
 
 def test_postgres_run_with_two_workers_plus_a_joining_worker(tmp_path, grid_file, pg_url):
@@ -159,25 +171,9 @@ MYSQL_ENV = "ABLATE_TEST_MYSQL"
 @pytest.fixture
 def mysql_url() -> str:
     """A fresh MySQL/MariaDB database per test (dropped after), from ABLATE_TEST_MYSQL."""
-    base = os.environ.get(MYSQL_ENV)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {MYSQL_ENV} is not set: .ci/run must start MariaDB and "
-                        f"export {MYSQL_ENV}")
-        pytest.skip(f"{MYSQL_ENV} is not set (e.g. mysql+pymysql://root@127.0.0.1:3306/test)")
-    name = f"ablate_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(check_url(base))
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"{MYSQL_ENV}={base} is set but the server cannot be reached: {exc.orig}")
-    try:
-        yield str(sa.make_url(check_url(base)).set(database=name).render_as_string(False))
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f"DROP DATABASE {name}"))
-        admin.dispose()
+    with _scratch(MYSQL_ENV, "MariaDB", "mysql+pymysql://root@127.0.0.1:3306/test",
+                  "CREATE DATABASE {}", "DROP DATABASE {}") as (base, name):
+        yield check_url(base).set(database=name).render_as_string(hide_password=False)
 
 
 def test_mysql_run_with_two_workers_does_each_point_once(tmp_path, grid_file, mysql_url):
