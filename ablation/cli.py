@@ -396,6 +396,8 @@ def report(study: str, output: Path, trial: int | None, images: Path | None,
 def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_dir: Path,
           artifacts: Path | None) -> None:
     """Map a trained model's penultimate-layer features of test images to 2-D with t-SNE."""
+    import torch
+
     from ablation.data import make_splits
     from ablation.engine.models import load_trial_model
     from ablation.engine.results import resolve_study_name
@@ -408,10 +410,10 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     loaded = load_trial_model(storage, name, trial, artifacts_dir_for(storage, artifacts),
                               data_dir)
     config = loaded.config
-    model = loaded.model
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     idx = sample_indices(len(data.test_x), sample)
-    xy = tsne_2d(penultimate_features(model, data, idx))
+    xy = tsne_2d(penultimate_features(loaded.model, loaded.normalise,
+                                      data.test_x[torch.from_numpy(idx)]))
     labels = [int(v) for v in data.test_y[idx].tolist()]
     _write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes))
 

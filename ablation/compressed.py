@@ -22,7 +22,7 @@ from ablation.data import Splits, make_splits
 from ablation.metrics import accuracy
 from ablation.optim import make_optimizer
 from ablation.spec import TrainConfig, writes_artifact
-from ablation.training import _Batcher, _train_epoch, evaluate
+from ablation.training import Batcher, _train_epoch, evaluate
 
 FINETUNE_LR_FACTOR = 0.1  # fine-tune a pruned model at a tenth of the training LR, constant
 
@@ -45,7 +45,7 @@ def wants_artifact(config: TrainConfig) -> bool:
     return writes_artifact(config)
 
 
-def finetune(model: nn.Module, data: Splits, batcher: _Batcher, config: TrainConfig,
+def finetune(model: nn.Module, data: Splits, batcher: Batcher, config: TrainConfig,
              seed: int) -> None:
     """``config.prune_finetune`` epochs at a constant, lower LR; attached masks stay fixed."""
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr * FINETUNE_LR_FACTOR,
@@ -59,7 +59,7 @@ def finetune(model: nn.Module, data: Splits, batcher: _Batcher, config: TrainCon
 
 
 def compress_trained(model: nn.Module, config: TrainConfig, seed: int, data: Splits,
-                     batcher: _Batcher) -> nn.Module:
+                     batcher: Batcher) -> nn.Module:
     """A compressed copy of ``model``: pruned, fine-tuned with masks, made permanent, quantized."""
     out = copy.deepcopy(model)
     # A dynamically sparse model already has dst_sparsity zeros per layer; pruning less than that
@@ -85,7 +85,7 @@ def latency_ms(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
 
 
 def measure_artifact(small: nn.Module, meta: dict[str, object], mode: str, path: Path,
-                     data: Splits, batcher: _Batcher) -> CompressionResult:
+                     data: Splits, batcher: Batcher) -> CompressionResult:
     """Write ``small`` to ``path`` as ``mode``, reload it and measure the reloaded model."""
     artifact.write(path, small, meta, mode)
     size = os.path.getsize(path)
@@ -100,7 +100,7 @@ def measure_artifact(small: nn.Module, meta: dict[str, object], mode: str, path:
         latency_ms_b1=latency_ms(loaded, x[:1], 50), latency_ms_b256=latency_ms(loaded, x, 5))
 
 
-def artifact_meta(config: TrainConfig, data: Splits, batcher: _Batcher) -> dict[str, object]:
+def artifact_meta(config: TrainConfig, data: Splits, batcher: Batcher) -> dict[str, object]:
     """Build arguments plus the input normalisation, so the file is usable on its own."""
     meta: dict[str, object] = artifact.model_meta(config, data.input_shape, data.n_classes)
     meta["mean"] = [round(float(v), 6) for v in batcher.mean.flatten()]
@@ -112,7 +112,7 @@ def compress_and_evaluate(model: nn.Module, config: TrainConfig, seed: int, *, d
                           path: Path) -> CompressionResult:
     """Compress ``model`` as ``config`` says, write it to ``path``, reload it and measure it."""
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
-    batcher = _Batcher.for_data(data.train_x, config.augment)
+    batcher = Batcher.for_data(data.train_x, config.augment)
     small = compress_trained(model, config, seed, data, batcher)
     return measure_artifact(small, artifact_meta(config, data, batcher), config.quantize, path,
                             data, batcher)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 from sklearn.manifold import TSNE
 from torch import nn
 
-from ablation.data import Splits
-from ablation.training import EVAL_BATCH, _Batcher
+from ablation.training import EVAL_BATCH
 
 
 def sample_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
@@ -17,10 +18,11 @@ def sample_indices(n: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(rng.choice(n, size=min(k, n), replace=False))
 
 
-def penultimate_features(model: nn.Module, data: Splits, idx: np.ndarray) -> np.ndarray:
-    """What the model's last linear layer receives for the test images ``idx`` (N x D).
+def penultimate_features(model: nn.Module, normalise: Callable[[torch.Tensor], torch.Tensor],
+                         x: torch.Tensor) -> np.ndarray:
+    """What the model's last linear layer receives for uint8 images ``x`` (N x D).
 
-    The input is normalised exactly as in training (statistics of the training split).
+    ``normalise`` is the transform the model was trained with (LoadedModel.normalise).
     """
     heads = [m for m in model.modules() if isinstance(m, nn.Linear)]
     if not heads:
@@ -28,13 +30,11 @@ def penultimate_features(model: nn.Module, data: Splits, idx: np.ndarray) -> np.
     seen: list[torch.Tensor] = []
     hook = heads[-1].register_forward_pre_hook(
         lambda _m, args: seen.append(args[0].detach().flatten(1).float()))
-    batcher = _Batcher.for_data(data.train_x, augment=False)
-    x = data.test_x[torch.from_numpy(idx)]
     model.eval()
     try:
         with torch.inference_mode():
             for i in range(0, len(x), EVAL_BATCH):
-                model(batcher(x[i:i + EVAL_BATCH]))
+                model(normalise(x[i:i + EVAL_BATCH]))
     finally:
         hook.remove()
     return torch.cat(seen).numpy()

@@ -92,7 +92,7 @@ class StepHook(Protocol):
 
 
 @dataclass(frozen=True)
-class _Batcher:
+class Batcher:
     """Turns uint8 batches into normalised float tensors (and augments them when asked)."""
 
     mean: torch.Tensor
@@ -100,7 +100,7 @@ class _Batcher:
     augment: bool
 
     @classmethod
-    def for_data(cls, x: torch.Tensor, augment: bool) -> _Batcher:
+    def for_data(cls, x: torch.Tensor, augment: bool) -> Batcher:
         xf = x.float().div_(255)
         mean = xf.mean(dim=(0, 2, 3)).view(1, -1, 1, 1)
         std = xf.std(dim=(0, 2, 3)).clamp(min=1e-3).view(1, -1, 1, 1)
@@ -181,7 +181,7 @@ def lr_lambda(schedule: str, total_steps: int, steps_per_epoch: int,
             "constant": lambda step: 1.0}[schedule]
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batcher: _Batcher,
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batcher: Batcher,
              loss_fn: nn.Module, precision: str = "fp32") -> tuple[float, torch.Tensor]:
     """Mean loss and predicted labels over a whole split, in inference mode."""
     model.eval()
@@ -218,7 +218,7 @@ def state_dict_bytes(model: nn.Module) -> int:
 
 
 def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
-                 sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: _Batcher,
+                 sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: Batcher,
                  loss_fn: nn.Module, config: TrainConfig,
                  gen: torch.Generator, hook: StepHook | None = None) -> tuple[float, float]:
     model.train()
@@ -265,7 +265,7 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
         base, config.lr, config.swa_lr, config.swa_epochs, config.epochs, steps))
     hook = make_step_hook(config, model, steps * config.epochs, gen)
     averager = Averager(model, config.swa_epochs, config.epochs) if config.swa_epochs else None
-    batcher = _Batcher.for_data(data.train_x, config.augment)
+    batcher = Batcher.for_data(data.train_x, config.augment)
     loss_fn = make_loss(config, data.train_y, data.n_classes)
     eval_loss = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
     curve: list[EpochRecord] = []
@@ -300,7 +300,7 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
     return FitResult(metrics, tuple(curve), model)
 
 
-def measure(model: nn.Module, data: Splits, batcher: _Batcher, loss_fn: nn.Module,
+def measure(model: nn.Module, data: Splits, batcher: Batcher, loss_fn: nn.Module,
             config: TrainConfig, train_seconds: float, curve: list[EpochRecord]) -> Metrics:
     """Test-set metrics, timing and size of a trained model."""
     t0 = time.perf_counter()

@@ -192,7 +192,7 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
 
     from ablation.data import make_splits
     from ablation.engine.models import load_trial_model
-    from ablation.training import EVAL_BATCH, _Batcher, fit
+    from ablation.training import EVAL_BATCH, Batcher, fit
 
     doc = {"study": {"name": "tiny", "seeds": 1},
            "baseline": {"dataset": "digits", "width": 4, "epochs": 1, "batch_size": 64,
@@ -204,7 +204,7 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
     model, config = loaded.model, loaded.config
     assert config.width == 4 and config.train_limit == 200
     data = make_splits("digits", tmp_path, config.val_fraction, config.train_limit)
-    batcher = _Batcher.for_data(data.train_x, augment=False)
+    batcher = Batcher.for_data(data.train_x, augment=False)
     with torch.inference_mode():
         pred = torch.cat([model(batcher(data.test_x[i:i + EVAL_BATCH])).argmax(1)
                           for i in range(0, len(data.test_x), EVAL_BATCH)])

@@ -1,6 +1,6 @@
 """Bring a stored trial's model back: its configuration, architecture, weights and inputs.
 
-The trainer normalises images with the mean and std of the training split (training._Batcher)
+The trainer normalises images with the mean and std of the training split (training.Batcher)
 and does not store them. They are recomputed here from the data set instead: the split is
 deterministic (data.SPLIT_SEED, the stored val_fraction and train_limit), so the statistics come
 out identical, and nothing about the trainer or stored trials had to change. The cost: the
@@ -25,7 +25,7 @@ from ablation.engine.storage import open_store
 from ablation.errors import UserError
 from ablation.models import build_model
 from ablation.spec import TrainConfig
-from ablation.training import EVAL_BATCH, _Batcher
+from ablation.training import EVAL_BATCH, Batcher
 
 Normalise = Callable[[torch.Tensor], torch.Tensor]
 
@@ -95,7 +95,7 @@ def load_trial_model(storage_url: str, study_name: str, number: int, artifacts_d
                         width=config.width, blocks=config.blocks, dropout=config.dropout)
     model.load_state_dict(state)
     model.eval()
-    batcher = _Batcher.for_data(data.train_x, augment=False)
+    batcher = Batcher.for_data(data.train_x, augment=False)
     return LoadedModel(model, config, data.input_shape, data.classes, batcher)
 
 
