@@ -1,9 +1,10 @@
-"""ACTIVATIONS registry: every activation of study 002 Table 4, plus mish."""
+"""ACTIVATIONS registry: every activation of study 002 Table 4, plus mish; a fast Dropout."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+import torch
 from torch import nn
 
 from ablation.registry import Registry
@@ -28,3 +29,24 @@ ACTIVATIONS.add("mish", nn.Mish)
 def make_activation(name: str) -> nn.Module:
     """A fresh activation module by registered name."""
     return ACTIVATIONS.get(name)()
+
+
+class Dropout(nn.Dropout):
+    """nn.Dropout with a cheaper mask: 16 random bits per element instead of a float draw.
+
+    On the CPU, ``bernoulli_`` draws one float per element and cost ~22% of a resnet-lite training
+    step (docs/results-speed.md). Here one 64-bit draw gives four elements a 16-bit uniform value,
+    and an element is kept when its value clears ``round(p * 65536)``: the drop probability is
+    ``p`` to within 1/131072. Same seed, same mask.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if self.p >= 1:
+            return x * 0
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64, device=x.device)
+        bits.random_(-(2**63), None)  # all 64 bits uniform
+        keep = bits.view(torch.int16)[:n].view(x.shape) >= -32768 + round(self.p * 65536)
+        return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))

@@ -47,9 +47,12 @@ class TrainConfig:
     # Stem feature maps. Study 002's stem has 32 (its studies state width = 32); the default is 16:
     # 4x fewer FLOPs (16.6 vs 66.1 MFLOP per image), same accuracy class (docs/results-speed.md).
     width: int = 16
-    dropout: float = 0.1
+    # Dropout 0, lr 4e-3 and label smoothing 0.1 (below): the time-to-accuracy recipe, 99.2% MNIST
+    # test accuracy after a 2-epoch run in ~6.5 s on 2 cores (docs/results-speed.md). Study 002's
+    # studies state dropout = 0.1, lr and label_smoothing = 0 themselves.
+    dropout: float = 0.0
     optimizer: str = "nadam"
-    lr: float = 2e-3
+    lr: float = 4e-3
     weight_decay: float = 0.0
     momentum: float = 0.9
     # 128, not 256: on the 1.3k-image digits set 256 leaves 6 steps per epoch and a 4-epoch run
@@ -59,7 +62,7 @@ class TrainConfig:
     schedule: str = "onecycle"
     warmup: float = 0.2  # share of the steps spent warming up (onecycle)
     grad_clip: float = 0.0  # max global grad norm; 0 turns clipping off (study 000 clipped)
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.1
     loss: str = "cross-entropy"
     augment: bool = False
     val_fraction: float = 0.1

@@ -75,7 +75,7 @@ def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
 
     data = training.make_splits(config.dataset, data_dir, config.val_fraction,
                                 config.train_limit)
-    batcher = training._Batcher.for_data(data.train_x, False)
+    batcher = training.Batcher.for_data(data.train_x, False)
     loss = nn.CrossEntropyLoss()
 
     def on_epoch(record: training.EpochRecord) -> None:

@@ -25,7 +25,7 @@ from ablation.compressed import CompressionResult, artifact_meta, finetune, meas
 from ablation.compression import make_permanent, prune_model, quantize_model
 from ablation.data import make_splits
 from ablation.spec import TrainConfig
-from ablation.training import _Batcher, fit
+from ablation.training import Batcher, fit
 
 PARENT = TrainConfig(dataset="mnist", model="tiny-cnn", width=8, dropout=0.0, optimizer="adamw",
                      lr=0.005, weight_decay=1e-4, batch_size=128, epochs=15, schedule="onecycle",
@@ -38,7 +38,7 @@ def variants(model: torch.nn.Module, config: TrainConfig, data_dir: Path,
              tmp: Path) -> list[tuple[str, CompressionResult]]:
     """Every ratio x format variant of ``model``, measured on its reloaded artifact."""
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
-    batcher = _Batcher.for_data(data.train_x, config.augment)
+    batcher = Batcher.for_data(data.train_x, config.augment)
     meta = artifact_meta(config, data, batcher)
     rows = []
     for ratio in RATIOS:

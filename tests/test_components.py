@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from ablation.layers import ACTIVATIONS, make_activation
+from ablation.layers import ACTIVATIONS, Dropout, make_activation
 from ablation.models import MODELS, build_model
 from ablation.optim import OPTIMIZERS, make_optimizer
 
@@ -66,3 +66,32 @@ def test_sgd_nesterov_is_nesterov_with_momentum():
     opt = make_optimizer("sgd-nesterov", [nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.0)
     group = opt.param_groups[0]
     assert group["nesterov"] and group["momentum"] > 0
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5, 0.9])
+def test_fast_dropout_drops_at_rate_p_and_keeps_the_expectation(p):
+    torch.manual_seed(0)
+    x = torch.ones(64, 16, 14, 14)
+    out = Dropout(p).train()(x)
+    dropped = (out == 0).float().mean().item()
+    assert abs(dropped - p) < 0.005  # 200k elements: std of the rate ~0.001
+    assert torch.allclose(out[out != 0], torch.tensor(1 / (1 - p)))
+    assert abs(out.mean().item() - 1.0) < 0.02
+
+
+def test_fast_dropout_is_seeded_identity_in_eval_and_masks_gradients():
+    x = torch.randn(8, 4, 5, 5, requires_grad=True)
+    layer = Dropout(0.3)
+    assert layer.eval()(x) is x
+    layer.train()
+    torch.manual_seed(1)
+    a = layer(x)
+    torch.manual_seed(1)
+    b = layer(x)
+    assert torch.equal(a, b)
+    torch.manual_seed(2)
+    assert not torch.equal(a, layer(x))
+    a.sum().backward()
+    assert torch.equal(x.grad == 0, a == 0)  # the dropped elements get no gradient
+    assert torch.equal(Dropout(0.0).train()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))

@@ -25,7 +25,7 @@ from ablation.engine.storage import open_store
 from ablation.errors import UserError
 from ablation.models import build_model
 from ablation.spec import TrainConfig
-from ablation.training import EVAL_BATCH, Batcher
+from ablation.training import EVAL_BATCH, Batcher, autocast
 
 Normalise = Callable[[torch.Tensor], torch.Tensor]
 
@@ -41,10 +41,14 @@ class LoadedModel:
     normalise: Normalise  # uint8 N x C x H x W -> float tensor as in training
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        """Predicted class indices for uint8 images of the training input shape."""
+        """Predicted class indices for uint8 images of the training input shape.
+
+        Runs in the trial's precision, as the trainer measured it, so a reloaded model repeats
+        the stored test accuracy exactly.
+        """
         self.model.eval()
         out = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(self.config.precision):
             for i in range(0, len(x), EVAL_BATCH):
                 out.append(self.model(self.normalise(x[i:i + EVAL_BATCH])).argmax(1))
         return torch.cat(out) if out else torch.empty(0, dtype=torch.long)

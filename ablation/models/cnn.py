@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ablation.layers import make_activation
+from ablation.layers import Dropout, make_activation
 from ablation.models import model
 
 
@@ -22,6 +22,6 @@ def cnn(input_shape: tuple[int, int, int], n_classes: int, activation: str = "re
             layers.append(nn.MaxPool2d(2))
             size //= 2
         ch_in = ch
-    layers += [nn.AdaptiveAvgPool2d(2), nn.Flatten(), nn.Dropout(dropout),
+    layers += [nn.AdaptiveAvgPool2d(2), nn.Flatten(), Dropout(dropout),
                nn.Linear(ch_in * 4, 128), make_activation(activation), nn.Linear(128, n_classes)]
     return nn.Sequential(*layers)

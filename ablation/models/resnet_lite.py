@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ablation.layers import make_activation
+from ablation.layers import Dropout, make_activation
 from ablation.models import model
 
 
@@ -24,7 +24,7 @@ class ResidualBlock(nn.Module):
             make_activation(activation),
             nn.Conv2d(ch, ch, 3, padding=1, bias=False), nn.BatchNorm2d(ch))
         self.act = make_activation(activation)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.act(self.body(x) + x))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from ablation.layers import make_activation
+from ablation.layers import Dropout, make_activation
 from ablation.models import model
 
 
@@ -34,6 +34,6 @@ def tiny_cnn(input_shape: tuple[int, int, int], n_classes: int, activation: str 
     # Most parameters sit at the smallest resolution, where each costs 16x fewer operations
     # than at full size: capacity for a fraction of the compute.
     layers += _conv(2 * w, 4 * w, activation) + _conv(4 * w, 4 * w, activation)
-    layers += [nn.Dropout(dropout), nn.Conv2d(4 * w, n_classes, 1), nn.AdaptiveAvgPool2d(1),
+    layers += [Dropout(dropout), nn.Conv2d(4 * w, n_classes, 1), nn.AdaptiveAvgPool2d(1),
                nn.Flatten()]
     return nn.Sequential(*layers)
