@@ -1,13 +1,19 @@
 """Engine overhead and pruners, measured inside real run_study calls on a temporary SQLite file.
 
-For each pruner (none, median, successive-halving) the LR study in benchmarks/lr-pruning.toml runs
-through ablation.engine.run_study with the real trainer wrapped in a stopwatch. Reported per pruner:
+For each pruner (none, median, successive-halving) an LR study (default
+benchmarks/lr-pruning.toml; --study picks another, such as lr-pruning-mnist.toml) runs through
+ablation.engine.run_study with the real trainer wrapped in a stopwatch. Reported per pruner:
 epochs trained, best LR and its validation accuracy, and the engine's overhead: wall time of
 run_study minus the time spent training inside fit(). The per-epoch callback (our epoch row,
 Optuna's report and should_prune) runs inside fit() but is engine work, so it is timed on its own
 and counted as overhead.
 
-    flock /tmp/ablate-heavy.lock python benchmarks/bench_engine.py --threads 2
+    python benchmarks/bench_engine.py --threads 2
+    python benchmarks/bench_engine.py --study benchmarks/lr-pruning-mnist.toml \
+        --pruners none,median,successive-halving,median:warmup=5,successive-halving:min=2:rf=3
+
+A pruner written ``name:key=value:...`` is built here with those settings instead of the
+engine's (median: startup, warmup; successive-halving: min, rf), to compare settings.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import loadavg, pin_threads  # noqa: E402
+from benchmarks._common import MNIST, loadavg, pin_threads  # noqa: E402
 
 STUDY = Path(__file__).resolve().parent / "lr-pruning.toml"
 DOCS = Path(__file__).resolve().parent.parent / "docs" / "results-engine.md"
@@ -59,22 +65,46 @@ class Stopwatch:
             self.fit_seconds += time.perf_counter() - t0
 
 
-def run_one(pruner: str, threads: int, epochs: int, folder: Path) -> dict[str, Any]:
+def custom_pruner(text: str) -> Any:
+    """``median:startup=3:warmup=5`` or ``successive-halving:min=2:rf=3`` as an Optuna pruner."""
+    import optuna
+
+    name, *pairs = text.split(":")
+    kw = {k: int(v) for k, v in (pair.split("=") for pair in pairs)}
+    if name == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=kw.get("startup", 3),
+                                           n_warmup_steps=kw.get("warmup", 1))
+    if name == "successive-halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=kw.get("min", "auto"),
+                                                      reduction_factor=kw.get("rf", 4))
+    raise SystemExit(f"unknown pruner {text!r}")
+
+
+def run_one(pruner: str, threads: int, epochs: int, folder: Path, study_file: Path,
+            data_dir: Path) -> dict[str, Any]:
     """Run the LR study with ``pruner``; time the engine around fit()."""
     import optuna
 
-    from ablation.engine.runner import RunOptions, run_study
+    import ablation.engine.runner as runner
     from ablation.spec import load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = load_study(str(STUDY))
-    spec = replace(spec, pruner=pruner, baseline=replace(spec.baseline, epochs=epochs))
-    url = f"sqlite:///{folder / f'{pruner}.db'}"
-    options = RunOptions(storage_url=url, artifacts_dir=folder / f"artifacts-{pruner}",
-                         data_dir=folder / "data", threads=threads)
+    spec = load_study(str(study_file))
+    name = pruner.split(":")[0]
+    spec = replace(spec, pruner=name, baseline=replace(spec.baseline, epochs=epochs))
+    tag = pruner.replace(":", "_").replace("=", "")
+    url = f"sqlite:///{folder / f'{tag}.db'}"
+    options = runner.RunOptions(storage_url=url, artifacts_dir=folder / f"artifacts-{tag}",
+                                data_dir=data_dir, threads=threads)
     watch = Stopwatch()
+    engine_pruner = runner._pruner
+    if ":" in pruner:
+        runner._pruner = lambda _name, *_: custom_pruner(pruner)
     t0 = time.perf_counter()
-    summary = run_study(spec, options, watch)
+    try:
+        summary = runner.run_study(spec, options, watch)
+    finally:
+        runner._pruner = engine_pruner
     wall = time.perf_counter() - t0
     study = optuna.load_study(study_name=spec.storage_name, storage=url)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
@@ -92,8 +122,8 @@ def render(results: list[dict[str, Any]], meta: dict[str, str]) -> str:
     full = results[0]
     lines = [f"- command: `{meta['command']}`", f"- date (UTC): {meta['date']}",
              f"- threads: {meta['threads']}; loadavg before / after: {meta['load_before']} / "
-             f"{meta['load_after']}", f"- study: `{STUDY.name}` (digits, resnet-lite, nadam, "
-             f"{meta['epochs']} epochs, 1 seed, 9 LRs)", "",
+             f"{meta['load_after']}", f"- study: `{meta['study']}` ({meta['epochs']} epochs, "
+             "1 seed, 9 LRs)", "",
              "| pruner | trials | pruned | epochs trained | share of grid's epochs | best lr "
              "| best val acc | same best as grid |", "|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -121,16 +151,19 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--pruners", default="none,median,successive-halving")
+    p.add_argument("--study", type=Path, default=STUDY)
+    p.add_argument("--data-dir", type=Path, default=MNIST)
     p.add_argument("--out", type=Path, default=DOCS)
     args = p.parse_args()
     pin_threads(args.threads)
     meta = {"command": "python " + " ".join(sys.argv), "threads": str(args.threads),
             "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M"),
-            "load_before": loadavg(), "epochs": str(args.epochs)}
+            "load_before": loadavg(), "epochs": str(args.epochs), "study": args.study.name}
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for pruner in args.pruners.split(","):
-            results.append(run_one(pruner, args.threads, args.epochs, Path(tmp)))
+            results.append(run_one(pruner, args.threads, args.epochs, Path(tmp), args.study,
+                                   args.data_dir))
             r = results[-1]
             print(f"{pruner}: {r['epochs']} epochs, best lr {r['best_lr']:g} "
                   f"({r['best_val']:.4f}), overhead {r['overhead']:.2f} s of {r['wall']:.1f} s",
