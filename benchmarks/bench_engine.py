@@ -45,7 +45,8 @@ class Stopwatch:
     trials: int = 0
     curves: dict[float, list[float]] = field(default_factory=dict)
 
-    def __call__(self, config: Any, seed: int, *, data_dir: Path, on_epoch: Any) -> Any:
+    def __call__(self, config: Any, seed: int, *, data_dir: Path, on_epoch: Any,
+                 checkpoint: Any = None) -> Any:
         from ablation.training import fit
 
         def timed_on_epoch(record: Any) -> None:
@@ -60,7 +61,8 @@ class Stopwatch:
         self.trials += 1
         t0 = time.perf_counter()
         try:
-            return fit(config, seed, data_dir=data_dir, on_epoch=timed_on_epoch)
+            return fit(config, seed, data_dir=data_dir, on_epoch=timed_on_epoch,
+                       checkpoint=checkpoint)
         finally:
             self.fit_seconds += time.perf_counter() - t0
 
