@@ -74,6 +74,23 @@ def test_ctrl_c_marks_the_trial_failed_and_the_point_is_rerun(storage_url, tmp_p
     assert [p.state for p in points] == ["done"] * 3
 
 
+def test_a_failure_after_training_fails_the_trial_at_once(storage_url, tmp_path, monkeypatch):
+    import ablation.engine.runner as runner
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("compression broke")
+
+    monkeypatch.setattr(runner, "compress_and_evaluate", broken)
+    spec = make_spec(seeds=1, artifact=True)
+    with pytest.raises(RuntimeError, match="compression broke"):
+        run_study(spec, options(storage_url, tmp_path), FakeFit())
+    trial = optuna.load_study(study_name="opt", storage=storage_url).get_trials()[0]
+    assert trial.state.name == "FAIL"  # not left RUNNING for stale detection to find
+    assert "compression broke" in trial.user_attrs["failure"]
+    points = db.list_points(open_store(storage_url).engine, "opt")
+    assert [p.state for p in points][0] == "failed"
+
+
 def test_one_at_a_time_varies_each_axis_alone():
     doc = {"study": {"name": "x", "seeds": 1},
            "baseline": {"optimizer": "nadam", "activation": "relu"},

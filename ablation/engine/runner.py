@@ -265,9 +265,17 @@ def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna
             raise optuna.TrialPruned()
 
     try:
+        # Recording and compression (which may fine-tune for epochs) stay under the heartbeat,
+        # so no other worker takes the point over meanwhile, and a failure there fails the trial
+        # here instead of leaving it RUNNING until stale detection.
         with _Heartbeat(store, trial._trial_id, point_id):
             result = fit_fn(point.config, point.seed, data_dir=options.data_dir,
                             on_epoch=on_epoch, checkpoint=ckpt)
+            _note_resume(trial, ckpt)
+            _record_result(trial, result, options, store)
+            values = dataclasses.asdict(result.metrics)
+            if wants_artifact(point.config):
+                values.update(_record_compression(trial, result, point, options, store))
     except optuna.TrialPruned:
         _note_resume(trial, ckpt)
         study.tell(trial, state=optuna.trial.TrialState.PRUNED)
@@ -285,11 +293,6 @@ def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna
         back = "pending" if isinstance(exc, KeyboardInterrupt | UserError) else "failed"
         db.set_point(store.engine, point_id, back, trial.number)
         raise
-    _note_resume(trial, ckpt)
-    _record_result(trial, result, options, store)
-    values = dataclasses.asdict(result.metrics)
-    if wants_artifact(point.config):
-        values.update(_record_compression(trial, result, point, options, store))
     study.tell(trial, values[spec.metric])
     db.set_point(store.engine, point_id, "done", trial.number)
     db.finish_run(store.engine, name, trial.number)
