@@ -2,10 +2,11 @@
 
 A checkpoint holds everything the next epoch depends on: model, optimizer and scheduler state,
 the global torch RNG and the trainer's own ``torch.Generator`` (batch order, augmentation), the
-learning curve so far and the training seconds. RNG states are uint8 tensors, so the whole file
-loads with ``torch.load(weights_only=True)`` (no pickle of arbitrary objects). Files are written
-to a temporary name and moved into place with ``os.replace``, so a crash mid-write leaves the
-previous checkpoint, never half a file.
+learning curve so far, the training seconds, and the state of any stateful helpers the run uses
+(the SWA running average, dynamic sparse training's masks). RNG states are uint8 tensors, so the
+whole file loads with ``torch.load(weights_only=True)`` (no pickle of arbitrary objects). Files
+are written to a temporary name and moved into place with ``os.replace``, so a crash mid-write
+leaves the previous checkpoint, never half a file.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ import errno
 import hashlib
 import os
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -25,6 +27,14 @@ from ablation.errors import UserError
 from ablation.training import EpochRecord
 
 FORMAT = 1
+
+
+class Stateful(Protocol):
+    """Anything with a state dict of plain tensors and numbers (SWA averager, sparsity masks)."""
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 def checkpoint_path(root: Path, study: str, point_key: str) -> Path:
@@ -49,13 +59,15 @@ class EpochCheckpoint:
 
     def save(self, model: nn.Module, opt: torch.optim.Optimizer,
              sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
-             curve: list[EpochRecord], train_seconds: float) -> None:
+             curve: list[EpochRecord], train_seconds: float,
+             extras: Mapping[str, Stateful] | None = None) -> None:
         """Atomically replace the checkpoint with the state after the last epoch of ``curve``."""
         state = {"format": FORMAT, "epoch": len(curve), "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "torch_rng": torch.get_rng_state(), "generator": gen.get_state(),
                  "curve": [dataclasses.asdict(r) for r in curve],
-                 "train_seconds": float(train_seconds)}
+                 "train_seconds": float(train_seconds),
+                 "extras": {name: obj.state_dict() for name, obj in (extras or {}).items()}}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,12 +80,14 @@ class EpochCheckpoint:
                             f"{exc.strerror or exc}") from None
 
     def load(self, model: nn.Module, opt: torch.optim.Optimizer,
-             sched: torch.optim.lr_scheduler.LRScheduler,
-             gen: torch.Generator) -> tuple[list[EpochRecord], float] | None:
+             sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
+             extras: Mapping[str, Stateful] | None = None,
+             ) -> tuple[list[EpochRecord], float] | None:
         """Restore the saved state into the given objects; (curve, train seconds) or None.
 
-        An unreadable file (truncated, not a checkpoint) is ignored with a warning: the run starts
-        over from epoch 0 instead of being blocked by a checkpoint it cannot use.
+        An unreadable file (truncated, not a checkpoint, or without the state of one of
+        ``extras``) is ignored with a warning: the run starts over from epoch 0 instead of being
+        blocked, or silently changed, by a checkpoint it cannot use.
         """
         if not self.path.is_file():
             return None
@@ -82,6 +96,9 @@ class EpochCheckpoint:
             if not isinstance(state, dict) or state.get("format") != FORMAT:
                 raise ValueError(f"not an ablate checkpoint of format {FORMAT}")
             curve = [EpochRecord(**r) for r in state["curve"]]
+            missing = set(extras or {}) - set(state.get("extras", {}))
+            if missing:
+                raise ValueError(f"no saved state for {', '.join(sorted(missing))}")
         except Exception as exc:  # noqa: BLE001 - truncated or foreign file: start over
             warnings.warn(f"ignoring unreadable checkpoint {self.path}: {exc}", stacklevel=2)
             return None
@@ -91,6 +108,8 @@ class EpochCheckpoint:
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
         gen.set_state(state["generator"])
+        for name, obj in (extras or {}).items():
+            obj.load_state_dict(state["extras"][name])
         self.resumed_from = len(curve)
         return curve, float(state["train_seconds"])
 

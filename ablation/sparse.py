@@ -13,6 +13,7 @@ The drop share decays as a cosine to zero at the end of training, as in RigL.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -79,6 +80,19 @@ class DynamicSparsity:
         m[grown] = True
         flat[grown] = 0.0
         return m.view_as(mask)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Masks and step counters, for a per-epoch checkpoint (plain tensors and ints)."""
+        return {"masks": [m.clone() for m in self.masks], "step": self.step,
+                "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue from a checkpoint's masks and counters."""
+        if len(state["masks"]) != len(self.masks):
+            raise ValueError("checkpoint masks do not match the model's sparse layers")
+        self.masks = [m.to(torch.bool) for m in state["masks"]]
+        self.step, self.updates = int(state["step"]), int(state["updates"])
+        self.apply()
 
     def layer_sparsities(self) -> list[float]:
         """Share of zero weights in each sparse layer, measured on the weights themselves."""

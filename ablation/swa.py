@@ -9,6 +9,7 @@ not match the running statistics any single epoch collected).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 from torch import nn
@@ -41,6 +42,15 @@ class Averager:
         if epoch >= self.first_epoch:
             self.averaged.update_parameters(model)
             self.count += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running average and its count, for a per-epoch checkpoint."""
+        return {"averaged": self.averaged.state_dict(), "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continue averaging from a checkpoint."""
+        self.averaged.load_state_dict(state["averaged"])
+        self.count = int(state["count"])
 
     def finish(self, batches: Iterable[torch.Tensor]) -> nn.Module:
         """The averaged model with BatchNorm statistics recomputed over ``batches``."""

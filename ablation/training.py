@@ -11,10 +11,10 @@ import functools
 import io
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import torch
 import torch.nn.functional as F
@@ -78,15 +78,20 @@ EpochCallback = Callable[[EpochRecord], None]
 
 
 class Checkpoint(Protocol):
-    """Per-epoch training state on disk (ablation.checkpoint.EpochCheckpoint is the real one)."""
+    """Per-epoch training state on disk (ablation.checkpoint.EpochCheckpoint is the real one).
+
+    ``extras`` are the run's stateful helpers (objects with state_dict/load_state_dict).
+    """
 
     def load(self, model: nn.Module, opt: torch.optim.Optimizer,
-             sched: torch.optim.lr_scheduler.LRScheduler,
-             gen: torch.Generator) -> tuple[list[EpochRecord], float] | None: ...
+             sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
+             extras: Mapping[str, Any] | None = None,
+             ) -> tuple[list[EpochRecord], float] | None: ...
 
     def save(self, model: nn.Module, opt: torch.optim.Optimizer,
              sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
-             curve: list[EpochRecord], train_seconds: float) -> None: ...
+             curve: list[EpochRecord], train_seconds: float,
+             extras: Mapping[str, Any] | None = None) -> None: ...
 
 
 class StepHook(Protocol):
@@ -284,7 +289,12 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
     eval_loss = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
     curve: list[EpochRecord] = []
     train_seconds = 0.0
-    if checkpoint is not None and (resumed := checkpoint.load(model, opt, sched, gen)):
+    extras: dict[str, Any] = {}  # helpers whose state a checkpoint must carry
+    if hook is not None:
+        extras["sparsity"] = hook
+    if averager is not None:
+        extras["swa"] = averager
+    if checkpoint is not None and (resumed := checkpoint.load(model, opt, sched, gen, extras)):
         curve, train_seconds = resumed
         for record in curve:  # the resuming trial's curve is complete from epoch 1
             if on_epoch is not None:
@@ -302,7 +312,7 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
                              opt.param_groups[0]["lr"], train_seconds)
         curve.append(record)
         if checkpoint is not None:
-            checkpoint.save(model, opt, sched, gen, curve, train_seconds)
+            checkpoint.save(model, opt, sched, gen, curve, train_seconds, extras)
         if on_epoch is not None:
             on_epoch(record)
     if averager is not None:

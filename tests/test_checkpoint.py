@@ -94,3 +94,40 @@ def test_checkpoint_paths_separate_studies_and_points():
     a = checkpoint_path(root, "study-a", "k1")
     assert a != checkpoint_path(root, "study-b", "k1") != checkpoint_path(root, "study-a", "k2")
     assert a.name == "k1.pt" and a.parent.parent == root / "checkpoints"
+
+
+@pytest.mark.parametrize("changes", [{"swa_epochs": 2, "swa_lr": 0.01},
+                                     {"dst_sparsity": 0.5, "dst_interval": 2}],
+                         ids=["swa", "dynamic-sparsity"])
+def test_resume_restores_swa_and_sparsity_state(tiny_config, tmp_path, changes):
+    # Killed after epoch 2 of 3: the SWA average already holds epoch 2 and the sparse masks have
+    # moved; a resume that restarted either would end with different weights.
+    config = dataclasses.replace(_config(tiny_config), **changes)
+    whole = fit(config, 5, data_dir=tmp_path)
+
+    def die_after_epoch_2(record):
+        if record.epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, 5, data_dir=tmp_path, on_epoch=die_after_epoch_2,
+            checkpoint=EpochCheckpoint(tmp_path / "c.pt"))
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["extras"]
+    assert set(saved) == ({"swa"} if "swa_epochs" in changes else {"sparsity"})
+    again = EpochCheckpoint(tmp_path / "c.pt")
+    resumed = fit(config, 5, data_dir=tmp_path, checkpoint=again)
+    assert again.resumed_from == 2
+    assert resumed.metrics.test_loss == whole.metrics.test_loss
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_checkpoint_without_a_helpers_state_is_not_used(tiny_config, tmp_path):
+    # A checkpoint written by a dense run cannot resume a sparse one: it starts over, warned.
+    dense = dataclasses.replace(tiny_config, epochs=1)
+    fit(dense, 0, data_dir=tmp_path, checkpoint=EpochCheckpoint(tmp_path / "c.pt"))
+    sparse = dataclasses.replace(dense, epochs=2, dst_sparsity=0.5)
+    again = EpochCheckpoint(tmp_path / "c.pt")
+    with pytest.warns(UserWarning, match="no saved state for sparsity"):
+        fit(sparse, 0, data_dir=tmp_path, checkpoint=again)
+    assert again.resumed_from is None
