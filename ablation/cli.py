@@ -205,6 +205,10 @@ def validate(study: str) -> None:
 level_option = click.option(
     "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
     show_default=True, help="Significance level of the tests against the baseline.")
+adjust_option = click.option(
+    "--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
+    help="Correction for multiple comparisons of the verdicts: holm (Holm-Bonferroni over the "
+         "comparisons with the baseline) or none.")
 metric_option = click.option(
     "--metric", type=click.Choice(["test_accuracy", "test_loss", "macro_f1", "train_seconds"]),
     default="test_accuracy", show_default=True,
@@ -215,15 +219,17 @@ metric_option = click.option(
 @click.argument("study")
 @storage_option
 @level_option
+@adjust_option
 @metric_option
-def show(study: str, storage: str, level: float, metric: str) -> None:
+def show(study: str, storage: str, level: float, adjust: str, metric: str) -> None:
     """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
     from ablation.engine.results import load_trials, resolve_study_name
     from ablation.progress import print_summary
     from ablation.reporting.tables import compare_rows, summary_rows
 
     name = resolve_study_name(storage, study)
-    print_summary(name, compare_rows(summary_rows(load_trials(storage, name)), metric, level))
+    print_summary(name, compare_rows(summary_rows(load_trials(storage, name)), metric, level,
+                                     adjust))
 
 
 @main.command()
@@ -236,10 +242,11 @@ def show(study: str, storage: str, level: float, metric: str) -> None:
               help="Write the table as a LaTeX table environment to this file.")
 @click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
 @level_option
+@adjust_option
 @metric_option
 @storage_option
 def export(study: str, csv_path: Path | None, md_path: Path | None, tex_path: Path | None,
-           per_trial: bool, level: float, metric: str, storage: str) -> None:
+           per_trial: bool, level: float, adjust: str, metric: str, storage: str) -> None:
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
     trial), with the difference, p-value, verdict and rank against the baseline."""
     from ablation.engine.results import load_trials, resolve_study_name
@@ -250,7 +257,7 @@ def export(study: str, csv_path: Path | None, md_path: Path | None, tex_path: Pa
         raise UserError("export: give at least one of --csv FILE, --markdown FILE, --latex FILE")
     name = resolve_study_name(storage, study)
     texts = export_texts(name, load_trials(storage, name), [k for k, v in wanted.items() if v],
-                         per_trial=per_trial, metric=metric, level=level)
+                         per_trial=per_trial, metric=metric, level=level, adjust=adjust)
     for kind, text in texts.items():
         path = wanted[kind]
         assert path is not None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -113,6 +114,7 @@ class Comparison:
     verdict: str  # better / worse / indistinguishable / untested
     note: str = ""  # why it is untested ("n<2", "no spread")
     welch_p: float = math.nan  # the Welch p-value, also given when the paired test decided
+    p_holm: float = math.nan  # p adjusted (Holm) over the family of comparisons it belongs to
 
 
 def compare(values: dict[int, float], reference: dict[int, float], higher_better: bool,
@@ -143,6 +145,47 @@ def compare(values: dict[int, float], reference: dict[int, float], higher_better
         return Comparison(diff, chosen.test, chosen.p, SAME, "", welch.p)
     good = diff > 0 if higher_better else diff < 0
     return Comparison(diff, chosen.test, chosen.p, BETTER if good else WORSE, "", welch.p)
+
+
+def holm(pvalues: Sequence[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values, in the input order.
+
+    The family is the finite p-values (NaN, i.e. untested, stays NaN and does not count). With m
+    tests sorted ascending, the k-th smallest (k from 0) becomes max over j <= k of
+    min(1, (m - j) * p_(j)). Rejecting where the adjusted p < level controls the family-wise
+    error rate at ``level`` under any dependence between the tests.
+    """
+    tested = sorted((i for i, p in enumerate(pvalues) if not math.isnan(p)),
+                    key=lambda i: pvalues[i])
+    out = [math.nan] * len(pvalues)
+    running = 0.0
+    for k, i in enumerate(tested):
+        running = max(running, min(1.0, (len(tested) - k) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def adjust_family(comparisons: Sequence[Comparison], higher_better: bool, level: float,
+                  method: str = "none") -> list[Comparison]:
+    """Fill in every comparison's Holm-adjusted p; with ``method="holm"`` the verdicts follow it.
+
+    Untested comparisons (and "no spread" ones, whose p is NaN) keep their verdict.
+    """
+    if method not in ADJUSTMENTS:
+        raise ValueError(f"unknown adjustment {method!r}")
+    adjusted = holm([c.p for c in comparisons])
+    out = []
+    for c, p_adj in zip(comparisons, adjusted, strict=True):
+        c = dataclasses.replace(c, p_holm=p_adj)
+        if method == "holm" and not math.isnan(p_adj):
+            good = c.diff > 0 if higher_better else c.diff < 0
+            verdict = SAME if p_adj >= level else (BETTER if good else WORSE)
+            c = dataclasses.replace(c, verdict=verdict)
+        out.append(c)
+    return out
+
+
+ADJUSTMENTS = ("none", "holm")
 
 
 def rank_groups(samples: Sequence[dict[int, float]], higher_better: bool,

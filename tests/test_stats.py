@@ -10,8 +10,10 @@ from ablation.stats import (
     SAME,
     UNTESTED,
     WORSE,
+    adjust_family,
     compare,
     higher_is_better,
+    holm,
     paired_test,
     rank_groups,
     summarize,
@@ -128,3 +130,28 @@ def test_rank_groups_lower_is_better_and_n1_ties():
     assert rank_groups([slow, fast], higher_better=False) == [2, 1]
     # n = 1 cannot be told apart from anything: it shares the leader's rank, honestly.
     assert rank_groups([{0: 50.0}, fast, {}], higher_better=True) == [1, 1, 3]
+
+
+def test_holm_adjusts_by_rank_and_keeps_monotone_order():
+    # m = 4; sorted 0.005, 0.01, 0.03, 0.04 -> 4*0.005, 3*0.01, 2*0.03, max(0.06, 1*0.04)
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    out = holm([math.nan, 0.02, 0.5])  # untested stays NaN and is not part of the family
+    assert math.isnan(out[0]) and out[1:] == pytest.approx([0.04, 0.5])
+    assert holm([0.9, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1, never below the max
+    assert holm([]) == []
+
+
+def test_adjust_family_turns_a_narrow_verdict_indistinguishable():
+    base = {0: 0.90, 1: 0.91, 2: 0.92}
+    close = compare({0: 0.93, 1: 0.935, 2: 0.955}, base, True, 0.05)
+    far = compare({0: 0.99, 1: 0.995, 2: 1.005}, base, True, 0.05)
+    assert close.verdict == far.verdict == BETTER
+    plain = adjust_family([close, far], True, 0.05)
+    assert [c.verdict for c in plain] == [BETTER, BETTER]  # "none" only fills in p_holm
+    expected = holm([close.p, far.p])
+    assert [c.p_holm for c in plain] == pytest.approx(expected)
+    corrected = adjust_family([close, far], True, 0.05, "holm")
+    for c, p_adj in zip(corrected, expected, strict=True):
+        assert c.verdict == (BETTER if p_adj < 0.05 else SAME)
+    with pytest.raises(ValueError):
+        adjust_family([close], True, 0.05, "bonferroni-ish")

@@ -67,6 +67,24 @@ def test_summary_csv_has_statistics_columns():
     assert rows[3]["note"] == "n<2" and rows[3]["p_value"] == "" and rows[3]["level"] == "0.01"
 
 
+def test_holm_adjustment_of_the_verdicts_and_its_csv_columns():
+    # Raw p: sgd 0.0037, adam 0.0091 (paired, vs nadam); Holm over the two: 0.0075 and 0.0091.
+    raw = by_label(compare_rows(summary_rows(trials()), level=0.005))
+    held = by_label(compare_rows(summary_rows(trials()), level=0.005, adjust="holm"))
+    p_sgd, p_adam = raw["sgd"].comparison.p, raw["adam"].comparison.p
+    assert p_sgd < 0.005 < 2 * p_sgd
+    assert raw["sgd"].verdict == "worse" and held["sgd"].verdict == "indistinguishable"
+    assert held["sgd"].comparison.p_holm == pytest.approx(2 * p_sgd)
+    assert held["adam"].comparison.p_holm == pytest.approx(max(2 * p_sgd, p_adam))
+    assert held["sgd"].comparison.p == p_sgd  # the unadjusted p is still reported
+    assert held["odd_50%"].verdict == "untested"
+    text = export_texts("s", trials(), ["csv", "markdown"], level=0.005, adjust="holm")
+    rows = list(csv.DictReader(io.StringIO(text["csv"])))
+    assert [r["verdict_adjustment"] for r in rows] == ["holm"] * 4
+    assert float(rows[2]["p_holm"]) == pytest.approx(2 * p_sgd) and rows[0]["p_holm"] == ""
+    assert "Holm-adjusted" in text["markdown"]
+
+
 def _cells(line: str, sep: str) -> int:
     """Unescaped separators in one rendered row."""
     count, escaped = 0, False
@@ -134,3 +152,14 @@ def test_export_command_writes_all_formats(tmp_path, storage_url):
     assert none.exit_code == 2 and "at least one of --csv" in none.output
     shown = CliRunner().invoke(main, ["show", "mini", "--storage", storage_url])
     assert shown.exit_code == 0 and "verdict" in shown.output and "baseline" in shown.output
+    holm_csv = tmp_path / "h.csv"
+    res = CliRunner().invoke(main, ["export", "mini", "--csv", str(holm_csv), "--adjust", "holm",
+                                    "--storage", storage_url])
+    assert res.exit_code == 0, res.output
+    assert {r["verdict_adjustment"] for r in csv.DictReader(holm_csv.open())} == {"holm"}
+    shown = CliRunner().invoke(main, ["show", "mini", "--adjust", "holm", "--storage",
+                                      storage_url])
+    assert shown.exit_code == 0 and "baseline" in shown.output
+    bad = CliRunner().invoke(main, ["show", "mini", "--adjust", "sidak", "--storage",
+                                    storage_url])
+    assert bad.exit_code == 2 and "--adjust" in bad.output

@@ -10,7 +10,15 @@ from typing import Protocol
 
 from ablation.reporting.text import TextTable, to_latex, to_markdown
 from ablation.results import TABLE_METRICS, TrialRecord
-from ablation.stats import Comparison, Summary, compare, higher_is_better, rank_groups, summarize
+from ablation.stats import (
+    Comparison,
+    Summary,
+    adjust_family,
+    compare,
+    higher_is_better,
+    rank_groups,
+    summarize,
+)
 
 
 class CrossCell(Protocol):
@@ -87,37 +95,43 @@ class ComparedRow:
 
 
 def compare_rows(rows: Sequence[SummaryRow], metric: str = "test_accuracy",
-                 level: float = 0.05) -> list[ComparedRow]:
+                 level: float = 0.05, adjust: str = "none") -> list[ComparedRow]:
     """Compare every row with the baseline row on ``metric`` and rank them with ties.
 
     See :func:`ablation.stats.compare` (paired test when the seeds match, else Welch) and
-    :func:`ablation.stats.rank_groups` (rank 1 = not distinguishable from the best).
+    :func:`ablation.stats.rank_groups` (rank 1 = not distinguishable from the best). Every
+    comparison carries its Holm-adjusted p over the study's comparisons with the baseline; with
+    ``adjust="holm"`` the verdicts use it (ranks stay unadjusted).
     """
     up = higher_is_better(metric)
     base = next((r for r in rows if r.is_baseline), None)
     ranks = rank_groups([r.samples.get(metric, {}) for r in rows], up, level)
-    out = []
-    for r, rank in zip(rows, ranks, strict=True):
-        comp = None
-        if base is not None and r is not base:
-            comp = compare(r.samples.get(metric, {}), base.samples.get(metric, {}), up, level)
-        out.append(ComparedRow(r, comp, rank))
-    return out
+    comps: dict[int, Comparison] = {}
+    if base is not None:
+        for i, r in enumerate(rows):
+            if r is not base:
+                comps[i] = compare(r.samples.get(metric, {}), base.samples.get(metric, {}), up,
+                                   level)
+    comps = dict(zip(comps, adjust_family(list(comps.values()), up, level, adjust),
+                     strict=True))
+    return [ComparedRow(r, comps.get(i), rank)
+            for i, (r, rank) in enumerate(zip(rows, ranks, strict=True))]
 
 
 def summary_csv(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
-                level: float = 0.05) -> str:
+                level: float = 0.05, adjust: str = "none") -> str:
     """CSV text: one row per configuration with n, mean, std and 95% CI of each metric, then
-    the comparison with the baseline on ``metric`` (difference, test, p, verdict, rank)."""
+    the comparison with the baseline on ``metric`` (difference, test, p, verdict, rank, and the
+    Holm-adjusted p with the adjustment the verdict used)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
     head = ["study", "axis", "value", "baseline", "n"]
     for m in SUMMARY_METRICS:
         head += [f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high"]
     head += ["compared_metric", "level", "diff_vs_baseline", "test", "p_value", "welch_p_value",
-             "verdict", "note", "rank"]
+             "verdict", "note", "rank", "p_holm", "verdict_adjustment"]
     w.writerow(head)
-    for c in compare_rows(rows, metric, level):
+    for c in compare_rows(rows, metric, level, adjust):
         r, comp = c.row, c.comparison
         line: list[object] = [study, r.axis, r.label, r.is_baseline, r.n]
         for m in SUMMARY_METRICS:
@@ -126,7 +140,7 @@ def summary_csv(study: str, rows: Sequence[SummaryRow], metric: str = "test_accu
         line += [metric, level]
         line += ([_num(comp.diff), comp.test, _num(comp.p), _num(comp.welch_p), comp.verdict,
                   comp.note] if comp else ["", "", "", "", c.verdict, ""])
-        line.append(c.rank)
+        line += [c.rank, _num(comp.p_holm) if comp else "", adjust]
         w.writerow(line)
     return out.getvalue()
 
@@ -187,13 +201,13 @@ def _verdict_text(c: ComparedRow) -> str:
 
 
 def paper_table(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
-                level: float = 0.05) -> TextTable:
+                level: float = 0.05, adjust: str = "none") -> TextTable:
     """The study in the shape of the seed tables, plus the statistics columns.
 
     value | n | test loss | test accuracy (%) | macro-F1 | training time (s) | Δ | p | test |
     verdict | rank; an ``axis`` column leads when the study varies more than one axis.
     """
-    compared = compare_rows(rows, metric, level)
+    compared = compare_rows(rows, metric, level, adjust)
     digits = dict((m, d) for m, _, d in PAPER_COLUMNS).get(metric, 4)
     many_axes = len({r.axis for r in rows if not r.is_baseline}) > 1
     name = METRIC_NAMES.get(metric, metric)
@@ -215,7 +229,10 @@ def paper_table(study: str, rows: Sequence[SummaryRow], metric: str = "test_accu
              "(t distribution); a bare mean is a single seed (n = 1, no spread claimed).",
              f"Δ, p and verdict compare {name} with the baseline at level {level:g}: paired "
              f"t-test where both ran the same seeds, else Welch's t-test; 'untested (n<2)' "
-             f"means too few seeds to test.",
+             f"means too few seeds to test."
+             + (" Verdicts use Holm-adjusted p-values over the comparisons with the baseline "
+                "(p shows the unadjusted value)." if adjust == "holm" else
+                " No correction for multiple comparisons (--adjust holm applies one)."),
              f"Rank on {name}: configurations not distinguishable from the best share rank 1; "
              f"the next group's leader and its ties share the following rank (1, 1, 3, ...).")
     right = tuple(h not in ("axis", "value", "test", "verdict") for h in header)
@@ -237,17 +254,17 @@ def per_trial_table(study: str, trials: Sequence[TrialRecord]) -> TextTable:
 
 def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str], *,
                  per_trial: bool = False, metric: str = "test_accuracy",
-                 level: float = 0.05) -> dict[str, str]:
+                 level: float = 0.05, adjust: str = "none") -> dict[str, str]:
     """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's table."""
     rows = summary_rows(trials)
     out = {}
     for kind in kinds:
         if kind == "csv":
             out[kind] = (per_trial_csv(study, trials) if per_trial
-                         else summary_csv(study, rows, metric, level))
+                         else summary_csv(study, rows, metric, level, adjust))
             continue
         table = per_trial_table(study, trials) if per_trial else paper_table(
-            study, rows, metric, level)
+            study, rows, metric, level, adjust)
         out[kind] = to_markdown(table) if kind == "markdown" else to_latex(table)
     return out
 
