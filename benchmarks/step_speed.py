@@ -8,6 +8,7 @@ variant ran first. Data loading and evaluation are not included: this isolates t
 
     python benchmarks/step_speed.py                    # the variants behind the default recipe
     python benchmarks/step_speed.py '{"compile": true}' '{}'
+    python benchmarks/step_speed.py --profile '{"batch": 256, "dropout": "nn"}'
 
 dropout: "nn" (torch.nn.Dropout 0.1), "fast" (ablation.layers.Dropout 0.1) or "none".
 """
@@ -86,6 +87,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=12)
     p.add_argument("--blocks", type=int, default=6)
+    p.add_argument("--profile", action="store_true",
+                   help="print torch.profiler's op table over 10 steps of each variant instead")
     args = p.parse_args()
     pin_threads(args.threads)
     variants = [{**DEFAULTS, **json.loads(t)} for t in args.variants] or \
@@ -97,6 +100,16 @@ def main() -> None:
              "bf16": matmul_peak(torch.bfloat16, args.threads)}
     print(f"matmul peak GFLOP/s: fp32 {peaks['fp32']:.0f}, bf16 {peaks['bf16']:.0f}")
     built = [make_step(v) for v in variants]
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        for v, (step, _, _) in zip(variants, built, strict=True):
+            with profile(activities=[ProfilerActivity.CPU]) as prof:
+                for _ in range(10):
+                    step()
+            print(json.dumps(v))
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12))
+        return
     best = [float("inf")] * len(built)
     for _ in range(args.blocks):
         for i, (step, _warm, _flops) in enumerate(built):
