@@ -53,7 +53,6 @@ class _Reached(Exception):
 
 
 def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
-                        memory_format: torch.memory_format | None = None,
                         stop_at: float | None = None) -> Curve:
     """Run ablation.training.fit and evaluate the test set after every epoch.
 
@@ -68,8 +67,6 @@ def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
 
     def catching_build(*args: object, **kwargs: object) -> nn.Module:
         model = original(*args, **kwargs)
-        if memory_format is not None:
-            model = model.to(memory_format=memory_format)
         caught.append(model)
         return model
 
