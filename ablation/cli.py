@@ -70,7 +70,7 @@ def study_options(fn: Any) -> Any:
 def _trainer() -> Any:
     """The real trainer; tests of real worker processes swap in a fake via the environment."""
     from ablation.engine.testfit import fit_from_env
-    from ablation.training import fit
+    from ablation.training.fit import fit
 
     return fit_from_env() or fit
 
@@ -97,10 +97,10 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
     A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
     """
-    from ablation.engine.runner import run_study
+    from ablation.engine.local import WorkersFailed, run_workers
     from ablation.engine.stages import run_stages
-    from ablation.engine.workers import WorkersFailed, run_workers
-    from ablation.progress import RichProgress, WorkerProgress
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import RichProgress, WorkerProgress
 
     tmp = None
     if dry_run:
@@ -138,9 +138,10 @@ def _prepare_args(study: str, dataset: str | None, model: str | None, epochs: in
                   max_trials: int | None, grace: int, threads: int,
                   dry_run: bool = False) -> tuple[Any, Any]:
     """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
-    from ablation.engine.runner import RunOptions
-    from ablation.engine.storage import artifacts_dir_for, check_url
-    from ablation.spec import load_study, with_overrides
+    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.engine.worker import RunOptions
+    from ablation.spec.files import load_study
+    from ablation.spec.study import with_overrides
 
     spec = with_overrides(load_study(study), seeds=seeds, dataset=dataset, model=model,
                           epochs=epochs)
@@ -167,8 +168,8 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
     """
     import socket
 
-    from ablation.engine.runner import run_study
-    from ablation.progress import WorkerProgress
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import WorkerProgress
 
     spec, options = _prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                   artifacts, max_trials, heartbeat_grace, threads)
@@ -181,7 +182,7 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @main.command()
 def studies() -> None:
     """List the built-in studies, one line each."""
-    from ablation.spec import builtin_studies, load_study
+    from ablation.spec.files import builtin_studies, load_study
 
     for name in builtin_studies():
         spec = load_study(name)
@@ -196,7 +197,7 @@ def studies() -> None:
 def validate(study: str) -> None:
     """Check STUDY (a .toml/.yaml file or a built-in name) without running it."""
     from ablation.engine.space import plan_summary
-    from ablation.spec import load_study
+    from ablation.spec.files import load_study
 
     spec = load_study(study)
     click.echo(f"ok {spec.source}: {plan_summary(spec)}")
@@ -223,8 +224,8 @@ metric_option = click.option(
 @metric_option
 def show(study: str, storage: str, level: float, adjust: str, metric: str) -> None:
     """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
-    from ablation.engine.results import load_trials, resolve_study_name
-    from ablation.progress import print_summary
+    from ablation.engine.reader import load_trials, resolve_study_name
+    from ablation.reporting.console import print_summary
     from ablation.reporting.tables import compare_rows, summary_rows
 
     name = resolve_study_name(storage, study)
@@ -249,7 +250,7 @@ def export(study: str, csv_path: Path | None, md_path: Path | None, tex_path: Pa
            per_trial: bool, level: float, adjust: str, metric: str, storage: str) -> None:
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
     trial), with the difference, p-value, verdict and rank against the baseline."""
-    from ablation.engine.results import load_trials, resolve_study_name
+    from ablation.engine.reader import load_trials, resolve_study_name
     from ablation.reporting.tables import export_texts
 
     wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
@@ -283,9 +284,9 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     The training data set must be readable: inputs are normalised with its training-split
     statistics, exactly as in training.
     """
-    from ablation.engine.models import load_trial_model, predict_kaggle
-    from ablation.engine.results import resolve_study_name
-    from ablation.engine.storage import artifacts_dir_for
+    from ablation.engine.reader import resolve_study_name
+    from ablation.engine.store import artifacts_dir_for
+    from ablation.engine.trained import load_trial_model, predict_kaggle
     from ablation.reporting.tables import submission_csv
 
     name = resolve_study_name(storage, study)
@@ -323,12 +324,12 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
     """
     from ablation.engine.cross_eval import run_cross_eval
-    from ablation.engine.runner import RunOptions
-    from ablation.engine.storage import artifacts_dir_for, check_url
-    from ablation.progress import RichProgress
+    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.engine.worker import RunOptions
+    from ablation.reporting.console import RichProgress
     from ablation.reporting.tables import cross_matrix_table
     from ablation.reporting.text import to_markdown
-    from ablation.training import fit
+    from ablation.training.fit import fit
 
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
@@ -369,7 +370,7 @@ def _write_text(path: Path, text: str) -> None:
 def report(study: str, output: Path, trial: int | None, images: Path | None,
            storage: str) -> None:
     """Write STUDY's report: bars with 95% CIs, learning curves, confusion matrix, and more."""
-    from ablation.engine.results import load_study_data, resolve_study_name
+    from ablation.engine.reader import load_study_data, resolve_study_name
     from ablation.reporting.html import report_html, report_sections
 
     if images is not None:
@@ -383,7 +384,7 @@ def report(study: str, output: Path, trial: int | None, images: Path | None,
     _check_dir(output)
     _write_text(output, report_html(data))
     if images is not None:
-        from ablation.reporting.export import export_images
+        from ablation.reporting.images import export_images
 
         for path in export_images(report_sections(data), images):
             click.echo(f"wrote {path}")
@@ -405,11 +406,11 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     """Map a trained model's penultimate-layer features of test images to 2-D with t-SNE."""
     import torch
 
-    from ablation.data import make_splits
-    from ablation.engine.models import load_trial_model
-    from ablation.engine.results import resolve_study_name
-    from ablation.engine.storage import artifacts_dir_for
-    from ablation.features import penultimate_features, sample_indices, tsne_2d
+    from ablation.analysis.features import penultimate_features, sample_indices, tsne_2d
+    from ablation.data.datasets import make_splits
+    from ablation.engine.reader import resolve_study_name
+    from ablation.engine.store import artifacts_dir_for
+    from ablation.engine.trained import load_trial_model
     from ablation.reporting.html import embed_html
 
     name = resolve_study_name(storage, study)
@@ -441,7 +442,7 @@ def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> Non
     import optuna
     import optuna_dashboard
 
-    from ablation.engine.storage import artifacts_dir_for, open_store
+    from ablation.engine.store import artifacts_dir_for, open_store
 
     store = open_store(storage, must_exist=True)
     art = artifacts_dir_for(storage, artifacts)

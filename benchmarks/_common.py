@@ -11,9 +11,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-import ablation.training as training
-from ablation.metrics import accuracy
-from ablation.spec import TrainConfig
+import ablation.training.fit as training
+from ablation.analysis.classification import accuracy
+from ablation.analysis.records import EpochRecord
+from ablation.spec.config import TrainConfig
+from ablation.training.batches import Batcher
 
 MNIST = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "mnist"
 
@@ -72,10 +74,10 @@ def fit_with_test_curve(config: TrainConfig, seed: int, data_dir: Path,
 
     data = training.make_splits(config.dataset, data_dir, config.val_fraction,
                                 config.train_limit)
-    batcher = training.Batcher.for_data(data.train_x, False)
+    batcher = Batcher.for_data(data.train_x, False)
     loss = nn.CrossEntropyLoss()
 
-    def on_epoch(record: training.EpochRecord) -> None:
+    def on_epoch(record: EpochRecord) -> None:
         _, pred = training.evaluate(caught[-1], data.test_x, data.test_y, batcher, loss,
                                     config.precision)
         caught[-1].train()

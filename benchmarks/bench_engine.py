@@ -47,7 +47,7 @@ class Stopwatch:
 
     def __call__(self, config: Any, seed: int, *, data_dir: Path, on_epoch: Any,
                  checkpoint: Any = None) -> Any:
-        from ablation.training import fit
+        from ablation.training.fit import fit
 
         def timed_on_epoch(record: Any) -> None:
             self.epochs += 1
@@ -87,8 +87,8 @@ def run_one(pruner: str, threads: int, epochs: int, folder: Path, study_file: Pa
     """Run the LR study with ``pruner``; time the engine around fit()."""
     import optuna
 
-    import ablation.engine.runner as runner
-    from ablation.spec import load_study
+    import ablation.engine.worker as runner
+    from ablation.spec.files import load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_study(str(study_file))

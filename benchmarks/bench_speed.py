@@ -109,7 +109,7 @@ def _reference_arm(epochs: int, quick: bool, threads: int) -> ArmResult:
     from torch.utils.data import DataLoader, Subset
     from torchvision import transforms
 
-    from ablation.data import cache_dir_for, load_raw
+    from ablation.data.datasets import cache_dir_for, load_raw
 
     pin_threads(threads)
     load_raw("mnist", str(MNIST))  # stages the read-only .gz files into ablate's cache once
@@ -156,9 +156,9 @@ def _reference_arm(epochs: int, quick: bool, threads: int) -> ArmResult:
 def _ablate_arm(epochs: int | None, quick: bool, threads: int, seeds: int,
                 stop_at: float | None) -> ArmResult:
     """ablate's fit with the default TrainConfig; ``epochs`` replaces its schedule length."""
-    from ablation.data import make_splits
+    from ablation.data.datasets import make_splits
     from ablation.models import build_model
-    from ablation.spec import TrainConfig
+    from ablation.spec.config import TrainConfig
 
     pin_threads(threads)
     base = TrainConfig(dataset="mnist")

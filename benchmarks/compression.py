@@ -21,11 +21,17 @@ from pathlib import Path
 
 import torch
 
-from ablation.compressed import CompressionResult, artifact_meta, finetune, measure_artifact
-from ablation.compression import make_permanent, prune_model, quantize_model
-from ablation.data import make_splits
-from ablation.spec import TrainConfig
-from ablation.training import Batcher, fit
+from ablation.compression.evaluate import (
+    CompressionResult,
+    artifact_meta,
+    finetune,
+    measure_artifact,
+)
+from ablation.compression.transforms import make_permanent, prune_model, quantize_model
+from ablation.data.datasets import make_splits
+from ablation.spec.config import TrainConfig
+from ablation.training.batches import Batcher
+from ablation.training.fit import fit
 
 PARENT = TrainConfig(dataset="mnist", model="tiny-cnn", width=8, dropout=0.0, optimizer="adamw",
                      lr=0.005, weight_decay=1e-4, batch_size=128, epochs=15, schedule="onecycle",

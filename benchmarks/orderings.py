@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from ablation.engine.results import load_trials, resolve_study_name
+from ablation.analysis.stats import BETTER, WORSE, compare, higher_is_better
+from ablation.engine.reader import load_trials, resolve_study_name
 from ablation.reporting.tables import summary_rows
-from ablation.stats import BETTER, WORSE, compare, higher_is_better
 
 CHAIN = ("nadam", "adamax", "adam", "rmsprop", "sgd-nesterov", "sgd", "adagrad")  # study 002
 

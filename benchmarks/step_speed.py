@@ -45,9 +45,9 @@ VARIANTS: list[dict[str, Any]] = [
 
 def make_step(v: dict[str, Any]) -> tuple[Callable[[], None], float, float]:
     """One variant's training step (warmed up), its warm-up seconds and FLOPs per image."""
-    from ablation.layers import Dropout
     from ablation.models import build_model
-    from ablation.training import autocast
+    from ablation.models.layers import Dropout
+    from ablation.training.precision import autocast
     from benchmarks.bench_speed import flops_per_image
 
     torch.manual_seed(0)

@@ -2,77 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
 import os
-import struct
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
-from ablation.spec import TrainConfig
-from ablation.training import EpochRecord, FitResult, Metrics
-
-SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
+from ablation.spec.config import TrainConfig
 
 
 @pytest.fixture
 def storage_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'ablate.db'}"
-
-
-def fake_metrics(config: TrainConfig, seed: int) -> Metrics:
-    """Deterministic made-up metrics that depend on the configuration and the seed."""
-    score = (sum(map(ord, repr(config.describe()))) % 97) / 100 + seed / 1000
-    return Metrics(test_loss=1 - score, test_accuracy=score, macro_f1=score, val_loss=1 - score,
-                   val_accuracy=score, train_seconds=0.01, infer_seconds=0.001,
-                   infer_ms_per_image=0.01, params=6, state_bytes=100, epochs_run=config.epochs,
-                   confusion=((1, 0), (0, 1)))
-
-
-class FakeFit:
-    """Stands in for training.fit: records its calls, reports every epoch, never trains."""
-
-    def __init__(self, fail_on_call: int | None = None,
-                 exc: type[BaseException] = RuntimeError) -> None:
-        self.calls: list[tuple[TrainConfig, int]] = []
-        self.fail_on_call = fail_on_call
-        self.exc = exc
-
-    def __call__(self, config: TrainConfig, seed: int, *, data_dir: Path,
-                 on_epoch=None, checkpoint=None) -> FitResult:
-        self.calls.append((config, seed))
-        m = fake_metrics(config, seed)
-        for e in range(1, config.epochs + 1):
-            if self.fail_on_call == len(self.calls) and e == config.epochs:
-                raise self.exc("stopped on purpose")
-            if on_epoch:
-                on_epoch(EpochRecord(e, 1.0 / e, m.val_accuracy, 1.0 / e, m.val_accuracy,
-                                     0.1, 0.01 * e))
-        return FitResult(m, (), nn.Linear(2, 2))
-
-
-def write_idx(folder: Path, prefix: str, n_train: int, n_test: int, gz: bool,
-              test_word: str = "t10k", n_classes: int = 10) -> None:
-    """Write MNIST-format IDX files (big-endian header, uint8 data) like the official ones."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for part, n in (("train", n_train), (test_word, n_test)):
-        labels = (np.arange(n) % n_classes).astype(np.uint8)
-        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
-        images[np.arange(n), labels, :] = 255  # a learnable stripe: row = class
-        files = {f"{prefix}{part}-images-idx3-ubyte": struct.pack(">IIII", 2051, n, 28, 28)
-                 + images.tobytes(),
-                 f"{prefix}{part}-labels-idx1-ubyte": struct.pack(">II", 2049, n)
-                 + labels.tobytes()}
-        for name, blob in files.items():
-            if gz:
-                with gzip.open(folder / f"{name}.gz", "wb") as f:
-                    f.write(blob)
-            else:
-                (folder / name).write_bytes(blob)
 
 
 @pytest.fixture

@@ -20,9 +20,9 @@ import optuna
 import pytest
 from click.testing import CliRunner
 
-from ablation import checkpoint as ckpt_mod
 from ablation.cli import main
-from tests.conftest import write_idx
+from ablation.training import checkpoint as ckpt_mod
+from tests.helpers import write_idx
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 
@@ -321,7 +321,7 @@ def test_docs_table_is_current():
 
 
 def test_truncated_gz_is_reported_by_name_and_leaves_no_part_file(tmp_path):
-    from ablation.data import load_raw
+    from ablation.data.datasets import load_raw
     from ablation.errors import UserError
 
     _mnist(tmp_path, _truncate)

@@ -19,15 +19,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ablation import db
-from ablation.data import RawData, load_raw
-from ablation.engine.models import LoadedModel, load_trial_model
-from ablation.engine.runner import FitFn, Progress, RunOptions, run_study
-from ablation.engine.storage import open_store
+from ablation.analysis.classification import accuracy, confusion_matrix, macro_f1
+from ablation.data.datasets import RawData, load_raw
+from ablation.data.labelmap import LabelMap, label_mapping
+from ablation.engine import tables as db
+from ablation.engine.store import open_store
+from ablation.engine.trained import LoadedModel, load_trial_model
+from ablation.engine.worker import FitFn, Progress, RunOptions, run_study
 from ablation.errors import UserError
-from ablation.labelmap import LabelMap, label_mapping
-from ablation.metrics import accuracy, confusion_matrix, macro_f1
-from ablation.spec import StudySpec, parse_study
+from ablation.spec.study import StudySpec, parse_study
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ablation.spec import Axis, StudySpec, TrainConfig
+from ablation.spec.config import TrainConfig
+from ablation.spec.study import Axis, StudySpec
 
 BASELINE = "baseline"
 

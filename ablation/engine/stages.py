@@ -17,12 +17,12 @@ from dataclasses import replace
 
 import optuna
 
-from ablation.engine.results import load_trials
-from ablation.engine.runner import FitFn, Progress, RunOptions, RunSummary, run_study
-from ablation.engine.storage import open_store
+from ablation.analysis.records import TrialRecord
+from ablation.engine.reader import load_trials
+from ablation.engine.store import open_store
+from ablation.engine.worker import FitFn, Progress, RunOptions, RunSummary, run_study
 from ablation.errors import UserError
-from ablation.results import TrialRecord
-from ablation.spec import StudySpec, refined_stage
+from ablation.spec.study import StudySpec, refined_stage
 
 
 def stage_means(trials: Iterable[TrialRecord], axis: str, metric: str,

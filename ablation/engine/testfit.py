@@ -19,9 +19,10 @@ from typing import Any
 
 from torch import nn
 
+from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.space import point_key
-from ablation.spec import TrainConfig
-from ablation.training import EpochCallback, EpochRecord, FitResult, Metrics, fit
+from ablation.spec.config import TrainConfig
+from ablation.training.fit import EpochCallback, FitResult, fit
 
 ENV = "ABLATE_TEST_FIT"
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ablation.layers import Dropout, make_activation
 from ablation.models import model
+from ablation.models.layers import Dropout, make_activation
 
 
 @model("cnn", uses=("width", "dropout"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ablation.layers import make_activation
 from ablation.models import model
+from ablation.models.layers import make_activation
 
 
 @model("lenet5", uses=(), note="LeCun et al. 1998; 2nd conv padded on images under 20 px")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ablation.layers import make_activation
 from ablation.models import model
+from ablation.models.layers import make_activation
 
 
 def _swap_activations(module: nn.Module, activation: str) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ablation.layers import Dropout, make_activation
 from ablation.models import model
+from ablation.models.layers import Dropout, make_activation
 
 
 class ResidualBlock(nn.Module):

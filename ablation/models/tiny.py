@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ablation.layers import Dropout, make_activation
 from ablation.models import model
+from ablation.models.layers import Dropout, make_activation
 
 
 def _conv(ch_in: int, ch_out: int, activation: str, padding: int = 1) -> list[nn.Module]:

@@ -17,6 +17,7 @@ import plotly.offline
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ablation.analysis.records import StudyData
 from ablation.reporting.rows import (
     Bar,
     Curve,
@@ -28,7 +29,6 @@ from ablation.reporting.rows import (
     scatter_rows,
 )
 from ablation.reporting.tables import SUMMARY_METRICS, fmt_mean_std, summary_rows
-from ablation.results import StudyData
 
 PALETTE = qualitative.D3 + qualitative.Set2
 BASELINE_COLOR = "#444444"

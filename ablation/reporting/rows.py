@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ablation.analysis.records import TrialRecord
+from ablation.analysis.stats import summarize
 from ablation.reporting.tables import SummaryRow
-from ablation.results import TrialRecord
-from ablation.stats import summarize
 
 CURVE_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 

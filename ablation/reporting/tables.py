@@ -8,9 +8,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ablation.reporting.text import TextTable, to_latex, to_markdown
-from ablation.results import TABLE_METRICS, TrialRecord
-from ablation.stats import (
+from ablation.analysis.records import TABLE_METRICS, TrialRecord
+from ablation.analysis.stats import (
     Comparison,
     Summary,
     adjust_family,
@@ -19,6 +18,7 @@ from ablation.stats import (
     rank_groups,
     summarize,
 )
+from ablation.reporting.text import TextTable, to_latex, to_markdown
 
 
 class CrossCell(Protocol):

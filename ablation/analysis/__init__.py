@@ -1,0 +1,1 @@
+"""Pure analysis: metrics, statistics, the Pareto front, typed trial records. No I/O."""

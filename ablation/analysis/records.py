@@ -1,0 +1,106 @@
+"""Plain records of stored results, shared by the engine (which reads them) and reporting."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+# Metrics every complete trial carries, in table order.
+TABLE_METRICS = ("test_loss", "test_accuracy", "macro_f1", "train_seconds", "val_accuracy",
+                 "infer_ms_per_image", "params", "state_bytes")
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One stored trial, flattened."""
+
+    number: int
+    state: str
+    axis: str
+    label: str
+    seed: int
+    params: dict[str, Any]
+    metrics: dict[str, float] = field(default_factory=dict)
+    value: float | None = None
+    is_baseline: bool = False
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """Everything a report draws, read from storage in one go."""
+
+    name: str
+    trials: list[TrialRecord]
+    epochs: list[dict[str, Any]]  # ablate_epochs rows: trial_number, epoch, losses, accuracies
+    confusion_trial: int | None  # the trial whose confusion matrix is shown
+    confusion: list[list[int]] | None
+    importances: dict[str, float] | None  # Optuna parameter importance, where it applies
+    importance_note: str | None  # why importance is not shown, where it does not apply
+
+
+def best_trial(trials: Sequence[TrialRecord], metric: str = "val_accuracy") -> int | None:
+    """Number of the complete trial with the highest ``metric`` (lowest number on ties)."""
+    scored = [(t.metrics[metric], -t.number) for t in trials
+              if t.state == "complete" and metric in t.metrics
+              and not math.isnan(t.metrics[metric])]
+    return -max(scored)[1] if scored else None
+
+
+def varied_params(trials: Sequence[TrialRecord]) -> list[str]:
+    """Parameters (the seed aside) that take more than one value among complete trials."""
+    values: dict[str, set[str]] = {}
+    for t in trials:
+        if t.state == "complete":
+            for k, v in t.params.items():
+                if k != "seed":
+                    values.setdefault(k, set()).add(repr(v))
+    return sorted(k for k, vs in values.items() if len(vs) > 1)
+
+
+MIN_IMPORTANCE_TRIALS = 8  # fewer trials give a forest fit that says nothing
+
+
+def importance_note(trials: Sequence[TrialRecord]) -> str | None:
+    """Why parameter importance does not apply to this study, or None when it does."""
+    params = varied_params(trials)
+    complete = sum(t.state == "complete" for t in trials)
+    if len(params) < 2:
+        return (f"Parameter importance needs at least two varied parameters; this study varies "
+                f"{len(params)} ({', '.join(params) or 'none'}), its bar chart shows its effect.")
+    if complete < MIN_IMPORTANCE_TRIALS:
+        return (f"Parameter importance needs at least {MIN_IMPORTANCE_TRIALS} complete trials; "
+                f"this study has {complete}.")
+    return None
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One point of the learning curve."""
+
+    epoch: int
+    train_loss: float
+    train_accuracy: float
+    val_loss: float
+    val_accuracy: float
+    lr: float
+    seconds: float  # training seconds so far (evaluation excluded)
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Final measurements of one trained model."""
+
+    test_loss: float
+    test_accuracy: float
+    macro_f1: float
+    val_loss: float
+    val_accuracy: float
+    train_seconds: float
+    infer_seconds: float  # whole test set
+    infer_ms_per_image: float
+    params: int
+    state_bytes: int  # bytes of the saved state_dict
+    epochs_run: int
+    confusion: tuple[tuple[int, ...], ...]

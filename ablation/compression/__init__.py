@@ -1,0 +1,1 @@
+"""Compression transforms, ablate's artifact format, and scoring the reloaded artifact."""

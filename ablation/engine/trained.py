@@ -1,0 +1,121 @@
+"""Bring a stored trial's model back: its configuration, architecture, weights and inputs.
+
+The trainer normalises images with the mean and std of the training split (training.Batcher)
+and does not store them. They are recomputed here from the data set instead: the split is
+deterministic (data.SPLIT_SEED, the stored val_fraction and train_limit), so the statistics come
+out identical, and nothing about the trainer or stored trials had to change. The cost: the
+training data set must be readable where the model is loaded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import optuna
+import torch
+from torch import nn
+
+from ablation.data.datasets import make_splits
+from ablation.engine import tables as db
+from ablation.engine.store import open_store
+from ablation.errors import UserError
+from ablation.models import build_model
+from ablation.spec.config import TrainConfig
+from ablation.training.batches import Batcher
+from ablation.training.fit import EVAL_BATCH
+from ablation.training.precision import autocast
+
+Normalise = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A trained model in eval mode, its configuration, and the input transform it expects."""
+
+    model: nn.Module
+    config: TrainConfig
+    input_shape: tuple[int, int, int]
+    classes: tuple[str, ...]
+    normalise: Normalise  # uint8 N x C x H x W -> float tensor as in training
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Predicted class indices for uint8 images of the training input shape.
+
+        Runs in the trial's precision, as the trainer measured it, so a reloaded model repeats
+        the stored test accuracy exactly.
+        """
+        self.model.eval()
+        out = []
+        with torch.inference_mode(), autocast(self.config.precision):
+            for i in range(0, len(x), EVAL_BATCH):
+                out.append(self.model(self.normalise(x[i:i + EVAL_BATCH])).argmax(1))
+        return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
+
+
+def trial_config(storage_url: str, study_name: str, number: int) -> TrainConfig:
+    """The resolved training configuration a stored trial ran with (from ablate_runs)."""
+    store = open_store(storage_url, must_exist=True)
+    db.create_tables(store.engine)
+    record = next((r for r in db.runs(store.engine, study_name) if r["trial_number"] == number),
+                  None)
+    if record is None:
+        raise UserError(f"study {study_name!r} has no run record for trial {number}")
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in json.loads(record["config"]).items() if k in known})
+
+
+def trial_weights(storage_url: str, study_name: str, number: int,
+                  artifacts_dir: Path) -> dict[str, torch.Tensor]:
+    """The final state_dict of a complete trial, read from its Optuna artifact."""
+    store = open_store(storage_url, must_exist=True)
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+    if trial is None:
+        raise UserError(f"study {study_name!r} has no trial {number}")
+    if trial.state != optuna.trial.TrialState.COMPLETE:
+        raise UserError(f"trial {number} of study {study_name!r} is {trial.state.name.lower()}, "
+                        "not complete: it has no final weights")
+    artifact_id = trial.user_attrs.get("weights_artifact")
+    artifact_store = optuna.artifacts.FileSystemArtifactStore(str(artifacts_dir))
+    try:
+        with artifact_store.open_reader(str(artifact_id)) as f:
+            blob = f.read()
+    except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
+        raise UserError(f"weights of trial {number} (artifact {artifact_id}) not found in "
+                        f"{artifacts_dir}; pass --artifacts DIR where the study stored them"
+                        ) from None
+    return torch.load(io.BytesIO(blob), weights_only=True)
+
+
+def load_trial_model(storage_url: str, study_name: str, number: int, artifacts_dir: Path,
+                     data_dir: Path) -> LoadedModel:
+    """Rebuild trial ``number``'s model with its stored weights and its training normalisation."""
+    config = trial_config(storage_url, study_name, number)
+    state = trial_weights(storage_url, study_name, number, artifacts_dir)
+    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
+    model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
+                        width=config.width, blocks=config.blocks, dropout=config.dropout)
+    model.load_state_dict(state)
+    model.eval()
+    batcher = Batcher.for_data(data.train_x, augment=False)
+    return LoadedModel(model, config, data.input_shape, data.classes, batcher)
+
+
+KAGGLE_SHAPE = (1, 28, 28)  # Kaggle digit-recognizer: 784 grey pixels, digits 0-9
+
+
+def predict_kaggle(loaded: LoadedModel, csv_path: Path) -> list[int]:
+    """Predicted digit of every row of a Kaggle digit-recognizer test CSV, in file order."""
+    from ablation.data.datasets import read_kaggle_csv
+
+    if loaded.input_shape != KAGGLE_SHAPE or len(loaded.classes) != 10:
+        raise UserError(f"{csv_path}: Kaggle digit images are 1x28x28 with 10 classes, but the "
+                        f"trial's model ({loaded.config.dataset}) takes "
+                        f"{'x'.join(map(str, loaded.input_shape))} with {len(loaded.classes)} "
+                        "classes")
+    x, _ = read_kaggle_csv(csv_path, labelled=False)
+    return [int(v) for v in loaded.predict(torch.from_numpy(x))]

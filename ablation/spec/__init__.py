@@ -1,0 +1,1 @@
+"""Study files -> StudySpec / TrainConfig, validated once at the edge."""

@@ -1,0 +1,133 @@
+"""Per-epoch checkpoints: a resumed run equals an uninterrupted one; writes are atomic."""
+
+import dataclasses
+import errno
+from pathlib import Path
+
+import pytest
+import torch
+
+from ablation.errors import UserError
+from ablation.training import checkpoint as ckpt_mod
+from ablation.training.checkpoint import EpochCheckpoint, checkpoint_path
+from ablation.training.fit import fit
+
+
+class Stop(Exception):
+    pass
+
+
+def _config(tiny_config):
+    # Augmentation and dropout draw from the trainer's generator and torch's global RNG, so a
+    # resume that lost either state would train on different batches and differ.
+    return dataclasses.replace(tiny_config, epochs=3, augment=True, dropout=0.2,
+                               optimizer="nadam", schedule="onecycle")
+
+
+def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
+    config = _config(tiny_config)
+    whole = fit(config, 3, data_dir=tmp_path)
+
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+
+    def die_after_epoch_2(record):
+        if record.epoch == 2:
+            raise Stop  # as if the worker were killed right after epoch 2's checkpoint
+
+    with pytest.raises(Stop):
+        fit(config, 3, data_dir=tmp_path, on_epoch=die_after_epoch_2, checkpoint=ck)
+    torch.manual_seed(12345)  # a fresh process would start from another global RNG state
+    seen = []
+    again = EpochCheckpoint(tmp_path / "c.pt")
+    resumed = fit(config, 3, data_dir=tmp_path, on_epoch=seen.append, checkpoint=again)
+    assert again.resumed_from == 2
+    assert [r.epoch for r in seen] == [1, 2, 3]  # stored epochs replayed, then epoch 3 trained
+    assert [r.val_loss for r in resumed.curve] == [r.val_loss for r in whole.curve]
+    assert resumed.metrics.test_loss == whole.metrics.test_loss
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_checkpoint_is_plain_tensors_and_loads_weights_only(tiny_config, tmp_path):
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+    fit(tiny_config, 0, data_dir=tmp_path, checkpoint=ck)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert state["epoch"] == 1 and state["torch_rng"].dtype == torch.uint8
+    assert state["generator"].dtype == torch.uint8 and len(state["curve"]) == 1
+
+
+def test_disk_full_keeps_the_previous_checkpoint_and_leaves_no_temp_file(tiny_config, tmp_path,
+                                                                         monkeypatch):
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+    config = dataclasses.replace(tiny_config, epochs=2)
+    calls = []
+    real_write = ckpt_mod._write
+
+    def write_then_fill_disk(state, path):
+        calls.append(path)
+        if len(calls) == 2:
+            with open(path, "wb") as f:
+                f.write(b"half")  # a partial write before the disk filled up
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(state, path)
+
+    monkeypatch.setattr(ckpt_mod, "_write", write_then_fill_disk)
+    with pytest.raises(UserError, match="disk full"):
+        fit(config, 0, data_dir=tmp_path, checkpoint=ck)
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".part"] == []
+    assert torch.load(tmp_path / "c.pt", weights_only=True)["epoch"] == 1
+
+
+def test_truncated_checkpoint_is_ignored_with_a_warning(tiny_config, tmp_path):
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+    fit(tiny_config, 0, data_dir=tmp_path, checkpoint=ck)
+    blob = (tmp_path / "c.pt").read_bytes()
+    (tmp_path / "c.pt").write_bytes(blob[: len(blob) // 2])
+    again = EpochCheckpoint(tmp_path / "c.pt")
+    with pytest.warns(UserWarning, match="ignoring unreadable checkpoint"):
+        result = fit(tiny_config, 0, data_dir=tmp_path, checkpoint=again)
+    assert again.resumed_from is None and result.metrics.epochs_run == 1
+
+
+def test_checkpoint_paths_separate_studies_and_points():
+    root = Path("/x")
+    a = checkpoint_path(root, "study-a", "k1")
+    assert a != checkpoint_path(root, "study-b", "k1") != checkpoint_path(root, "study-a", "k2")
+    assert a.name == "k1.pt" and a.parent.parent == root / "checkpoints"
+
+
+@pytest.mark.parametrize("changes", [{"swa_epochs": 2, "swa_lr": 0.01},
+                                     {"dst_sparsity": 0.5, "dst_interval": 2}],
+                         ids=["swa", "dynamic-sparsity"])
+def test_resume_restores_swa_and_sparsity_state(tiny_config, tmp_path, changes):
+    # Killed after epoch 2 of 3: the SWA average already holds epoch 2 and the sparse masks have
+    # moved; a resume that restarted either would end with different weights.
+    config = dataclasses.replace(_config(tiny_config), **changes)
+    whole = fit(config, 5, data_dir=tmp_path)
+
+    def die_after_epoch_2(record):
+        if record.epoch == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, 5, data_dir=tmp_path, on_epoch=die_after_epoch_2,
+            checkpoint=EpochCheckpoint(tmp_path / "c.pt"))
+    saved = torch.load(tmp_path / "c.pt", weights_only=True)["extras"]
+    assert set(saved) == ({"swa"} if "swa_epochs" in changes else {"sparsity"})
+    again = EpochCheckpoint(tmp_path / "c.pt")
+    resumed = fit(config, 5, data_dir=tmp_path, checkpoint=again)
+    assert again.resumed_from == 2
+    assert resumed.metrics.test_loss == whole.metrics.test_loss
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_checkpoint_without_a_helpers_state_is_not_used(tiny_config, tmp_path):
+    # A checkpoint written by a dense run cannot resume a sparse one: it starts over, warned.
+    dense = dataclasses.replace(tiny_config, epochs=1)
+    fit(dense, 0, data_dir=tmp_path, checkpoint=EpochCheckpoint(tmp_path / "c.pt"))
+    sparse = dataclasses.replace(dense, epochs=2, dst_sparsity=0.5)
+    again = EpochCheckpoint(tmp_path / "c.pt")
+    with pytest.warns(UserWarning, match="no saved state for sparsity"):
+        fit(sparse, 0, data_dir=tmp_path, checkpoint=again)
+    assert again.resumed_from is None
