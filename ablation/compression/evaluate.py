@@ -22,8 +22,9 @@ from ablation.compression.transforms import make_permanent, prune_model, quantiz
 from ablation.data.datasets import Splits, make_splits
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.training.batches import Batcher
-from ablation.training.fit import _train_epoch, evaluate
+from ablation.training.fit import evaluate, train_epoch
 from ablation.training.optim import make_optimizer
+from ablation.training.precision import resolve_precision
 
 FINETUNE_LR_FACTOR = 0.1  # fine-tune a pruned model at a tenth of the training LR, constant
 
@@ -56,7 +57,8 @@ def finetune(model: nn.Module, data: Splits, batcher: Batcher, config: TrainConf
     loss_fn = nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
     plain = replace(config, dst_sparsity=0.0)
     for _ in range(config.prune_finetune):
-        _train_epoch(model, opt, sched, data, batcher, loss_fn, plain, gen)
+        train_epoch(model, opt, sched, data, batcher, loss_fn, plain, gen,
+                    resolve_precision(config.precision))
 
 
 def compress_trained(model: nn.Module, config: TrainConfig, seed: int, data: Splits,

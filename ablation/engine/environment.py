@@ -9,6 +9,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ablation.training.precision import bf16_native
+
 PACKAGES = ("torch", "torchvision", "optuna", "sqlalchemy", "numpy", "ablate")
 
 
@@ -30,15 +32,21 @@ def git_sha(path: Path | None = None) -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def _bf16() -> bool:
-    from ablation.training.precision import bf16_supported
-
-    return bf16_supported()
+def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name (platform.processor() where /proc/cpuinfo has none)."""
+    try:
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name":
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def environment(threads: int) -> dict[str, Any]:
     """Everything a result depends on besides configuration and seed."""
     return {"python": platform.python_version(), "host": socket.gethostname(),
             "platform": platform.platform(), "threads": threads, "git_sha": git_sha(),
-            "bf16_native": _bf16(),
+            "cpu": cpu_model(), "bf16_native": bf16_native(),
             "packages": {p: _version(p) for p in PACKAGES}}

@@ -41,6 +41,7 @@ class LoadedModel:
     input_shape: tuple[int, int, int]
     classes: tuple[str, ...]
     normalise: Normalise  # uint8 N x C x H x W -> float tensor as in training
+    precision: str = "fp32"  # the precision the trial ran in (its run record says)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """Predicted class indices for uint8 images of the training input shape.
@@ -50,14 +51,15 @@ class LoadedModel:
         """
         self.model.eval()
         out = []
-        with torch.inference_mode(), autocast(self.config.precision):
+        with torch.inference_mode(), autocast(self.precision):
             for i in range(0, len(x), EVAL_BATCH):
                 out.append(self.model(self.normalise(x[i:i + EVAL_BATCH])).argmax(1))
         return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
-def trial_config(storage_url: str, study_name: str, number: int) -> TrainConfig:
-    """The resolved training configuration a stored trial ran with (from ablate_runs)."""
+def trial_config(storage_url: str, study_name: str, number: int) -> tuple[TrainConfig, str]:
+    """The resolved training configuration a stored trial ran with, and the precision it
+    actually ran in (both from its ablate_runs record)."""
     store = open_store(storage_url, must_exist=True)
     db.create_tables(store.engine)
     record = next((r for r in db.runs(store.engine, study_name) if r["trial_number"] == number),
@@ -65,7 +67,16 @@ def trial_config(storage_url: str, study_name: str, number: int) -> TrainConfig:
     if record is None:
         raise UserError(f"study {study_name!r} has no run record for trial {number}")
     known = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in json.loads(record["config"]).items() if k in known})
+    config = TrainConfig(**{k: v for k, v in json.loads(record["config"]).items() if k in known})
+    return config, _precision_used(config, json.loads(record["environment"] or "{}"))
+
+
+def _precision_used(config: TrainConfig, env: dict[str, object]) -> str:
+    # Records before "precision auto" hold no "precision": "bf16" then ran bf16 only where the
+    # run record's bf16_native was true, else fp32.
+    if isinstance(env.get("precision"), str):
+        return str(env["precision"])
+    return "bf16" if config.precision == "bf16" and env.get("bf16_native") else "fp32"
 
 
 def trial_weights(storage_url: str, study_name: str, number: int,
@@ -94,7 +105,7 @@ def trial_weights(storage_url: str, study_name: str, number: int,
 def load_trial_model(storage_url: str, study_name: str, number: int, artifacts_dir: Path,
                      data_dir: Path) -> LoadedModel:
     """Rebuild trial ``number``'s model with its stored weights and its training normalisation."""
-    config = trial_config(storage_url, study_name, number)
+    config, precision = trial_config(storage_url, study_name, number)
     state = trial_weights(storage_url, study_name, number, artifacts_dir)
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
@@ -102,7 +113,7 @@ def load_trial_model(storage_url: str, study_name: str, number: int, artifacts_d
     model.load_state_dict(state)
     model.eval()
     batcher = Batcher.for_data(data.train_x, augment=False)
-    return LoadedModel(model, config, data.input_shape, data.classes, batcher)
+    return LoadedModel(model, config, data.input_shape, data.classes, batcher, precision)
 
 
 KAGGLE_SHAPE = (1, 28, 28)  # Kaggle digit-recognizer: 784 grey pixels, digits 0-9

@@ -36,6 +36,7 @@ from ablation.spec.config import TrainConfig
 from ablation.spec.study import StudySpec
 from ablation.training.checkpoint import EpochCheckpoint, checkpoint_path
 from ablation.training.fit import FitResult
+from ablation.training.precision import resolve_precision
 
 FitFn = Callable[..., FitResult]
 
@@ -255,7 +256,8 @@ def _run_point(spec: StudySpec, options: RunOptions, store: Store, study: optuna
     # Recorded now, so a worker taking the point over after a crash can fail this trial.
     db.set_point(store.engine, point_id, "running", trial.number)
     db.start_run(store.engine, name, trial.number, point.key, point.seed,
-                 point.config.describe(), env)
+                 point.config.describe(),
+                 {**env, "precision": resolve_precision(point.config.precision)})
     shown.trial_start(point, trial.number)
     ckpt = EpochCheckpoint(checkpoint_path(options.artifacts_dir, name, point.key))
 

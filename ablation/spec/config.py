@@ -13,7 +13,7 @@ from ablation.errors import UserError
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 
 
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 LOSSES = ("cross-entropy", "class-weighted", "focal")
@@ -56,7 +56,9 @@ class TrainConfig:
     augment: bool = False
     val_fraction: float = 0.1
     train_limit: int = 0  # use only the first N training images; 0 means all
-    precision: str = "bf16"  # CPU autocast; ~2x faster per epoch, same accuracy (results-speed.md)
+    # "auto": bf16 autocast where the CPU computes bf16 natively (~2x faster per epoch there, same
+    # accuracy; docs/results-speed.md), fp32 elsewhere (training/precision.py says why).
+    precision: str = "auto"
     # --- compression (issue 4) ---
     swa_epochs: int = 0  # average the weights of the last N epochs (study 000); 0 turns SWA off
     swa_lr: float = 0.0  # constant LR during the SWA epochs; 0 keeps the schedule's LR

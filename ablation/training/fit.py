@@ -26,12 +26,13 @@ from ablation.spec.config import TrainConfig
 from ablation.training.batches import Batcher, batch_indices
 from ablation.training.losses import make_loss
 from ablation.training.optim import make_optimizer
-from ablation.training.precision import autocast
+from ablation.training.precision import autocast, resolve_precision
 from ablation.training.schedules import lr_lambda
 from ablation.training.sparse import make_step_hook
 from ablation.training.swa import Averager, swa_lr_lambda
 
 EVAL_BATCH = 1024
+EVAL_LOSS = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
 
 
 # NHWC: oneDNN's convolutions run 1.3-1.5x faster on these small CNNs than in NCHW, in bf16 and in
@@ -41,11 +42,19 @@ LAYOUT = torch.channels_last
 
 @dataclass
 class FitResult:
-    """Metrics, learning curve and the trained model."""
+    """Metrics, learning curve and the trained model, with what later steps need of the run.
+
+    ``precision`` is what actually ran ("fp32" or "bf16"); ``data`` and ``batcher`` are the
+    splits and the input normalisation the model was trained with, so a post-step (compression)
+    need not load the data set again. A custom trainer may leave them None.
+    """
 
     metrics: Metrics
     curve: tuple[EpochRecord, ...]
     model: nn.Module
+    precision: str = "fp32"
+    data: Splits | None = None
+    batcher: Batcher | None = None
 
 
 EpochCallback = Callable[[EpochRecord], None]
@@ -100,10 +109,11 @@ def state_dict_bytes(model: nn.Module) -> int:
     return buf.getbuffer().nbytes
 
 
-def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
-                 sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: Batcher,
-                 loss_fn: nn.Module, config: TrainConfig,
-                 gen: torch.Generator, hook: StepHook | None = None) -> tuple[float, float]:
+def train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
+                sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: Batcher,
+                loss_fn: nn.Module, config: TrainConfig, gen: torch.Generator,
+                precision: str, hook: StepHook | None = None) -> tuple[float, float]:
+    """One pass over the training split; returns its mean loss and accuracy."""
     model.train()
     loss_sum = torch.zeros(())
     correct = torch.zeros((), dtype=torch.long)
@@ -111,7 +121,7 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
     for idx in batch_indices(len(data.train_x), config.batch_size, gen):
         x = batcher(data.train_x[idx], gen).contiguous(memory_format=LAYOUT)
         y = data.train_y[idx]
-        with autocast(config.precision):
+        with autocast(precision):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
         opt.zero_grad(set_to_none=True)
@@ -128,15 +138,31 @@ def _train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
     return float(loss_sum) / seen, float(correct) / seen
 
 
-def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datasets"),
-        on_epoch: EpochCallback | None = None, checkpoint: Checkpoint | None = None) -> FitResult:
-    """Train ``config`` with ``seed`` and measure the result on the test set.
+@dataclass
+class _Run:
+    """What one training run works with; built in a fixed order, since the RNG draws of model
+    initialisation, sparsity masks and batch order depend on it."""
 
-    ``on_epoch`` sees every epoch's record and may raise to stop the run (pruning).
-    ``checkpoint`` is loaded before the first epoch (a resumed run replays the stored epochs
-    through ``on_epoch``) and saved after every epoch.
-    """
-    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
+    config: TrainConfig
+    data: Splits
+    model: nn.Module
+    opt: torch.optim.Optimizer
+    sched: torch.optim.lr_scheduler.LambdaLR
+    gen: torch.Generator
+    hook: StepHook | None
+    averager: Averager | None
+    batcher: Batcher
+    loss_fn: nn.Module
+    precision: str
+
+    @property
+    def extras(self) -> dict[str, Any]:
+        """The run's stateful helpers, which a checkpoint must carry."""
+        found = {"sparsity": self.hook, "swa": self.averager}
+        return {k: v for k, v in found.items() if v is not None}
+
+
+def _start(config: TrainConfig, seed: int, data: Splits) -> _Run:
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
@@ -150,52 +176,68 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
         base, config.lr, config.swa_lr, config.swa_epochs, config.epochs, steps))
     hook = make_step_hook(config, model, steps * config.epochs, gen)
     averager = Averager(model, config.swa_epochs, config.epochs) if config.swa_epochs else None
-    batcher = Batcher.for_data(data.train_x, config.augment)
-    loss_fn = make_loss(config, data.train_y, data.n_classes)
-    eval_loss = nn.CrossEntropyLoss()  # reported losses are plain cross-entropy everywhere
+    return _Run(config, data, model, opt, sched, gen, hook, averager,
+                Batcher.for_data(data.train_x, config.augment),
+                make_loss(config, data.train_y, data.n_classes),
+                resolve_precision(config.precision))
+
+
+def _epoch(run: _Run, epoch: int, seconds_before: float) -> EpochRecord:
+    """Train one epoch and measure the validation split (its time is not training time)."""
+    t0 = time.perf_counter()
+    tr_loss, tr_acc = train_epoch(run.model, run.opt, run.sched, run.data, run.batcher,
+                                  run.loss_fn, run.config, run.gen, run.precision, run.hook)
+    if run.averager is not None:
+        run.averager.after_epoch(epoch, run.model)
+    seconds = seconds_before + time.perf_counter() - t0
+    val_loss, val_pred = evaluate(run.model, run.data.val_x, run.data.val_y, run.batcher,
+                                  EVAL_LOSS, run.precision, LAYOUT)
+    return EpochRecord(epoch, tr_loss, tr_acc, val_loss, accuracy(run.data.val_y, val_pred),
+                       run.opt.param_groups[0]["lr"], seconds)
+
+
+def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datasets"),
+        on_epoch: EpochCallback | None = None, checkpoint: Checkpoint | None = None) -> FitResult:
+    """Train ``config`` with ``seed`` and measure the result on the test set.
+
+    ``on_epoch`` sees every epoch's record and may raise to stop the run (pruning).
+    ``checkpoint`` is loaded before the first epoch (a resumed run replays the stored epochs
+    through ``on_epoch``) and saved after every epoch.
+    """
+    run = _start(config, seed, make_splits(config.dataset, data_dir, config.val_fraction,
+                                           config.train_limit))
     curve: list[EpochRecord] = []
-    train_seconds = 0.0
-    extras: dict[str, Any] = {}  # helpers whose state a checkpoint must carry
-    if hook is not None:
-        extras["sparsity"] = hook
-    if averager is not None:
-        extras["swa"] = averager
-    if checkpoint is not None and (resumed := checkpoint.load(model, opt, sched, gen, extras)):
-        curve, train_seconds = resumed
-        for record in curve:  # the resuming trial's curve is complete from epoch 1
-            if on_epoch is not None:
-                on_epoch(record)
-    for epoch in range(len(curve) + 1, config.epochs + 1):
-        t0 = time.perf_counter()
-        tr_loss, tr_acc = _train_epoch(model, opt, sched, data, batcher, loss_fn, config, gen,
-                                       hook)
-        if averager is not None:
-            averager.after_epoch(epoch, model)
-        train_seconds += time.perf_counter() - t0
-        val_loss, val_pred = evaluate(model, data.val_x, data.val_y, batcher, eval_loss,
-                                      config.precision, LAYOUT)
-        record = EpochRecord(epoch, tr_loss, tr_acc, val_loss, accuracy(data.val_y, val_pred),
-                             opt.param_groups[0]["lr"], train_seconds)
-        curve.append(record)
-        if checkpoint is not None:
-            checkpoint.save(model, opt, sched, gen, curve, train_seconds, extras)
+    seconds = 0.0
+    if checkpoint is not None and (resumed := checkpoint.load(
+            run.model, run.opt, run.sched, run.gen, run.extras)):
+        curve, seconds = resumed
+    for record in curve:  # the resuming trial's curve is complete from epoch 1
         if on_epoch is not None:
             on_epoch(record)
-    if averager is not None:
+    for epoch in range(len(curve) + 1, config.epochs + 1):
+        record = _epoch(run, epoch, seconds)
+        seconds = record.seconds
+        curve.append(record)
+        if checkpoint is not None:
+            checkpoint.save(run.model, run.opt, run.sched, run.gen, curve, seconds, run.extras)
+        if on_epoch is not None:
+            on_epoch(record)
+    model = run.model
+    if run.averager is not None:
         t0 = time.perf_counter()
-        model = averager.finish(batcher(data.train_x[i:i + EVAL_BATCH])
-                                for i in range(0, len(data.train_x), EVAL_BATCH))
-        train_seconds += time.perf_counter() - t0
+        model = run.averager.finish(run.batcher(run.data.train_x[i:i + EVAL_BATCH])
+                                    for i in range(0, len(run.data.train_x), EVAL_BATCH))
+        seconds += time.perf_counter() - t0
     model = model.to(memory_format=torch.contiguous_format)
-    metrics = measure(model, data, batcher, eval_loss, config, train_seconds, curve)
-    return FitResult(metrics, tuple(curve), model)
+    metrics = measure(model, run.data, run.batcher, run.precision, seconds, curve)
+    return FitResult(metrics, tuple(curve), model, run.precision, run.data, run.batcher)
 
 
-def measure(model: nn.Module, data: Splits, batcher: Batcher, loss_fn: nn.Module,
-            config: TrainConfig, train_seconds: float, curve: list[EpochRecord]) -> Metrics:
-    """Test-set metrics, timing and size of a trained model."""
+def measure(model: nn.Module, data: Splits, batcher: Batcher, precision: str,
+            train_seconds: float, curve: list[EpochRecord]) -> Metrics:
+    """Test-set metrics, timing and size of a trained model, in the precision it trained in."""
     t0 = time.perf_counter()
-    test_loss, pred = evaluate(model, data.test_x, data.test_y, batcher, loss_fn, config.precision)
+    test_loss, pred = evaluate(model, data.test_x, data.test_y, batcher, EVAL_LOSS, precision)
     infer = time.perf_counter() - t0
     cm = confusion_matrix(data.test_y, pred, data.n_classes)
     last = curve[-1] if curve else None
