@@ -22,7 +22,7 @@ from ablation.compression.transforms import make_permanent, prune_model, quantiz
 from ablation.data.datasets import Splits, make_splits
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.training.batches import Batcher
-from ablation.training.fit import evaluate, train_epoch
+from ablation.training.fit import FitResult, evaluate, train_epoch
 from ablation.training.optim import make_optimizer
 from ablation.training.precision import resolve_precision
 
@@ -111,11 +111,16 @@ def artifact_meta(config: TrainConfig, data: Splits, batcher: Batcher) -> dict[s
     return meta
 
 
-def compress_and_evaluate(model: nn.Module, config: TrainConfig, seed: int, *, data_dir: Path,
+def compress_and_evaluate(fitted: FitResult, config: TrainConfig, seed: int, *, data_dir: Path,
                           path: Path) -> CompressionResult:
-    """Compress ``model`` as ``config`` says, write it to ``path``, reload it and measure it."""
-    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
-    batcher = Batcher.for_data(data.train_x, config.augment)
-    small = compress_trained(model, config, seed, data, batcher)
+    """Compress a fitted model as ``config`` says, write it to ``path``, reload it and measure it.
+
+    Uses the splits and normaliser the model was trained with; a custom trainer that does not
+    hand them back gets them rebuilt from the data set (the split is deterministic).
+    """
+    data = fitted.data or make_splits(config.dataset, data_dir, config.val_fraction,
+                                      config.train_limit)
+    batcher = fitted.batcher or Batcher.for_data(data.train_x, config.augment)
+    small = compress_trained(fitted.model, config, seed, data, batcher)
     return measure_artifact(small, artifact_meta(config, data, batcher), config.quantize, path,
                             data, batcher)

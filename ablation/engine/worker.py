@@ -339,7 +339,7 @@ def _record_compression(trial: optuna.Trial, result: FitResult, point: Point,
     artifact_store = optuna.artifacts.FileSystemArtifactStore(str(options.artifacts_dir))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"trial-{trial.number}-{point.config.quantize}.ablt"
-        measured = compress_and_evaluate(result.model, point.config, point.seed,
+        measured = compress_and_evaluate(result, point.config, point.seed,
                                          data_dir=options.data_dir, path=path)
         artifact_id = optuna.artifacts.upload_artifact(
             artifact_store=artifact_store, file_path=str(path), study_or_trial=trial,
