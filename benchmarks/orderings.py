@@ -15,7 +15,8 @@ import itertools
 
 from ablation.analysis.stats import BETTER, WORSE, compare, higher_is_better
 from ablation.engine.reader import load_trials, resolve_study_name
-from ablation.reporting.tables import summary_rows
+from ablation.engine.store import open_store
+from ablation.reporting.summary import summary_rows
 
 CHAIN = ("nadam", "adamax", "adam", "rmsprop", "sgd-nesterov", "sgd", "adagrad")  # study 002
 
@@ -28,8 +29,8 @@ def main() -> None:
     ap.add_argument("--metric", default="test_accuracy")
     ap.add_argument("--level", type=float, default=0.05)
     args = ap.parse_args()
-    name = resolve_study_name(args.storage, args.study)
-    rows = {r.label: r for r in summary_rows(load_trials(args.storage, name))}
+    name = resolve_study_name(open_store(args.storage), args.study)
+    rows = {r.label: r for r in summary_rows(load_trials(open_store(args.storage), name))}
     up = higher_is_better(args.metric)
     print(f"| study 002 says | Δ mean ({args.metric}) | n | test | p | holds? |")
     print("|---|---:|---:|---|---:|---|")

@@ -162,7 +162,7 @@ CASES: list[Case] = [
     Case("study file", "unknown optimizer in an axis", S, 2, "adamm",
          lambda t: _study(t, '"nadam"]', '"adamm"]')),
     Case("study file", "low/high axis without a sampler", S, 2,
-         "a low/high axis needs study.sampler",
+         "low/high axes need a sampler that searches ranges",
          lambda t: _study(t, '[axes.optimizer]\nchoices = ["sgd", "nadam"]',
                           "[axes.lr]\nlow = 0.001\nhigh = 0.1")),
     # storage URLs and database files

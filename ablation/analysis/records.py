@@ -1,15 +1,19 @@
-"""Plain records of stored results, shared by the engine (which reads them) and reporting."""
+"""Typed records that cross boundaries: a trial's metrics, its learning curve, a stored trial.
+
+Metrics go to storage through :func:`encode_metrics` and come back through
+:func:`decode_metrics`, which reads only the names in the METRICS registry (so no other numeric
+attribute of a trial, such as ``retry_of``, can pass for a metric).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Metrics every complete trial carries, in table order.
-TABLE_METRICS = ("test_loss", "test_accuracy", "macro_f1", "train_seconds", "val_accuracy",
-                 "infer_ms_per_image", "params", "state_bytes")
+from ablation.analysis.metrics import METRICS
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,7 @@ class StudyData:
     confusion: list[list[int]] | None
     importances: dict[str, float] | None  # Optuna parameter importance, where it applies
     importance_note: str | None  # why importance is not shown, where it does not apply
+    metric: str = "test_accuracy"  # the metric the study's table compares with the baseline
 
 
 def best_trial(trials: Sequence[TrialRecord], metric: str = "val_accuracy") -> int | None:
@@ -104,3 +109,28 @@ class Metrics:
     state_bytes: int  # bytes of the saved state_dict
     epochs_run: int
     confusion: tuple[tuple[int, ...], ...]
+
+
+def metric_values(record: Any) -> dict[str, float | int]:
+    """The registered metrics of a dataclass record (Metrics, CompressionResult), by name."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)
+            if f.name in METRICS}
+
+
+def encode_metrics(values: Mapping[str, float | int]) -> dict[str, float | int]:
+    """Metric values as stored (Optuna user attributes): registered names only, integers exact.
+
+    An unregistered name is a programming error, not a user's: it raises ValueError.
+    """
+    out: dict[str, float | int] = {}
+    for name, value in values.items():
+        if name not in METRICS:
+            raise ValueError(f"{name!r} is not a registered metric")
+        out[name] = int(value) if METRICS.get(name).integer else float(value)
+    return out
+
+
+def decode_metrics(attrs: Mapping[str, Any]) -> dict[str, float]:
+    """The registered metrics among a stored trial's attributes, as floats."""
+    return {name: float(attrs[name]) for name in METRICS
+            if isinstance(attrs.get(name), int | float) and not isinstance(attrs[name], bool)}

@@ -72,17 +72,18 @@ class DatasetInfo:
     name: str
     load: Callable[[Path], RawData]
     source: str
+    size: str = ""  # images, classes and shape as published (the loader checks the real ones)
 
 
 DATASETS: Registry[DatasetInfo] = Registry("dataset")
 
 
-def dataset(name: str, source: str) -> Callable[[Callable[[Path], RawData]],
-                                                 Callable[[Path], RawData]]:
+def dataset(name: str, source: str, size: str = "") -> Callable[[Callable[[Path], RawData]],
+                                                                Callable[[Path], RawData]]:
     """Register a loader ``f(data_dir) -> RawData`` under ``name``."""
 
     def deco(fn: Callable[[Path], RawData]) -> Callable[[Path], RawData]:
-        DATASETS.add(name, DatasetInfo(name, fn, source))
+        DATASETS.add(name, DatasetInfo(name, fn, source, size))
         return fn
 
     return deco
@@ -100,7 +101,8 @@ def _stratified_cut(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarr
     return keep_idx, held_idx
 
 
-@dataset("digits", "scikit-learn load_digits (1,797 real 8x8 digits, embedded, offline)")
+@dataset("digits", "scikit-learn load_digits (real digits, embedded, offline)",
+         "1,438 train / 359 test (a fixed stratified 20% held out), 10 classes, 1x8x8")
 def _digits(_: Path) -> RawData:
     from sklearn.datasets import load_digits
 
@@ -209,17 +211,20 @@ def _try_download(fetch: Callable[[], object], missing: UserError, target: Path)
         raise missing from None
 
 
-@dataset("mnist", "torchvision MNIST (IDX files)")
+@dataset("mnist", "torchvision MNIST (IDX files)",
+         "60,000 train / 10,000 test, 10 classes, 1x28x28")
 def _mnist(data_dir: Path) -> RawData:
     return _torchvision_mnist_like("mnist", "MNIST", data_dir, "mnist")
 
 
-@dataset("fashion-mnist", "torchvision FashionMNIST (IDX files)")
+@dataset("fashion-mnist", "torchvision FashionMNIST (IDX files)",
+         "60,000 train / 10,000 test, 10 classes, 1x28x28")
 def _fashion(data_dir: Path) -> RawData:
     return _torchvision_mnist_like("fashion-mnist", "FashionMNIST", data_dir, "fashion-mnist")
 
 
-@dataset("kmnist", "torchvision KMNIST (IDX files)")
+@dataset("kmnist", "torchvision KMNIST (IDX files)",
+         "60,000 train / 10,000 test, 10 classes, 1x28x28")
 def _kmnist(data_dir: Path) -> RawData:
     return _torchvision_mnist_like("kmnist", "KMNIST", data_dir, "kmnist")
 
@@ -236,11 +241,19 @@ def _emnist(split: str) -> Callable[[Path], RawData]:
     return load
 
 
-for _split in ("byclass", "bymerge", "balanced", "letters", "digits"):
-    dataset(f"emnist-{_split}", f"torchvision EMNIST split {_split} (IDX files)")(_emnist(_split))
+# Sizes as published (Cohen et al. 2017, EMNIST), all 1x28x28.
+_EMNIST = {"byclass": "697,932 train / 116,323 test, 62 classes",
+           "bymerge": "697,932 train / 116,323 test, 47 classes",
+           "balanced": "112,800 train / 18,800 test, 47 classes",
+           "letters": "124,800 train / 20,800 test, 26 classes",
+           "digits": "240,000 train / 40,000 test, 10 classes"}
+for _split, _size in _EMNIST.items():
+    dataset(f"emnist-{_split}", f"torchvision EMNIST split {_split} (IDX files)",
+            f"{_size}, 1x28x28")(_emnist(_split))
 
 
-@dataset("cifar10", "torchvision CIFAR10 (python pickle batches)")
+@dataset("cifar10", "torchvision CIFAR10 (python pickle batches)",
+         "50,000 train / 10,000 test, 10 classes, 3x32x32")
 def _cifar10(data_dir: Path) -> RawData:
     import torchvision.datasets as tvd
 
@@ -263,7 +276,8 @@ def _cifar10(data_dir: Path) -> RawData:
                    torch.tensor(test.targets), tuple(train.classes))
 
 
-@dataset("kaggle-digits", "Kaggle Digit Recognizer train.csv (label,pixel0..pixel783), study 000")
+@dataset("kaggle-digits", "Kaggle Digit Recognizer train.csv (label,pixel0..pixel783), study 000",
+         "42,000 labelled rows (a sixth held out as test), 10 classes, 1x28x28")
 def _kaggle(data_dir: Path) -> RawData:
     path = next((p for p in (data_dir / "train.csv", data_dir / "digit-recognizer" / "train.csv",
                              data_dir) if p.is_file()), None)

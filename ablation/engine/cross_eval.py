@@ -22,10 +22,11 @@ import torch.nn.functional as F
 from ablation.analysis.classification import accuracy, confusion_matrix, macro_f1
 from ablation.data.datasets import RawData, load_raw
 from ablation.data.labelmap import LabelMap, label_mapping
-from ablation.engine import tables as db
-from ablation.engine.store import open_store
+from ablation.engine import db
+from ablation.engine.options import FitFn, Progress, RunOptions
+from ablation.engine.store import Store, open_store
 from ablation.engine.trained import LoadedModel, load_trial_model
-from ablation.engine.worker import FitFn, Progress, RunOptions, run_study
+from ablation.engine.worker import run_study
 from ablation.errors import UserError
 from ablation.spec.study import StudySpec, parse_study
 
@@ -102,15 +103,15 @@ def measure_cell(loaded: LoadedModel, trial: int, test_name: str, raw: RawData,
 
 def run_cross_eval(train: Sequence[str], test: Sequence[str], options: RunOptions,
                    fit_fn: FitFn, model: str, epochs: int, seed: int = 0, train_limit: int = 0,
-                   progress: Progress | None = None) -> list[Cell]:
+                   progress: Progress | None = None, store: Store | None = None) -> list[Cell]:
     """Train (or reuse) one model per training set, measure every cell and store it."""
     for flag, names in (("--train", train), ("--test", test)):
         if len(set(names)) != len(names):
             raise UserError(f"{flag}: a data set is listed twice: {','.join(names)}")
     spec = cross_spec(train, model, epochs, seed, train_limit)
     maps = check_pairs(train, test, options.data_dir)
-    run_study(spec, options, fit_fn, progress)
-    store = open_store(options.storage_url, must_exist=True)
+    store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
+    run_study(spec, options, fit_fn, progress, store)
     trained = {p.config["dataset"]: p.trial_number for p in db.list_points(store.engine,
                spec.storage_name) if p.state == "done" and p.trial_number is not None}
     cells = []
@@ -119,7 +120,7 @@ def run_cross_eval(train: Sequence[str], test: Sequence[str], options: RunOption
             raise UserError(f"the {dataset} model of {spec.storage_name!r} did not finish; "
                             "run the same command again to resume")
         number = trained[dataset]
-        loaded = load_trial_model(options.storage_url, spec.storage_name, number,
+        loaded = load_trial_model(store, spec.storage_name, number,
                                   options.artifacts_dir, options.data_dir)
         for b in test:
             cell = measure_cell(loaded, number, b, load_raw(b, str(options.data_dir)),

@@ -18,8 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from types import FrameType
 
-from ablation.engine import tables as db
-from ablation.engine.worker import FitFn, Progress, RunOptions, RunSummary, prepare, run_study
+from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
+from ablation.engine.register import register
+from ablation.engine.store import Store, open_store
+from ablation.engine.worker import count_done, run_study
 from ablation.errors import UserError
 from ablation.spec.study import StudySpec
 
@@ -70,13 +72,14 @@ def worker_main(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
 
 
 def run_workers(spec: StudySpec, options: RunOptions, workers: int, fit_fn: FitFn,
-                progress: ProgressFactory | None = None) -> RunSummary:
+                progress: ProgressFactory | None = None, store: Store | None = None
+                ) -> RunSummary:
     """Run ``spec`` with ``workers`` local processes; returns what they did together."""
-    store, _study, points = prepare(spec, options)  # user errors surface once, before spawning
+    store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
+    _study, points = register(spec, options, store)  # user errors surface once, before spawning
     name = spec.storage_name
     wanted = {p.key for p in points}
-    done_before = sum(r.state == "done" for r in db.list_points(store.engine, name)
-                      if r.key in wanted)
+    done_before = count_done(store, name, wanted)
     threads = threads_per_worker(workers, options.threads)
     host = socket.gethostname()
     ctx = multiprocessing.get_context("spawn")
@@ -94,9 +97,8 @@ def run_workers(spec: StudySpec, options: RunOptions, workers: int, fit_fn: FitF
     codes = [p.exitcode for p in procs]
     if 130 in codes:
         raise KeyboardInterrupt
-    rows = [r for r in db.list_points(store.engine, name) if r.key in wanted]
-    done_now = sum(r.state == "done" for r in rows)
-    left = len(rows) - done_now
+    done_now = count_done(store, name, wanted)
+    left = len(wanted) - done_now
     if left and any(c != 0 for c in codes):
         failed = ", ".join(f"{p.name} (exit {p.exitcode})" for p in procs if p.exitcode)
         if all(c in (0, 2) for c in codes):

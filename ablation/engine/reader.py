@@ -1,4 +1,4 @@
-"""Read a stored study back as plain records (trials, curves, run records)."""
+"""Read a stored study back as typed records (trials, curves, run records), from an open Store."""
 
 from __future__ import annotations
 
@@ -6,21 +6,22 @@ from typing import Any
 
 import optuna
 
+from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import (
     StudyData,
     TrialRecord,
     best_trial,
+    decode_metrics,
     importance_note,
     varied_params,
 )
-from ablation.engine import tables as db
-from ablation.engine.store import open_store
+from ablation.engine import db
+from ablation.engine.store import Store, shown_url
 from ablation.errors import UserError
 
 
-def resolve_study_name(storage_url: str, name: str) -> str:
+def resolve_study_name(store: Store, name: str) -> str:
     """The stored study called ``name``, or the only one run from it with overrides."""
-    store = open_store(storage_url, must_exist=True)
     names = [s.study_name for s in optuna.get_all_study_summaries(store.optuna)]
     if name in names:
         return name
@@ -28,31 +29,42 @@ def resolve_study_name(storage_url: str, name: str) -> str:
     if len(variants) == 1:
         return variants[0]
     if variants:
-        raise UserError(f"study {name!r} was run several ways in {storage_url}: "
+        raise UserError(f"study {name!r} was run several ways in {shown_url(store.url)}: "
                         f"{', '.join(variants)}; name one of them in quotes")
     known = ", ".join(sorted(names)) or "none"
-    raise UserError(f"no study {name!r} in {storage_url}; stored studies: {known}")
+    raise UserError(f"no study {name!r} in {shown_url(store.url)}; stored studies: {known}")
 
 
-def load_trials(storage_url: str, study_name: str) -> list[TrialRecord]:
-    """Every trial of a stored study, flattened into TrialRecords."""
-    store = open_store(storage_url, must_exist=True)
+def compared_metric(store: Store, study_name: str) -> str:
+    """The metric a stored study's table compares: the test-side counterpart of the metric the
+    study selects on (its stored spec record says which; test accuracy where none is stored)."""
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    selected = study.user_attrs.get("spec", {}).get("metric")
+    if selected not in METRICS:
+        return "test_accuracy"
+    return METRICS.get(selected).compared
+
+
+def load_trials(store: Store, study_name: str) -> list[TrialRecord]:
+    """Every trial of a stored study as a TrialRecord (metrics through the typed decoder).
+
+    Studies stored by older versions held the seed among the Optuna parameters; it is read from
+    the ``seed`` user attribute either way and left out of ``params``.
+    """
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     out = []
     for t in study.get_trials(deepcopy=False):
         attrs = t.user_attrs
-        metrics = {k: float(v) for k, v in attrs.items() if isinstance(v, int | float)
-                   and not isinstance(v, bool) and k != "seed"}
+        params = {k: v for k, v in t.params.items() if k != "seed"}
         out.append(TrialRecord(t.number, t.state.name.lower(), str(attrs.get("axis", "")),
                                str(attrs.get("label", "")), int(attrs.get("seed", -1)),
-                               dict(t.params), metrics, t.value,
+                               params, decode_metrics(attrs), t.value,
                                bool(attrs.get("is_baseline", False))))
     return out
 
 
-def trial_attrs(storage_url: str, study_name: str, number: int) -> dict[str, Any]:
+def trial_attrs(store: Store, study_name: str, number: int) -> dict[str, Any]:
     """User attributes of one trial (confusion matrix, artifact ids, ...)."""
-    store = open_store(storage_url, must_exist=True)
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     for t in study.get_trials(deepcopy=False):
         if t.number == number:
@@ -60,28 +72,27 @@ def trial_attrs(storage_url: str, study_name: str, number: int) -> dict[str, Any
     raise UserError(f"study {study_name!r} has no trial {number}")
 
 
-def load_epochs(storage_url: str, study_name: str) -> list[dict[str, Any]]:
+def load_epochs(store: Store, study_name: str) -> list[dict[str, Any]]:
     """Per-epoch curves of every trial of a study."""
-    return db.epochs(open_store(storage_url, must_exist=True).engine, study_name)
+    return db.epochs(store.engine, study_name)
 
 
-def param_importances(storage_url: str, study_name: str, params: list[str]) -> dict[str, float]:
+def param_importances(store: Store, study_name: str, params: list[str]) -> dict[str, float]:
     """Optuna's fANOVA importance of ``params`` for the study's objective (fixed seed)."""
-    store = open_store(storage_url, must_exist=True)
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
     found = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
     return {k: float(v) for k, v in found.items()}
 
 
-def load_study_data(storage_url: str, study_name: str, trial: int | None = None) -> StudyData:
+def load_study_data(store: Store, study_name: str, trial: int | None = None) -> StudyData:
     """Trials, curves, one confusion matrix (``trial``, else the best by validation accuracy)
     and parameter importance where it applies."""
-    trials = load_trials(storage_url, study_name)
+    trials = load_trials(store, study_name)
     shown = best_trial(trials) if trial is None else trial
     confusion = None
     if shown is not None:
-        attrs = trial_attrs(storage_url, study_name, shown)
+        attrs = trial_attrs(store, study_name, shown)
         if trial is not None and "confusion" not in attrs:
             raise UserError(f"trial {trial} of study {study_name!r} has no confusion matrix "
                             "(it did not complete)")
@@ -90,8 +101,8 @@ def load_study_data(storage_url: str, study_name: str, trial: int | None = None)
     importances = None
     if note is None:
         try:
-            importances = param_importances(storage_url, study_name, varied_params(trials))
+            importances = param_importances(store, study_name, varied_params(trials))
         except (ValueError, RuntimeError) as exc:  # e.g. every trial scored the same
             note = f"Optuna could not compute parameter importance: {exc}"
-    return StudyData(study_name, trials, load_epochs(storage_url, study_name), shown,
-                     confusion, importances, note)
+    return StudyData(study_name, trials, load_epochs(store, study_name), shown,
+                     confusion, importances, note, compared_metric(store, study_name))

@@ -1,4 +1,4 @@
-"""A sampler that "samples" exactly the point the engine claimed.
+"""SAMPLERS registry, and the grid engine's sampler that "samples" exactly the claimed point.
 
 Why not GridSampler or enqueue_trial: with several workers GridSampler can hand the same grid point
 to two of them, and an enqueued trial can be popped by a different worker than the one that
@@ -8,6 +8,8 @@ claimed values into the trial, so Optuna (and optuna-dashboard) still see ordina
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -19,9 +21,21 @@ from optuna.distributions import (
 )
 from optuna.samplers import BaseSampler
 
+from ablation.registry import Registry
 from ablation.spec.study import StudySpec
 
-SEED_RANGE = (0, 2**31 - 1)
+
+@dataclass(frozen=True)
+class SamplerInfo:
+    """A way of choosing trials: its name, whether it searches low/high ranges, its builder."""
+
+    name: str
+    searches_ranges: bool
+    build: Callable[[StudySpec], BaseSampler]
+    note: str = ""
+
+
+SAMPLERS: Registry[SamplerInfo] = Registry("sampler")
 
 
 class PointSampler(BaseSampler):
@@ -43,13 +57,20 @@ class PointSampler(BaseSampler):
         return self.values[param_name]
 
 
+SAMPLERS.add("grid", SamplerInfo(
+    "grid", False, lambda spec: PointSampler(),
+    "every (configuration, seed) of the axes' choices exactly once, claimed from ablate_points"))
+
+
 def distributions(spec: StudySpec, params: dict[str, Any]) -> dict[str, BaseDistribution]:
-    """Optuna distributions for a point's parameters.
+    """Optuna distributions for a point's axis values (the seed is not a parameter).
 
     Numbers get numeric distributions (whose compatibility does not depend on the range, so a study
-    can grow seeds or values); strings and booleans are categorical over the axis values.
+    can grow values); strings and booleans are categorical over the axis values. The seed is a
+    user attribute instead: as a parameter, Optuna's importance and slice plots (and the
+    dashboard's) ranked it as a hyperparameter.
     """
-    out: dict[str, BaseDistribution] = {"seed": IntDistribution(*SEED_RANGE)}
+    out: dict[str, BaseDistribution] = {}
     for axis in spec.axes:
         base = getattr(spec.baseline, axis.name)
         values = list(dict.fromkeys([*axis.choices, base]))

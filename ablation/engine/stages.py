@@ -18,9 +18,10 @@ from dataclasses import replace
 import optuna
 
 from ablation.analysis.records import TrialRecord
+from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.reader import load_trials
-from ablation.engine.store import open_store
-from ablation.engine.worker import FitFn, Progress, RunOptions, RunSummary, run_study
+from ablation.engine.store import Store, open_store, shown_url
+from ablation.engine.worker import run_study
 from ablation.errors import UserError
 from ablation.spec.study import StudySpec, refined_stage
 
@@ -85,17 +86,18 @@ def second_stage(spec: StudySpec, trials: Iterable[TrialRecord]) -> StudySpec:
 
 def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
                progress: Progress | None = None,
-               run_one: Callable[[StudySpec, RunOptions], RunSummary] | None = None
-               ) -> list[RunSummary]:
+               run_one: Callable[[StudySpec, RunOptions], RunSummary] | None = None,
+               store: Store | None = None) -> list[RunSummary]:
     """Run ``spec``; with ``study.refine``, then its fine stage once stage 1 is complete.
 
     ``options.max_trials`` is one budget for both stages. Stage 2 waits while stage 1 has
     points left (interrupted, limited by --max-trials, or failed), since its grid depends on them.
     ``run_one`` runs one stage (default: this process; the CLI passes local workers).
     """
+    store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
     if run_one is None:
         def run_one(s: StudySpec, o: RunOptions) -> RunSummary:
-            return run_study(s, o, fit_fn, progress)
+            return run_study(s, o, fit_fn, progress, store)
 
     first = run_one(spec, options)
     if spec.refine is None or first.remaining:
@@ -103,33 +105,33 @@ def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
     budget = None if options.max_trials is None else options.max_trials - first.ran
     if budget == 0:
         return [first]
-    fine = second_stage(spec, load_trials(options.storage_url, spec.storage_name))
-    _check_same_grid(options.storage_url, fine)
+    fine = second_stage(spec, load_trials(store, spec.storage_name))
+    _check_same_grid(store, fine)
     second = run_one(fine, replace(options, max_trials=budget))
-    _note_origin(options.storage_url, fine, spec)
+    _note_origin(store, fine, spec)
     return [first, second]
 
 
-def _check_same_grid(storage_url: str, fine: StudySpec) -> None:
+def _check_same_grid(store: Store, fine: StudySpec) -> None:
     """Refuse to mix a new fine grid into a stored stage 2 derived from other stage-1 results."""
     try:
         study = optuna.load_study(study_name=fine.storage_name,
-                                  storage=open_store(storage_url).optuna)
+                                  storage=store.optuna)
     except KeyError:
         return
     before = study.user_attrs.get("derived_from", {}).get("values")
     now = list(fine.axes[0].choices)
     if before is not None and before != now:
-        raise UserError(f"study {fine.storage_name!r} in {storage_url} holds a stage 2 of "
+        raise UserError(f"study {fine.storage_name!r} in {shown_url(store.url)} holds a stage 2 of "
                         f"{len(before)} values over {before[0]:g}..{before[-1]:g}, but stage 1's "
                         f"results and study.refine now give {len(now)} values over "
                         f"{now[0]:g}..{now[-1]:g}; use another --storage or rename the study")
 
 
-def _note_origin(storage_url: str, fine: StudySpec, coarse: StudySpec) -> None:
+def _note_origin(store: Store, fine: StudySpec, coarse: StudySpec) -> None:
     """Record in the fine study where its grid came from (readable in optuna-dashboard)."""
     study = optuna.load_study(study_name=fine.storage_name,
-                              storage=open_store(storage_url).optuna)
+                              storage=store.optuna)
     axis = fine.axes[0]
     study.set_user_attr("derived_from", {
         "study": coarse.storage_name, "axis": axis.name, "metric": coarse.metric,

@@ -172,6 +172,14 @@ def _redact(url: sa.URL) -> str:
     return url.render_as_string(hide_password=True)
 
 
+def shown_url(url: str) -> str:
+    """``url`` as it may be shown (messages, logs, reports): its password masked."""
+    try:
+        return _redact(make_url(url))
+    except ArgumentError:
+        return url if "@" not in url else "<storage URL>"
+
+
 def artifacts_dir_for(url: str, given: Path | None) -> Path:
     """Where trial artifacts go: ``given``, else beside an SQLite file, else storage/artifacts."""
     if given is not None:

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ablation.data.datasets import make_splits
-from ablation.engine import tables as db
-from ablation.engine.store import open_store
+from ablation.engine import db
+from ablation.engine.store import Store
 from ablation.errors import UserError
 from ablation.models import build_model
 from ablation.spec.config import TrainConfig
@@ -57,10 +57,9 @@ class LoadedModel:
         return torch.cat(out) if out else torch.empty(0, dtype=torch.long)
 
 
-def trial_config(storage_url: str, study_name: str, number: int) -> tuple[TrainConfig, str]:
+def trial_config(store: Store, study_name: str, number: int) -> tuple[TrainConfig, str]:
     """The resolved training configuration a stored trial ran with, and the precision it
     actually ran in (both from its ablate_runs record)."""
-    store = open_store(storage_url, must_exist=True)
     db.create_tables(store.engine)
     record = next((r for r in db.runs(store.engine, study_name) if r["trial_number"] == number),
                   None)
@@ -79,10 +78,9 @@ def _precision_used(config: TrainConfig, env: dict[str, object]) -> str:
     return "bf16" if config.precision == "bf16" and env.get("bf16_native") else "fp32"
 
 
-def trial_weights(storage_url: str, study_name: str, number: int,
+def trial_weights(store: Store, study_name: str, number: int,
                   artifacts_dir: Path) -> dict[str, torch.Tensor]:
     """The final state_dict of a complete trial, read from its Optuna artifact."""
-    store = open_store(storage_url, must_exist=True)
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None:
@@ -102,11 +100,11 @@ def trial_weights(storage_url: str, study_name: str, number: int,
     return torch.load(io.BytesIO(blob), weights_only=True)
 
 
-def load_trial_model(storage_url: str, study_name: str, number: int, artifacts_dir: Path,
+def load_trial_model(store: Store, study_name: str, number: int, artifacts_dir: Path,
                      data_dir: Path) -> LoadedModel:
     """Rebuild trial ``number``'s model with its stored weights and its training normalisation."""
-    config, precision = trial_config(storage_url, study_name, number)
-    state = trial_weights(storage_url, study_name, number, artifacts_dir)
+    config, precision = trial_config(store, study_name, number)
+    state = trial_weights(store, study_name, number, artifacts_dir)
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
                         width=config.width, blocks=config.blocks, dropout=config.dropout)

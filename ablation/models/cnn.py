@@ -8,7 +8,7 @@ from ablation.models import model
 from ablation.models.layers import Dropout, make_activation
 
 
-@model("cnn", uses=("width", "dropout"))
+@model("cnn", uses=("activation", "width", "dropout"))
 def cnn(input_shape: tuple[int, int, int], n_classes: int, activation: str = "relu",
         width: int = 32, dropout: float = 0.0, **_: object) -> nn.Module:
     """Two stages of (conv, conv, max-pool) at width and 2x width, then a 128-unit dense layer."""

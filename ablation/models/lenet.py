@@ -9,7 +9,8 @@ from ablation.models import model
 from ablation.models.layers import make_activation
 
 
-@model("lenet5", uses=(), note="LeCun et al. 1998; 2nd conv padded on images under 20 px")
+@model("lenet5", uses=("activation",),
+       note="LeCun et al. 1998; 2nd conv padded on images under 20 px")
 def lenet5(input_shape: tuple[int, int, int], n_classes: int, activation: str = "relu",
            **_: object) -> nn.Module:
     """Two 5x5 conv + max-pool stages, then 120-84-n fully connected layers."""

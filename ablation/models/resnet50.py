@@ -16,7 +16,8 @@ def _swap_activations(module: nn.Module, activation: str) -> None:
             _swap_activations(child, activation)
 
 
-@model("resnet50", note="torchvision resnet50, 3x3 stride-1 stem, no stem max-pool, random init")
+@model("resnet50", uses=("activation",),
+       note="torchvision resnet50, 3x3 stride-1 stem, no stem max-pool, random init")
 def resnet50(input_shape: tuple[int, int, int], n_classes: int, activation: str = "relu",
              **_: object) -> nn.Module:
     """ResNet-50 whose stem keeps small images (28x28, 8x8) from vanishing."""

@@ -30,7 +30,7 @@ class ResidualBlock(nn.Module):
         return self.drop(self.act(self.body(x) + x))
 
 
-@model("resnet-lite", uses=("width", "blocks", "dropout"))
+@model("resnet-lite", uses=("activation", "width", "blocks", "dropout"))
 def resnet_lite(input_shape: tuple[int, int, int], n_classes: int, activation: str = "relu",
                 width: int = 32, blocks: int = 3, dropout: float = 0.1,
                 **_: object) -> nn.Module:

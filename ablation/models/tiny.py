@@ -19,7 +19,7 @@ def _conv(ch_in: int, ch_out: int, activation: str, padding: int = 1) -> list[nn
             make_activation(activation)]
 
 
-@model("tiny-cnn", uses=("width", "dropout"), note="~18k parameters at width 8")
+@model("tiny-cnn", uses=("activation", "width", "dropout"), note="~18k parameters at width 8")
 def tiny_cnn(input_shape: tuple[int, int, int], n_classes: int, activation: str = "relu",
              width: int = 8, dropout: float = 0.0, **_: object) -> nn.Module:
     """(w, w) conv, pool, (2w, 2w) conv, pool, (4w, 4w) conv, 1x1 conv to classes, average."""

@@ -9,9 +9,11 @@ from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
+from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.space import Point
-from ablation.reporting.tables import ComparedRow, fmt_mean_std, fmt_p
+from ablation.reporting.summary import ComparedRow
+from ablation.reporting.tables import columns_for, fmt_mean_std, fmt_p
 from ablation.spec.study import StudySpec
 
 
@@ -97,19 +99,20 @@ def point_text(point: Point) -> str:
     return f"{what} seed={point.seed}"
 
 
-def print_summary(study: str, rows: Sequence[ComparedRow]) -> None:
-    """The study's table: one row per axis value, mean ± std over seeds, verdict and rank."""
+def print_summary(study: str, rows: Sequence[ComparedRow], metric: str) -> None:
+    """The study's table: one row per axis value, mean ± std over seeds of the compared metric
+    and every other table metric the trials recorded, then p, verdict and rank."""
+    metrics = columns_for([c.row for c in rows], metric)
     table = Table(title=study)
-    for col in ("axis", "value", "n", "test acc (%)", "test loss", "train time (s)", "p",
-                "verdict", "rank"):
+    headers = ["axis", "value", "n", *(METRICS.get(m).header for m in metrics), "p",
+               "verdict", "rank"]
+    for col in headers:
         table.add_column(col, justify="left" if col in ("axis", "value", "verdict") else "right")
     for c in rows:
         r = c.row
-        value = f"{r.label} (baseline)" if r.is_baseline and r.label != "baseline" else r.label
-        note = c.comparison.note if c.comparison else ""
-        table.add_row(r.axis, value, str(r.n), fmt_mean_std(r.stats["test_accuracy"]),
-                      fmt_mean_std(r.stats["test_loss"], 4),
-                      fmt_mean_std(r.stats["train_seconds"], 1),
-                      fmt_p(c.comparison.p) if c.comparison else "—",
-                      f"{c.verdict} ({note})" if note else c.verdict or "—", str(c.rank))
+        table.add_row(r.axis, r.shown_label, str(r.n),
+                      *(fmt_mean_std(r.stats[m], METRICS.get(m).digits) if m in r.stats
+                        else "—" for m in metrics),
+                      fmt_p(c.comparison.p) if c.comparison else "—", c.verdict_text,
+                      str(c.rank))
     Console(width=max(120, Console().width)).print(table)

@@ -17,6 +17,7 @@ import plotly.offline
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import StudyData
 from ablation.reporting.rows import (
     Bar,
@@ -28,7 +29,8 @@ from ablation.reporting.rows import (
     pareto_front,
     scatter_rows,
 )
-from ablation.reporting.tables import SUMMARY_METRICS, fmt_mean_std, summary_rows
+from ablation.reporting.summary import summary_rows
+from ablation.reporting.tables import columns_for, fmt_mean_std
 
 PALETTE = qualitative.D3 + qualitative.Set2
 BASELINE_COLOR = "#444444"
@@ -180,19 +182,22 @@ def importance_figure(importances: dict[str, float]) -> go.Figure:
 
 
 def summary_table_html(data: StudyData) -> str:
-    """The summary table (mean ± std over seeds, 95% CI of test accuracy) as an HTML table."""
-    titles = {"test_accuracy": "test acc (%)", "test_loss": "test loss",
-              "train_seconds": "train s", "macro_f1": "macro F1"}
+    """The summary table (mean ± std over seeds of every table metric, and the 95% CI of the
+    compared metric) as an HTML table."""
+    rows = summary_rows(data.trials)
+    metrics = columns_for(rows, data.metric)
+    compared = METRICS.get(data.metric)
     head = "".join(f"<th>{html.escape(h)}</th>" for h in
-                   ["axis", "value", "n", *(titles[m] for m in SUMMARY_METRICS),
-                    "test acc 95% CI"])
+                   ["axis", "value", "n", *(METRICS.get(m).header for m in metrics),
+                    f"{compared.label} 95% CI"])
     body = []
-    for r in summary_rows(data.trials):
-        s = r.stats["test_accuracy"]
-        ci = "-" if math.isnan(s.ci_low) else f"[{s.ci_low:.2f}, {s.ci_high:.2f}]"
-        cells = [r.axis, r.label + (" (baseline)" if r.is_baseline else ""), str(r.n),
-                 *(fmt_mean_std(r.stats[m], 4 if m == "macro_f1" else 2)
-                   for m in SUMMARY_METRICS), ci]
+    for r in rows:
+        s = r.stats.get(data.metric)
+        ci = ("-" if s is None or math.isnan(s.ci_low)
+              else f"[{s.ci_low:.{compared.digits}f}, {s.ci_high:.{compared.digits}f}]")
+        cells = [r.axis, r.shown_label, str(r.n),
+                 *(fmt_mean_std(r.stats[m], METRICS.get(m).digits) if m in r.stats else "—"
+                   for m in metrics), ci]
         body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -201,10 +206,11 @@ def report_sections(data: StudyData) -> list[Section]:
     """Every section of a study report, in page order."""
     sections = [Section("summary", "Summary (mean ± std over seeds)",
                         table_html=summary_table_html(data))]
-    for axis, bars in bar_rows(summary_rows(data.trials)).items():
+    compared = METRICS.get(data.metric)
+    for axis, bars in bar_rows(summary_rows(data.trials), data.metric).items():
         shown = "configuration" if axis == "factorial" else axis
-        sections.append(Section(f"bars-{axis}", f"Test accuracy by {shown} (95% CI of the mean)",
-                                bar_figure(shown, bars, "test accuracy (%)")))
+        sections.append(Section(f"bars-{axis}", f"{compared.label.capitalize()} by {shown} "
+                                "(95% CI of the mean)", bar_figure(shown, bars, compared.header)))
     curves = {m: curve_rows(data.trials, data.epochs, m) for m in
               ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
     if any(curves.values()):

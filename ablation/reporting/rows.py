@@ -11,9 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ablation.analysis.metrics import METRICS
+from ablation.analysis.pareto import pareto_front as front_indices
 from ablation.analysis.records import TrialRecord
 from ablation.analysis.stats import summarize
-from ablation.reporting.tables import SummaryRow
+from ablation.reporting.summary import SummaryRow
 
 CURVE_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
@@ -139,19 +141,14 @@ def _name(t: TrialRecord) -> str:
 
 
 def _pct(metric: str, value: float) -> float:
-    return value * 100 if metric.endswith("accuracy") else value
+    return METRICS.get(metric).shown(value)
 
 
 def pareto_front(points: Sequence[TrialPoint]) -> list[TrialPoint]:
-    """Points no other point beats: smaller or equal x (bytes) and larger or equal y (accuracy),
-    strictly better in one. Returned by increasing x, so the front reads left to right."""
-    front: list[TrialPoint] = []
-    best_y = -math.inf
-    for p in sorted(points, key=lambda p: (p.x, -p.y, p.number)):
-        if p.y > best_y:
-            front.append(p)
-            best_y = p.y
-    return front
+    """Points no other point beats (x = bytes down, y = accuracy up; analysis.pareto decides),
+    by increasing x, so the front reads left to right."""
+    chosen = front_indices([(p.y, p.x) for p in points])
+    return sorted((points[i] for i in chosen), key=lambda p: (p.x, -p.y, p.number))
 
 
 def confusion_rows(matrix: Sequence[Sequence[int]]) -> list[list[float]]:

@@ -13,30 +13,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ablation.errors import UserError
+from ablation.spec.choices import check_metric, check_model_knobs, check_search
 from ablation.spec.config import (
     TRAIN_FIELDS,
     TrainConfig,
     coerce_value,
     make_train_config,
-    writes_artifact,
 )
 
-METRICS = ("val_accuracy", "val_loss", "test_accuracy", "test_loss", "macro_f1",
-           "train_seconds", "artifact_test_accuracy", "artifact_bytes")
-
-
-DIRECTIONS = ("maximize", "minimize")
-
-
 MODES = ("one-at-a-time", "factorial")
-
-
-SAMPLERS = ("grid", "tpe", "random")
-
-
-PRUNERS = ("none", "median", "successive-halving")
-
-
 SPACINGS = ("linear", "log")
 
 
@@ -170,48 +155,52 @@ def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: s
     return str(value)
 
 
-def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
-    """Validate a parsed study document (from TOML or YAML) into a StudySpec."""
+def _sections(doc: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], ...]:
     unknown = sorted(set(doc) - {"study", "baseline", "axes"}, key=str)
     if unknown:
         raise UserError(f"{where}: unknown section {unknown[0]!r}; allowed: study, baseline, axes")
-    study, base, axes = (doc.get(k, {}) for k in ("study", "baseline", "axes"))
-    for key, part in (("study", study), ("baseline", base), ("axes", axes)):
+    parts = tuple(doc.get(k, {}) for k in ("study", "baseline", "axes"))
+    for key, part in zip(("study", "baseline", "axes"), parts, strict=True):
         if not isinstance(part, Mapping):
             raise UserError(f"{where}: [{key}] must be a table")
-    bad = sorted(set(study) - _STUDY_KEYS, key=str)
+    bad = sorted(set(parts[0]) - _STUDY_KEYS, key=str)
     if bad:
         raise UserError(f"{where}: unknown key 'study.{bad[0]}'; allowed: "
                         f"{', '.join(sorted(_STUDY_KEYS))}")
+    return parts
+
+
+def _text(study: Mapping[str, Any], where: str) -> tuple[str, str]:
+    """``study.name`` and ``study.description``."""
     name = study.get("name")
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]/ "):
         raise UserError(f"{where}: study.name must be a non-empty string without spaces, "
                         f"'/' or brackets, got {name!r}")
+    description = study.get("description", "")
+    if not isinstance(description, str):
+        raise UserError(f"{where}: study.description must be a string, got {description!r}")
+    return name, description
+
+
+def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
+    """Validate a parsed study document (from TOML or YAML) into a StudySpec."""
+    study, base, axes = _sections(doc, where)
+    name, description = _text(study, where)
     baseline = make_train_config(base, f"{where}: baseline")
     if not axes:
         raise UserError(f"{where}: [axes] is empty; a study varies at least one key")
     parsed = tuple(_parse_axis(k, v, baseline, where) for k, v in axes.items())
-    sampler = _pick(study, "sampler", SAMPLERS, "grid" if all(a.is_grid for a in parsed)
-                    else "tpe", where)
+    metric, direction = check_metric(study, baseline, where)
+    sampler, pruner = check_search(study, not all(a.is_grid for a in parsed), metric, where)
     n_trials = study.get("n_trials", 0)
     if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 0:
         raise UserError(f"{where}: study.n_trials must be an integer >= 0, got {n_trials!r}")
-    if not all(a.is_grid for a in parsed) and (sampler == "grid" or n_trials == 0):
-        raise UserError(f"{where}: a low/high axis needs study.sampler = 'tpe' or 'random' "
-                        "and study.n_trials > 0")
-    description = study.get("description", "")
-    if not isinstance(description, str):
-        raise UserError(f"{where}: study.description must be a string, got {description!r}")
-    metric = _pick(study, "metric", METRICS, "val_accuracy", where)
-    if metric.startswith("artifact_") and not writes_artifact(baseline):
-        raise UserError(f"{where}: study.metric {metric!r} is measured on a compressed "
-                        "artifact; set baseline.artifact = true (or prune/quantize/dst_sparsity)")
+    mode = _pick(study, "mode", MODES, "one-at-a-time", where)
+    check_model_knobs(baseline, parsed, mode, where)
     return StudySpec(
         name=name, baseline=baseline, axes=parsed,
         seeds=_parse_seeds(study.get("seeds", 3), where), description=description,
-        metric=metric, direction=_pick(study, "direction", DIRECTIONS, "maximize", where),
-        mode=_pick(study, "mode", MODES, "one-at-a-time", where),
-        sampler=sampler, pruner=_pick(study, "pruner", PRUNERS, "none", where),
+        metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
         n_trials=n_trials, source=where,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
         else None)
@@ -274,6 +263,7 @@ def with_overrides(spec: StudySpec, seeds: int | None = None,
         for axis in spec.axes:  # axis values must still make valid configurations
             for v in axis.choices:
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
+        check_model_knobs(cfg, spec.axes, spec.mode, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:

@@ -7,9 +7,11 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
+from click.testing import CliRunner
 from torch import nn
 
 from ablation.analysis.pareto import pareto_front
+from ablation.cli import main
 from ablation.compression import artifact
 from ablation.compression.transforms import (
     compress,
@@ -19,7 +21,6 @@ from ablation.compression.transforms import (
     prune_model,
     sparsity,
 )
-from ablation.engine.front import export
 from ablation.engine.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.models import build_model
@@ -231,6 +232,9 @@ def test_engine_records_the_reloaded_artifact_and_exports_the_front(storage_url,
     stored = tmp_path / "artifacts" / small["compressed_artifact"]
     assert stored.stat().st_size == small["artifact_bytes"]
     assert artifact.read(stored).meta["model"] == "tiny-cnn"
-    rows = export(storage_url, "c", tmp_path / "front.csv")
-    assert (tmp_path / "front.csv").read_text().count("\n") == 3
-    assert any(r.on_front for r in rows)
+    out = CliRunner().invoke(main, ["export", "c", "--pareto", str(tmp_path / "front.csv"),
+                                    "--storage", storage_url])
+    assert out.exit_code == 0, out.output
+    lines = (tmp_path / "front.csv").read_text().splitlines()
+    assert len(lines) == 3 and lines[0].endswith("on_front")
+    assert any(line.endswith(",1") for line in lines[1:])

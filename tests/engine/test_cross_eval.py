@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from ablation.cli import main
 from ablation.data.datasets import DATASETS, DatasetInfo, RawData, load_raw
-from ablation.engine import tables as db
+from ablation.engine import db
 from ablation.engine.cross_eval import resize
 from ablation.engine.reader import trial_attrs
 from ablation.engine.store import open_store
@@ -53,7 +53,7 @@ def test_cross_eval_digits_and_mnist(tmp_path: Path, storage_url: str):
         assert 0 <= c["macro_f1"] <= 1 and c["infer_seconds"] > 0
         assert c["mapping"] == "same names"
         if a == b:  # the diagonal repeats what the trainer measured on its own test split
-            stored = trial_attrs(storage_url, study, c["trial_number"])["test_accuracy"]
+            stored = trial_attrs(open_store(storage_url), study, c["trial_number"])["test_accuracy"]
             assert c["accuracy"] == pytest.approx(stored)
     # Running again reuses the stored models instead of training new ones.
     assert invoke(*args).exit_code == 0

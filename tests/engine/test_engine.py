@@ -6,7 +6,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from ablation.engine import tables as db
+from ablation.engine import db
 from ablation.engine.space import grid_points
 from ablation.engine.store import open_store
 from ablation.engine.worker import RunOptions, run_study
@@ -68,7 +68,7 @@ def test_ctrl_c_marks_the_trial_failed_and_the_point_is_rerun(storage_url, tmp_p
 
 
 def test_a_failure_after_training_fails_the_trial_at_once(storage_url, tmp_path, monkeypatch):
-    import ablation.engine.worker as runner
+    import ablation.compression.evaluate as runner
 
     def broken(*args, **kwargs):
         raise RuntimeError("compression broke")

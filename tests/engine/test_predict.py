@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from ablation.cli import main
 from ablation.data.datasets import load_raw, make_splits
 from ablation.engine.reader import trial_attrs
+from ablation.engine.store import open_store
 from ablation.engine.trained import load_trial_model
 from tests.helpers import write_idx
 
@@ -68,7 +69,7 @@ def test_predict_writes_submission_equal_to_direct_predictions(tmp_path, stored)
     assert all(0 <= y <= 9 for y in labels)
     # The same model, normalised by hand with the training split's statistics.
     arts = Path(storage.removeprefix("sqlite:///")).parent / "artifacts"
-    loaded = load_trial_model(storage, "kaggle", 0, arts, data)
+    loaded = load_trial_model(open_store(storage), "kaggle", 0, arts, data)
     train = make_splits("mnist", data, 0.1, 200).train_x.float() / 255
     xf = (test_x.float() / 255 - train.mean()) / train.std()
     with torch.inference_mode():
@@ -79,10 +80,10 @@ def test_predict_writes_submission_equal_to_direct_predictions(tmp_path, stored)
 def test_loaded_model_reproduces_the_stored_test_accuracy(stored):
     storage, data = stored
     arts = Path(storage.removeprefix("sqlite:///")).parent / "artifacts"
-    loaded = load_trial_model(storage, "kaggle", 0, arts, data)
+    loaded = load_trial_model(open_store(storage), "kaggle", 0, arts, data)
     raw = load_raw("mnist", str(data))
     acc = float((loaded.predict(raw.test_x) == raw.test_y).float().mean())
-    assert acc == pytest.approx(trial_attrs(storage, "kaggle", 0)["test_accuracy"])
+    assert acc == pytest.approx(trial_attrs(open_store(storage), "kaggle", 0)["test_accuracy"])
 
 
 def test_predict_user_errors(tmp_path, stored):

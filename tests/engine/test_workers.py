@@ -1,7 +1,7 @@
 """Several real worker processes on one study: every point exactly once, crashes recovered.
 
-Worker processes train with a test-only fake selected by ABLATE_TEST_FIT (see
-ablation/engine/testfit.py), and log every training they start to ABLATE_TEST_FIT_LOG, so a
+Worker processes train with a fake named by --trainer (tests/fakes.py), and log every
+training they start to ABLATE_FAKE_LOG, so a
 point trained twice shows up even if the database were to hide it.
 """
 
@@ -21,7 +21,7 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
-from ablation.engine import tables as db
+from ablation.engine import db
 from ablation.engine.local import threads_per_worker
 from ablation.engine.space import grid_points
 from ablation.engine.store import check_url, open_store
@@ -62,14 +62,18 @@ def grid_file(tmp_path: Path) -> Path:
 
 
 def _env(tmp_path: Path, fit: str) -> dict[str, str]:
-    return {**os.environ, "ABLATE_TEST_FIT": fit, "ABLATE_TEST_FIT_LOG": str(tmp_path / "log"),
-            "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-            "ABLATE_CACHE": str(tmp_path / "cache")}
+    """Environment for real processes; ``fit`` is "sleep:S" or "slow:S" (tests/fakes.py)."""
+    kind, _, pause = fit.partition(":")
+    return {**os.environ, "ABLATE_FAKE": kind, "ABLATE_FAKE_PAUSE": pause or "0",
+            "ABLATE_FAKE_LOG": str(tmp_path / "log"), "PYTHONPATH": str(ROOT),
+            "OMP_NUM_THREADS": "1", "ABLATE_CACHE": str(tmp_path / "cache")}
 
 
 def _ablate(*args: str, env: dict[str, str], **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ablation", *args], env=env, cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    trainer = ["--trainer", f"tests.fakes:{env['ABLATE_FAKE']}_fit"]
+    return subprocess.Popen([sys.executable, "-m", "ablation", *args, *trainer], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kw)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
@@ -107,7 +111,7 @@ def test_run_with_three_workers_on_sqlite_does_each_point_once(tmp_path, grid_fi
     pids = {line.split()[0] for line in (tmp_path / "log").read_text().splitlines()}
     assert len(pids) >= 2  # the work really was shared between processes
     # Same numbers as the single-process path: sleep_fit is deterministic per (config, seed).
-    from ablation.engine.testfit import sleep_fit
+    from tests.fakes import sleep_fit
 
     spec = load_study(str(grid_file))
     want = {p.key: sleep_fit(p.config, p.seed, data_dir=tmp_path).metrics.val_accuracy
@@ -246,6 +250,6 @@ def test_ctrl_c_stops_all_workers_cleanly_and_a_rerun_finishes(tmp_path, grid_fi
     interrupted = [t for t in trials if t.user_attrs.get("failure") == "interrupted"]
     assert len(interrupted) >= 2 and not [t for t in trials if t.state.name == "RUNNING"]
     assert not [p for p in db.list_points(store.engine, "grid") if p.state == "running"]
-    env["ABLATE_TEST_FIT"] = "sleep:0"
+    env["ABLATE_FAKE_PAUSE"] = "0"
     code, out = _finish(_ablate("run", str(grid_file), "--storage", url, env=env))
     assert code == 0 and "0 left of 12" in out, out

@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from ablation.analysis.records import StudyData, TrialRecord, best_trial, importance_note
 from ablation.cli import main
 from ablation.engine.reader import load_study_data, load_trials
+from ablation.engine.store import open_store
 from ablation.engine.worker import RunOptions, run_study
 from ablation.reporting.browser import dump_dom, find_chromium, screenshot
 from ablation.reporting.html import report_html, report_sections
@@ -23,7 +24,7 @@ from ablation.reporting.rows import (
     pareto_front,
     scatter_rows,
 )
-from ablation.reporting.tables import summary_rows
+from ablation.reporting.summary import summary_rows
 from ablation.spec.study import parse_study
 from tests.helpers import FakeFit
 
@@ -135,7 +136,7 @@ def sections_of(page: str) -> dict[str, str]:
 
 def test_report_has_one_figure_per_chart_section_and_no_external_scripts(storage_url, tmp_path):
     make_study(storage_url, tmp_path)
-    page = report_html(load_study_data(storage_url, "opt"))
+    page = report_html(load_study_data(open_store(storage_url), "opt"))
     found = sections_of(page)
     assert list(found) == ["summary", "bars-optimizer", "curves", "confusion", "time", "size",
                            "importance"]
@@ -162,7 +163,7 @@ def test_size_section_draws_pareto_front_when_trials_carry_artifact_bytes():
 
 def test_factorial_study_gets_parameter_importance(storage_url, tmp_path):
     make_study(storage_url, tmp_path, factorial=True)
-    data = load_study_data(storage_url, "fact")
+    data = load_study_data(open_store(storage_url), "fact")
     assert data.importances is not None and set(data.importances) == {"optimizer", "lr"}
     assert sum(data.importances.values()) == pytest.approx(1.0)
     assert sections_of(report_html(data))["importance"].count('class="plotly-graph-div"') == 1
@@ -201,7 +202,7 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
            "axes": {"optimizer": {"choices": ["nadam"]}}}
     run_study(parse_study(doc, "test"), RunOptions(storage_url, tmp_path / "artifacts",
                                                    tmp_path), fit)
-    loaded = load_trial_model(storage_url, "tiny", 0, tmp_path / "artifacts", tmp_path)
+    loaded = load_trial_model(open_store(storage_url), "tiny", 0, tmp_path / "artifacts", tmp_path)
     model, config = loaded.model, loaded.config
     assert config.width == 4 and config.train_limit == 200
     data = make_splits("digits", tmp_path, config.val_fraction, config.train_limit)
@@ -209,7 +210,7 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
     with torch.inference_mode():
         pred = torch.cat([model(batcher(data.test_x[i:i + EVAL_BATCH])).argmax(1)
                           for i in range(0, len(data.test_x), EVAL_BATCH)])
-    stored = load_trials(storage_url, "tiny")[0].metrics["test_accuracy"]
+    stored = load_trials(open_store(storage_url), "tiny")[0].metrics["test_accuracy"]
     assert float((pred == data.test_y).float().mean()) == pytest.approx(stored)
     out = tmp_path / "e.html"
     res = CliRunner().invoke(main, ["embed", "tiny", "--trial", "0", "--sample", "60",
@@ -237,7 +238,7 @@ def test_report_renders_in_headless_chromium(storage_url, tmp_path):
 
     make_study(storage_url, tmp_path)
     page = tmp_path / "report.html"
-    page.write_text(report_html(load_study_data(storage_url, "opt")), encoding="utf-8")
+    page.write_text(report_html(load_study_data(open_store(storage_url), "opt")), encoding="utf-8")
     dom = dump_dom(page)
     # 4 charts (bars, curves, confusion, time): plotly builds one plot-container per chart
     assert dom.count('class="plot-container plotly"') == 4

@@ -10,7 +10,9 @@ from scipy import stats as st
 
 from ablation.analysis.records import TrialRecord
 from ablation.cli import main
-from ablation.reporting.tables import compare_rows, export_texts, paper_table, summary_rows
+from ablation.reporting.exports import export_texts
+from ablation.reporting.summary import compare_rows, summary_rows
+from ablation.reporting.tables import paper_table
 from ablation.reporting.text import latex_escape, to_latex, to_markdown
 
 # accuracy per seed (fractions, as stored); the baseline "nadam" tracks "adam" seed by seed

@@ -1,12 +1,10 @@
-"""Test-only trainers for real worker processes, chosen by ABLATE_TEST_FIT (not in --help).
+"""Trainers for tests that start real ``ablate`` processes, named with ``--trainer``
+(``--trainer tests.fakes:sleep_fit``), the same way a user plugs in a trainer of their own.
 
-Tests that start real processes cannot hand them a Python fake, so they set an environment
-variable that the CLI reads instead:
-
-- ``ABLATE_TEST_FIT=sleep:S``: no training; deterministic made-up metrics, S seconds per epoch.
-- ``ABLATE_TEST_FIT=slow:S``: the real trainer, pausing S seconds after every epoch (so a test
+- ``sleep_fit``: no training; deterministic made-up metrics, ABLATE_FAKE_PAUSE seconds per epoch.
+- ``slow_fit``: the real trainer, pausing ABLATE_FAKE_PAUSE seconds after every epoch (so a test
   can SIGKILL a worker between two checkpoints).
-- ``ABLATE_TEST_FIT_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
+- ``ABLATE_FAKE_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
   training that started, whatever the database says.
 """
 
@@ -24,15 +22,13 @@ from ablation.engine.space import point_key
 from ablation.spec.config import TrainConfig
 from ablation.training.fit import EpochCallback, FitResult, fit
 
-ENV = "ABLATE_TEST_FIT"
-
 
 def _pause() -> float:
-    return float(os.environ.get(ENV, "sleep:0").partition(":")[2] or 0)
+    return float(os.environ.get("ABLATE_FAKE_PAUSE", "0"))
 
 
 def _log(config: TrainConfig, seed: int) -> None:
-    path = os.environ.get("ABLATE_TEST_FIT_LOG")
+    path = os.environ.get("ABLATE_FAKE_LOG")
     if path:
         line = f"{os.getpid()} {point_key(config, seed)}\n".encode()
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -69,9 +65,3 @@ def slow_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: EpochC
         time.sleep(_pause())
 
     return fit(config, seed, data_dir=data_dir, on_epoch=paused, checkpoint=checkpoint)
-
-
-def fit_from_env() -> Any:
-    """The test trainer ABLATE_TEST_FIT names, or None (use the real one)."""
-    kind = os.environ.get(ENV, "").partition(":")[0]
-    return {"sleep": sleep_fit, "slow": slow_fit}.get(kind)

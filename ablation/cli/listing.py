@@ -1,0 +1,55 @@
+"""Commands that describe what ablate offers: studies, validate, models, datasets."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command()
+def studies() -> None:
+    """List the built-in studies, one line each."""
+    from ablation.spec.files import builtin_studies, load_study
+
+    for name in builtin_studies():
+        spec = load_study(name)
+        axes = ", ".join(a.name for a in spec.axes)
+        then = f"; then {name}/fine" if spec.refine else ""
+        click.echo(f"{name:<18} {spec.description}  [axes: {axes}; "
+                   f"{len(spec.seeds)} seeds; {spec.baseline.dataset}{then}]")
+
+
+@click.command()
+@click.argument("study")
+def validate(study: str) -> None:
+    """Check STUDY (a .toml/.yaml file or a built-in name) without running it.
+
+    Every check ``run`` makes of the study itself is made here (not the data files or storage).
+    """
+    from ablation.engine.space import plan_summary
+    from ablation.spec.files import load_study
+
+    spec = load_study(study)
+    click.echo(f"ok {spec.source}: {plan_summary(spec)}")
+
+
+@click.command()
+def models() -> None:
+    """List the models with the configuration keys (knobs) each one reads."""
+    from ablation.models import MODELS
+    from ablation.spec.choices import MODEL_KNOBS
+
+    for name in MODELS:
+        info = MODELS.get(name)
+        knobs = ", ".join(k for k in MODEL_KNOBS if k in info.uses) or "none"
+        note = f"  ({info.note})" if info.note else ""
+        click.echo(f"{name:<12} reads: {knobs}{note}")
+
+
+@click.command()
+def datasets() -> None:
+    """List the data sets with their sizes and where they come from."""
+    from ablation.data.datasets import DATASETS
+
+    for name in DATASETS:
+        info = DATASETS.get(name)
+        click.echo(f"{name:<16} {info.size}; {info.source}")

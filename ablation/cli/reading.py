@@ -1,0 +1,239 @@
+"""Commands that read a stored study: ``show``, ``export``, ``report``, ``embed``, ``predict``
+and ``dashboard``. Each opens the store once and passes it on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ablation.cli.common import (
+    adjust_option,
+    artifacts_option,
+    check_dir,
+    data_dir_option,
+    level_option,
+    metric_option,
+    storage_option,
+    variant_options,
+    write_text,
+)
+from ablation.errors import UserError
+
+
+def _open(storage: str) -> Any:
+    from ablation.engine.store import open_store
+
+    return open_store(storage, must_exist=True)
+
+
+def stored_name(store: Any, study: str, dataset: str | None = None, model: str | None = None,
+                epochs: int | None = None) -> str:
+    """The stored study STUDY names: with --dataset/--model/--epochs, the variant ``run`` stored
+    with those overrides; without, the study itself or its only variant."""
+    from ablation.engine.reader import resolve_study_name
+
+    if dataset is None and model is None and epochs is None:
+        return str(resolve_study_name(store, study))
+    from ablation.spec.files import load_study
+    from ablation.spec.study import with_overrides
+
+    spec = with_overrides(load_study(study), dataset=dataset, model=model, epochs=epochs)
+    return str(resolve_study_name(store, spec.storage_name))
+
+
+@click.command()
+@click.argument("study")
+@variant_options
+@storage_option
+@level_option
+@adjust_option
+@metric_option
+def show(study: str, dataset: str | None, model: str | None, epochs: int | None, storage: str,
+         level: float, adjust: str, metric: str | None) -> None:
+    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
+    from ablation.engine.reader import compared_metric, load_trials
+    from ablation.reporting.console import print_summary
+    from ablation.reporting.summary import compare_rows, summary_rows
+
+    store = _open(storage)
+    name = stored_name(store, study, dataset, model, epochs)
+    metric = metric or compared_metric(store, name)
+    rows = compare_rows(summary_rows(load_trials(store, name)), metric, level, adjust)
+    print_summary(name, rows, metric)
+
+
+@click.command()
+@click.argument("study")
+@variant_options
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path),
+              help="Write the table as CSV to this file ('-' for standard output).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
+              help="Write the table as Markdown (mean ± 95% CI, verdicts) to this file.")
+@click.option("--latex", "tex_path", type=click.Path(path_type=Path),
+              help="Write the table as a LaTeX table environment to this file.")
+@click.option("--pareto", "pareto_path", type=click.Path(path_type=Path),
+              help="Write the accuracy-vs-bytes Pareto front of a compression study as CSV.")
+@click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
+@level_option
+@adjust_option
+@metric_option
+@storage_option
+def export(study: str, dataset: str | None, model: str | None, epochs: int | None,
+           csv_path: Path | None, md_path: Path | None, tex_path: Path | None,
+           pareto_path: Path | None, per_trial: bool, level: float, adjust: str,
+           metric: str | None, storage: str) -> None:
+    """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
+    trial), with the difference, p-value, verdict and rank against the baseline."""
+    from ablation.engine.reader import compared_metric, load_trials
+    from ablation.reporting.exports import export_texts
+
+    wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
+    if not any(wanted.values()) and pareto_path is None:
+        raise UserError("export: give at least one of --csv FILE, --markdown FILE, "
+                        "--latex FILE, --pareto FILE")
+    store = _open(storage)
+    name = stored_name(store, study, dataset, model, epochs)
+    trials = load_trials(store, name)
+    texts = export_texts(name, trials, [k for k, v in wanted.items() if v],
+                         per_trial=per_trial, metric=metric or compared_metric(store, name),
+                         level=level, adjust=adjust)
+    if pareto_path is not None:
+        texts["pareto"] = _pareto_text(name, trials)
+        wanted["pareto"] = pareto_path
+    for kind, text in texts.items():
+        path = wanted[kind]
+        assert path is not None
+        write_text(path, text)
+
+
+def _pareto_text(name: str, trials: Any) -> str:
+    from ablation.analysis.pareto import front_rows
+    from ablation.reporting.exports import pareto_csv
+
+    rows = front_rows(trials)
+    if not rows:
+        raise UserError(f"study {name!r} has no completed trials with artifact metrics "
+                        "(artifact_test_accuracy, artifact_bytes): no Pareto front to write")
+    return pareto_csv(rows)
+
+
+@click.command()
+@click.argument("study")
+@variant_options
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="HTML file to write (self-contained: opens offline).")
+@click.option("--trial", type=click.IntRange(min=0), default=None,
+              help="Trial whose confusion matrix is shown (default: best validation accuracy).")
+@click.option("--images", type=click.Path(path_type=Path), default=None,
+              help="Also write each chart as SVG and PNG into this directory (needs chromium).")
+@storage_option
+def report(study: str, dataset: str | None, model: str | None, epochs: int | None,
+           output: Path, trial: int | None, images: Path | None, storage: str) -> None:
+    """Write STUDY's report: bars with 95% CIs, learning curves, confusion matrix, and more."""
+    from ablation.engine.reader import load_study_data
+    from ablation.reporting.html import report_html, report_sections
+
+    if images is not None:
+        from ablation.reporting.browser import find_chromium
+
+        if find_chromium() is None:
+            raise UserError("--images needs chromium on PATH (Debian: apt-get install -y "
+                            "chromium); the HTML report does not")
+    store = _open(storage)
+    data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
+    check_dir(output)
+    write_text(output, report_html(data))
+    if images is not None:
+        from ablation.reporting.images import export_images
+
+        for path in export_images(report_sections(data), images):
+            click.echo(f"wrote {path}")
+
+
+@click.command()
+@click.argument("study")
+@click.option("--trial", "number", type=click.IntRange(min=0), required=True,
+              help="Number of the stored trial whose model predicts.")
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
+              path_type=Path), required=True,
+              help="Kaggle digit-recognizer test CSV (header pixel0..pixel783, no labels).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="Where to write the submission CSV (ImageId,Label; '-' for stdout).")
+@storage_option
+@artifacts_option
+@data_dir_option
+def predict(study: str, number: int, input_path: Path, output: Path, storage: str,
+            artifacts: Path | None, data_dir: Path) -> None:
+    """Write a Kaggle submission (ImageId,Label) for INPUT from trial N's stored model.
+
+    The training data set must be readable: inputs are normalised with its training-split
+    statistics, exactly as in training.
+    """
+    from ablation.engine.store import artifacts_dir_for
+    from ablation.engine.trained import load_trial_model, predict_kaggle
+    from ablation.reporting.exports import submission_csv
+
+    store = _open(storage)
+    check_dir(output)
+    loaded = load_trial_model(store, stored_name(store, study), number,
+                              artifacts_dir_for(storage, artifacts), data_dir)
+    write_text(output, submission_csv(predict_kaggle(loaded, input_path)))
+
+
+@click.command()
+@click.argument("study")
+@click.option("--trial", type=click.IntRange(min=0), required=True,
+              help="Trial whose trained model is mapped.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="HTML file to write.")
+@click.option("--sample", type=click.IntRange(min=10), default=1000, show_default=True,
+              help="Number of test images to map.")
+@storage_option
+@data_dir_option
+@artifacts_option
+def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_dir: Path,
+          artifacts: Path | None) -> None:
+    """Map a trained model's penultimate-layer features of test images to 2-D with t-SNE."""
+    import torch
+
+    from ablation.analysis.features import penultimate_features, sample_indices, tsne_2d
+    from ablation.data.datasets import make_splits
+    from ablation.engine.store import artifacts_dir_for
+    from ablation.engine.trained import load_trial_model
+    from ablation.reporting.html import embed_html
+
+    store = _open(storage)
+    name = stored_name(store, study)
+    check_dir(output)
+    loaded = load_trial_model(store, name, trial, artifacts_dir_for(storage, artifacts),
+                              data_dir)
+    config = loaded.config
+    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
+    idx = sample_indices(len(data.test_x), sample)
+    xy = tsne_2d(penultimate_features(loaded.model, loaded.normalise,
+                                      data.test_x[torch.from_numpy(idx)]))
+    labels = [int(v) for v in data.test_y[idx].tolist()]
+    write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes))
+
+
+@click.command()
+@storage_option
+@artifacts_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> None:
+    """Serve optuna-dashboard on the study database (trials, curves, artifacts)."""
+    import optuna
+    import optuna_dashboard
+
+    from ablation.engine.store import artifacts_dir_for, shown_url
+
+    store = _open(storage)
+    art = artifacts_dir_for(storage, artifacts)
+    art.mkdir(parents=True, exist_ok=True)
+    click.echo(f"optuna-dashboard on http://{host}:{port}/ for {shown_url(storage)} "
+               "(Ctrl-C stops it)")
+    optuna_dashboard.run_server(store.optuna, host=host, port=port,
+                                artifact_store=optuna.artifacts.FileSystemArtifactStore(str(art)))

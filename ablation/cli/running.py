@@ -1,0 +1,178 @@
+"""Commands that train: ``run``, ``worker`` and ``cross-eval``."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ablation.cli.common import (
+    artifacts_option,
+    data_dir_option,
+    names,
+    storage_option,
+    study_options,
+    trainer_option,
+    write_text,
+)
+from ablation.errors import UserError
+
+
+def trainer_for(ref: str | None) -> Any:
+    """The function that trains: ``--trainer MODULE:FUNCTION``, else ablate's own fit."""
+    from ablation.engine.options import default_trainer, load_trainer
+
+    return load_trainer(ref) if ref else default_trainer()
+
+
+def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int | None,
+                 seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
+                 max_trials: int | None, grace: int, threads: int,
+                 dry_run: bool = False) -> tuple[Any, Any]:
+    """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
+    from ablation.engine.options import RunOptions
+    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.spec.files import load_study
+    from ablation.spec.study import with_overrides
+
+    if dry_run and dataset is None:
+        dataset = "digits"  # a smoke test must run offline: the embedded data set
+    spec = with_overrides(load_study(study), seeds=seeds, dataset=dataset, model=model,
+                          epochs=epochs)
+    if dry_run:
+        spec = with_overrides(spec, seeds=1, epochs=1, train_limit=256)
+    check_url(storage)
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
+                         max_trials=max_trials, grace_seconds=grace)
+    return spec, options
+
+
+@click.command()
+@study_options
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Worker processes on this machine sharing the study.")
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads per worker (0: cores / workers; one worker: torch's default).")
+@click.option("--dry-run", is_flag=True,
+              help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of the "
+              "embedded digits data set (unless --dataset), a temporary database.")
+def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
+        seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
+        trainer: str | None, max_trials: int | None, heartbeat_grace: int, workers: int,
+        threads: int, dry_run: bool) -> None:
+    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
+
+    A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
+    """
+    from ablation.engine.local import WorkersFailed, run_workers
+    from ablation.engine.register import check_ready
+    from ablation.engine.stages import run_stages
+    from ablation.engine.store import open_store, shown_url
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import RichProgress, WorkerProgress
+
+    tmp = None
+    if dry_run:
+        tmp = tempfile.TemporaryDirectory(prefix="ablate-dry-run-")
+        storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
+    spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
+                                 artifacts, max_trials, heartbeat_grace, threads, dry_run)
+    if workers > 1 and max_trials is not None:
+        raise UserError("--max-trials counts the trials of one worker; use it without --workers")
+    fit_fn = trainer_for(trainer)
+    check_ready(spec, options)  # user errors before the database file is created
+    store = open_store(storage, grace_seconds=heartbeat_grace)
+
+    def run_one(s: Any, o: Any) -> Any:
+        if workers > 1:
+            return run_workers(s, o, workers, fit_fn, WorkerProgress, store)
+        return run_study(s, o, fit_fn, RichProgress(), store)
+
+    try:
+        summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
+    except WorkersFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    where = "(dry run, discarded)" if dry_run else shown_url(storage)
+    for summary in summaries:
+        click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
+                   f"{summary.already_done} done before, {summary.remaining} left of "
+                   f"{summary.total} -> {where}")
+    if spec.refine and len(summaries) == 1:
+        click.echo(f"stage 2 ({spec.name}/fine) starts once every trial of stage 1 is done; "
+                   "run the same command again")
+    if tmp is not None:
+        tmp.cleanup()
+
+
+@click.command()
+@study_options
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default, one per core).")
+def worker(study: str, dataset: str | None, model: str | None, epochs: int | None,
+           seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
+           trainer: str | None, max_trials: int | None, heartbeat_grace: int,
+           threads: int) -> None:
+    """Join STUDY as one more worker (any machine that reaches --storage); see docs/workers.md.
+
+    Give the same STUDY and overrides as the `ablate run` that started it. The worker runs
+    points until none is left, waiting for points other workers still run (a dead worker's
+    point is taken over after --heartbeat-grace seconds).
+    """
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import WorkerProgress
+
+    spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
+                                 artifacts, max_trials, heartbeat_grace, threads)
+    tag = f"{socket.gethostname()}:{os.getpid()}"
+    summary = run_study(spec, options, trainer_for(trainer), WorkerProgress(tag))
+    click.echo(f"worker {tag}: {summary.ran} trial(s) run, {summary.remaining} of "
+               f"{summary.total} not done in {summary.study_name}")
+
+
+@click.command("cross-eval")
+@click.option("--train", "train", required=True, help="Data sets to train on, comma-separated.")
+@click.option("--test", "test", required=True, help="Data sets to test on, comma-separated.")
+@click.option("--model", default="resnet-lite", show_default=True, help="Model to train.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--train-limit", type=click.IntRange(min=0), default=0,
+              help="Train on only the first N training images (0: all).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path),
+              help="Also write the matrix as Markdown to this file.")
+@storage_option
+@data_dir_option
+@artifacts_option
+@trainer_option
+@click.option("--threads", type=click.IntRange(min=0), default=0,
+              help="torch threads (0: torch's default, one per core).")
+def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
+               md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
+               trainer: str | None, threads: int) -> None:
+    """Train one model per --train data set and test each on every --test data set.
+
+    Prints accuracy, macro-F1 and inference time per cell (study 002, Table 8) and stores each
+    cell with its confusion matrix. Label spaces must match or be EMNIST splits (ByClass folds
+    onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
+    """
+    from ablation.engine.cross_eval import run_cross_eval
+    from ablation.engine.options import RunOptions
+    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.reporting.console import RichProgress
+    from ablation.reporting.tables import cross_matrix_table
+    from ablation.reporting.text import to_markdown
+
+    check_url(storage)
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
+    cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
+                           epochs, seed, train_limit, RichProgress())
+    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
+                                          f"seed {seed})", cells))
+    click.echo(text)
+    if md_path is not None:
+        write_text(md_path, text)
