@@ -198,10 +198,10 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     """Map a trained model's penultimate-layer features of test images to 2-D with t-SNE."""
     import torch
 
-    from ablation.analysis.features import penultimate_features, sample_indices, tsne_2d
     from ablation.data.datasets import make_splits
     from ablation.engine.store import artifacts_dir_for
     from ablation.engine.trained import load_trial_model
+    from ablation.reporting.embedding import penultimate_features, sample_indices, tsne_2d
     from ablation.reporting.html import embed_html
 
     store = _open(storage)

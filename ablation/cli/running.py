@@ -98,7 +98,12 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    where = "(dry run, discarded)" if dry_run else shown_url(storage)
+    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
     for summary in summaries:
         click.echo(f"study {summary.study_name}: {summary.ran} trial(s) run now, "
                    f"{summary.already_done} done before, {summary.remaining} left of "
@@ -106,8 +111,6 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     if spec.refine and len(summaries) == 1:
         click.echo(f"stage 2 ({spec.name}/fine) starts once every trial of stage 1 is done; "
                    "run the same command again")
-    if tmp is not None:
-        tmp.cleanup()
 
 
 @click.command()

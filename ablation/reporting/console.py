@@ -99,10 +99,13 @@ def point_text(point: Point) -> str:
     return f"{what} seed={point.seed}"
 
 
+TERMINAL_METRICS = 4  # more columns wrap on an 120-column terminal; export has them all
+
+
 def print_summary(study: str, rows: Sequence[ComparedRow], metric: str) -> None:
     """The study's table: one row per axis value, mean ± std over seeds of the compared metric
-    and every other table metric the trials recorded, then p, verdict and rank."""
-    metrics = columns_for([c.row for c in rows], metric)
+    and the next table metrics the trials recorded, then p, verdict and rank."""
+    metrics = columns_for([c.row for c in rows], metric)[:TERMINAL_METRICS]
     table = Table(title=study)
     headers = ["axis", "value", "n", *(METRICS.get(m).header for m in metrics), "p",
                "verdict", "rank"]
