@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 import torch
 
 from ablation.spec.config import TrainConfig
+from tests.helpers import scratch_database
 
 
 @pytest.fixture
@@ -33,3 +36,19 @@ def _threads() -> None:
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # Staged copies of data files go to a per-session temporary cache, not ~/.cache.
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh schema on the test PostgreSQL server (tests.helpers.SERVERS), dropped after."""
+    with scratch_database("postgres", "CREATE SCHEMA {}", "DROP SCHEMA {} CASCADE") as (
+            base, schema):
+        sep = "&" if "?" in base else "?"
+        yield f"{base}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def mysql_url() -> Iterator[str]:
+    """A fresh MySQL/MariaDB database (tests.helpers.SERVERS), dropped after."""
+    with scratch_database("mysql", "CREATE DATABASE {}", "DROP DATABASE {}") as (base, name):
+        yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)

@@ -65,3 +65,23 @@ def slow_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: EpochC
         time.sleep(_pause())
 
     return fit(config, seed, data_dir=data_dir, on_epoch=paused, checkpoint=checkpoint)
+
+
+def untrained_fit(config: TrainConfig, seed: int, *, data_dir: Path,
+                  on_epoch: EpochCallback | None = None, checkpoint: Any = None) -> FitResult:
+    """The configuration's real model, initialised but not trained, with made-up metrics.
+
+    Its weights load wherever a trained trial's do (predict, embed, cross-eval), in no time.
+    """
+    import torch
+
+    from ablation.data.datasets import load_raw
+    from ablation.models import build_model
+
+    raw = load_raw(config.dataset, str(data_dir))
+    torch.manual_seed(seed)
+    model = build_model(config.model, tuple(raw.train_x.shape[1:]), len(raw.classes),
+                        config.activation, width=config.width, blocks=config.blocks,
+                        dropout=config.dropout)
+    made_up = sleep_fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
+    return FitResult(made_up.metrics, made_up.curve, model)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import os
 import struct
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
+import pytest
+import sqlalchemy as sa
 from torch import nn
 
 from ablation.analysis.records import EpochRecord, Metrics
@@ -74,3 +80,37 @@ def make_spec(seeds=2, choices=("sgd", "adam", "nadam"), **baseline):
            "baseline": {"optimizer": "nadam", "epochs": 2, **baseline},
            "axes": {"optimizer": {"choices": list(choices)}}}
     return parse_study(doc, "test")
+
+
+# Where the README's test command finds the database servers when no variable names them: the
+# local defaults of PostgreSQL and MariaDB (this project's machines run both there).
+SERVERS = {
+    "postgres": ("ABLATE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"),
+    "mysql": ("ABLATE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")}
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str, create: str, drop: str) -> Iterator[tuple[str, str]]:
+    """A scratch schema/database on the ``kind`` server, dropped after; yields (base, name).
+
+    The server is the one its variable names, else its local default. An unreachable server
+    skips the test, except under CI=true, where .ci/run must have started it.
+    """
+    env, default = SERVERS[kind]
+    base = os.environ.get(env) or default
+    name = f"ablate_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(create.format(name)))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {kind} at {base} cannot be reached: {exc.orig}")
+        pytest.skip(f"no {kind} server reachable at {base} (set {env} to point at one)")
+    try:
+        yield base, name
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(drop.format(name)))
+        admin.dispose()

@@ -7,13 +7,11 @@ point trained twice shows up even if the database were to hide it.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -24,11 +22,10 @@ import sqlalchemy as sa
 from ablation.engine import db
 from ablation.engine.local import threads_per_worker
 from ablation.engine.space import grid_points
-from ablation.engine.store import check_url, open_store
+from ablation.engine.store import open_store
 from ablation.spec.files import load_study
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_ENV = "ABLATE_TEST_POSTGRES"
 
 GRID = """
 [study]
@@ -119,42 +116,6 @@ def test_run_with_three_workers_on_sqlite_does_each_point_once(tmp_path, grid_fi
     assert {t.user_attrs["point_key"]: t.value for t in trials} == want
 
 
-@contextlib.contextmanager
-def _scratch(env: str, server: str, example: str, create: str, drop: str):
-    """A scratch schema/database on the server named by ``env``, dropped after; yields its name.
-
-    Skips when ``env`` is unset, except under CI=true, where .ci/run must have set it.
-    """
-    base = os.environ.get(env)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but {env} is not set: .ci/run must start {server} and "
-                        f"export {env}")
-        pytest.skip(f"{env} is not set (e.g. {example})")
-    name = f"ablate_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(check_url(base))
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(create.format(name)))
-    except sa.exc.OperationalError as exc:
-        pytest.fail(f"{env}={base} is set but the server cannot be reached: {exc.orig}")
-    try:
-        yield base, name
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(drop.format(name)))
-        admin.dispose()
-
-
-@pytest.fixture
-def pg_url() -> str:
-    """A fresh schema on the PostgreSQL server named by ABLATE_TEST_POSTGRES, dropped after."""
-    with _scratch(PG_ENV, "PostgreSQL", "postgresql://postgres@127.0.0.1:5432/test",
-                  "CREATE SCHEMA {}", "DROP SCHEMA {} CASCADE") as (base, schema):
-        sep = "&" if "?" in base else "?"
-        yield f"{base}{sep}options=-csearch_path%3D{schema}"
-
-
 def test_postgres_run_with_two_workers_plus_a_joining_worker(tmp_path, grid_file, pg_url):
     env = _env(tmp_path, "sleep:0.4")
     art = str(tmp_path / "artifacts")
@@ -167,17 +128,6 @@ def test_postgres_run_with_two_workers_plus_a_joining_worker(tmp_path, grid_file
     assert_exactly_once(pg_url, grid_file, tmp_path)
     # The joining worker may start after the others took everything; two at least shared it.
     assert len({line.split()[0] for line in (tmp_path / "log").read_text().splitlines()}) >= 2
-
-
-MYSQL_ENV = "ABLATE_TEST_MYSQL"
-
-
-@pytest.fixture
-def mysql_url() -> str:
-    """A fresh MySQL/MariaDB database per test (dropped after), from ABLATE_TEST_MYSQL."""
-    with _scratch(MYSQL_ENV, "MariaDB", "mysql+pymysql://root@127.0.0.1:3306/test",
-                  "CREATE DATABASE {}", "DROP DATABASE {}") as (base, name):
-        yield check_url(base).set(database=name).render_as_string(hide_password=False)
 
 
 def test_mysql_run_with_two_workers_does_each_point_once(tmp_path, grid_file, mysql_url):
