@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from ablation.analysis.sequential import BONFERRONI, DESIGNS, look_level, planned_looks
+from ablation.analysis.sequential import DESIGNS, HAYBITTLE_PETO, look_level, planned_looks
 
 NORMAL, HEAVY = "normal", "heavy"  # heavy: Student t with 3 df, scaled to unit variance
 MEAN, SD = 97.0, 0.3  # percent; sd 0.3 points is the MNIST-4k study's nadam spread over seeds
@@ -61,18 +61,17 @@ def draw_studies(seed: int, sims: int, cells: int, max_seeds: int, rho: float = 
 
 
 def run_rule(base: np.ndarray, cell: np.ndarray, looks: Sequence[int], level: float,
-             design: str = BONFERRONI) -> tuple[np.ndarray, np.ndarray]:
+             design: str = HAYBITTLE_PETO) -> tuple[np.ndarray, np.ndarray]:
     """Apply the rule to drawn studies: which cells were called better/worse (sims x cells)
     and with how many seeds each cell stopped."""
     sims, cells, _ = cell.shape
-    threshold = look_level(level, len(looks), cells, design)
     open_ = np.ones((sims, cells), dtype=bool)
     called = np.zeros((sims, cells), dtype=bool)
     stopped = np.full((sims, cells), looks[-1])
-    for n in looks:
+    for k, n in enumerate(looks, start=1):
         b = np.broadcast_to(base[:, None, :n], (sims, cells, n))
         p = _st.ttest_rel(cell[..., :n], b, axis=-1).pvalue
-        hit = open_ & (p < threshold)
+        hit = open_ & (p < look_level(level, k, len(looks), cells, design))
         called |= hit
         stopped[hit] = n
         open_ &= ~hit
