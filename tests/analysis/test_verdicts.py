@@ -1,0 +1,139 @@
+"""Many cells against one baseline: p, adjusted p, verdict and rank under one adjustment."""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as st
+
+from ablation.analysis.stats import BETTER, SAME, UNTESTED, WORSE, holm, rank_groups
+from ablation.analysis.verdicts import (
+    ADJUSTMENTS,
+    DUNNETT,
+    HOLM,
+    NONE,
+    compare_many,
+    judge_cells,
+    verdict_for,
+)
+
+BASE = [96.5, 96.1, 96.9, 96.6, 96.2]
+CELLS = [[97.1, 96.8, 97.4, 97.0, 96.9],  # about +0.5, tracks the baseline seed by seed
+         [96.45, 96.2, 96.8, 96.5, 96.3],  # about the same
+         [95.1, 95.9, 95.0, 95.6, 94.9],  # clearly worse
+         [96.9, 96.0, 97.1, 96.3, 96.8]]  # a little better, noisily
+
+
+def seeds(xs, start=0):
+    return {start + i: x for i, x in enumerate(xs)}
+
+
+def test_holm_and_none_use_scipy_paired_tests_and_holm():
+    raw = [st.ttest_rel(c, BASE).pvalue for c in CELLS]
+    plain = compare_many([seeds(c) for c in CELLS], seeds(BASE), True, adjust=NONE)
+    assert [d.p for d in plain] == pytest.approx(raw) and [d.p_adj for d in plain] == [
+        d.p for d in plain]
+    held = compare_many([seeds(c) for c in CELLS], seeds(BASE), True, adjust=HOLM)
+    assert [d.p for d in held] == pytest.approx(raw)
+    assert [d.p_adj for d in held] == pytest.approx(holm(raw))
+    assert all(d.test == "paired" and d.adjustment == HOLM for d in held)
+
+
+def test_dunnett_matches_scipy_dunnett():
+    ds = compare_many([seeds(c) for c in CELLS], seeds(BASE), True, adjust=DUNNETT, seed=3)
+    ref = st.dunnett(*CELLS, control=BASE, rng=np.random.default_rng(3))
+    assert [d.p_adj for d in ds] == pytest.approx(np.maximum(ref.pvalue, [d.p for d in ds]))
+    # The raw p is the same pooled-variance t statistic, unadjusted.
+    groups = [*CELLS, BASE]
+    df = sum(len(g) for g in groups) - len(groups)
+    pooled = sum((len(g) - 1) * np.var(g, ddof=1) for g in groups) / df
+    for d, c in zip(ds, CELLS, strict=True):
+        t = (np.mean(c) - np.mean(BASE)) / np.sqrt(pooled * (1 / len(c) + 1 / len(BASE)))
+        assert d.p == pytest.approx(2 * st.t.sf(abs(t), df))
+        assert d.diff == pytest.approx(np.mean(c) - np.mean(BASE)) and d.test == DUNNETT
+        # Between raw and Bonferroni, up to scipy's integration error (~1e-4 absolute).
+        assert d.p <= d.p_adj <= min(1.0, len(CELLS) * d.p) + 2e-4
+
+
+def test_dunnett_with_one_cell_is_the_pooled_t_test():
+    d = compare_many([seeds(CELLS[3])], seeds(BASE), True, adjust=DUNNETT)[0]
+    ref = st.ttest_ind(CELLS[3], BASE, equal_var=True).pvalue
+    assert d.p == pytest.approx(ref) and d.p_adj == pytest.approx(ref, abs=1e-3)
+
+
+@pytest.mark.parametrize("adjust", ADJUSTMENTS)
+def test_verdict_is_made_from_the_adjusted_p(adjust):
+    rng = np.random.default_rng(11)
+    for _ in range(12):
+        base = seeds(list(96 + rng.normal(0, 0.3, 4)))
+        cells = [seeds(list(96 + rng.normal(rng.choice([-0.6, 0, 0.6]), 0.3, 4)))
+                 for _ in range(5)]
+        for up in (True, False):
+            for d in compare_many(cells, base, up, 0.05, adjust):
+                assert d.verdict == verdict_for(d.diff, d.p_adj, 0.05, up)
+                assert d.p_adj >= d.p - 1e-12 and d.adjustment == adjust
+
+
+def test_adjustment_can_turn_a_narrow_verdict_indistinguishable():
+    base = seeds([0.90, 0.91, 0.92])
+    close, far = seeds([0.93, 0.95, 0.94]), seeds([0.99, 0.995, 1.005])  # close: paired p 0.035
+    plain = compare_many([close, far, close], base, True, adjust=NONE)
+    held = compare_many([close, far, close], base, True, adjust=HOLM)
+    assert [d.verdict for d in plain] == [BETTER, BETTER, BETTER]
+    assert held[0].p_adj == pytest.approx(2 * plain[0].p)  # Holm: 2nd smallest of 3, times 2
+    assert [d.verdict for d in held] == [SAME, BETTER, SAME]
+
+
+def test_untested_and_no_spread_cells_stay_out_of_the_family():
+    cells = [{0: 97.0}, {}, seeds([1.0, 1.0]), seeds(CELLS[0])]
+    for adjust in ADJUSTMENTS:
+        ds = compare_many(cells, seeds(BASE) if adjust != NONE else seeds(BASE), True,
+                          adjust=adjust)
+        assert (ds[0].verdict, ds[0].note) == (UNTESTED, "n<2") and math.isnan(ds[0].p_adj)
+        assert (ds[1].verdict, ds[1].note) == (UNTESTED, "no values")
+    same = compare_many([seeds([1.0, 1.0])], seeds([1.0, 1.0]), True)[0]
+    assert (same.verdict, same.note) == (SAME, "no spread") and math.isnan(same.p)
+    with pytest.raises(ValueError):
+        compare_many([seeds(BASE)], seeds(BASE), True, adjust="bonferroni-ish")
+
+
+def test_lower_is_better_flips_the_verdict():
+    d = compare_many([seeds(CELLS[2])], seeds(BASE), higher_better=False)[0]
+    assert d.verdict == BETTER  # lower values, as for a loss
+
+
+@pytest.mark.parametrize("adjust", ADJUSTMENTS)
+def test_ranks_never_contradict_verdicts(adjust):
+    rng = np.random.default_rng(5)
+    for _ in range(10):
+        cells = [seeds(list(96 + rng.normal(rng.choice([-1, -0.3, 0, 0.3, 1]), 0.4, 4)))
+                 for _ in range(6)]
+        j = judge_cells(cells, 0, True, 0.05, adjust)
+        base_rank = j.ranks[0]
+        for d, r in zip(j.decisions[1:], j.ranks[1:], strict=True):
+            assert d is not None
+            expected = {BETTER: r < base_rank, WORSE: r > base_rank}.get(d.verdict,
+                                                                          r == base_rank)
+            assert expected, (d.verdict, r, base_rank)
+        assert j.decisions[0] is None
+        assert j.decisions[1:] == tuple(compare_many(cells[1:], cells[0], True, 0.05, adjust))
+
+
+def test_ranks_without_baseline_match_the_unadjusted_rule_and_sort_groups():
+    best, close = seeds([99.0, 99.1, 98.9]), seeds([98.95, 99.05, 99.0])
+    mid, low = seeds([97.0, 97.1, 96.9]), seeds([90.0, 90.2, 89.9])
+    cells = [mid, best, low, close]
+    assert judge_cells(cells, None, True, adjust=NONE).ranks == tuple(rank_groups(cells, True))
+    assert judge_cells(cells, None, True, adjust=HOLM).ranks == (3, 1, 4, 1)
+    j = judge_cells([*cells, {}], None, True, adjust=DUNNETT)
+    assert j.ranks == (3, 1, 4, 1, 5) and all(d is None for d in j.decisions)
+
+
+def test_ranks_with_baseline_tiers():
+    base = seeds([97.0, 97.1, 96.9, 97.05])
+    up1, up2 = seeds([99.0, 99.1, 98.9, 99.05]), seeds([98.0, 98.1, 97.9, 98.05])
+    same, down = seeds([97.02, 97.0, 96.95, 97.1]), seeds([90.0, 90.2, 89.9, 90.1])
+    j = judge_cells([base, down, same, up2, up1, {0: 97.0}], 0, True)
+    assert [d.verdict if d else "baseline" for d in j.decisions] == [
+        "baseline", WORSE, SAME, BETTER, BETTER, UNTESTED]
+    assert j.ranks == (3, 6, 3, 2, 1, 3)  # up1 > up2 > {base, same, n=1} > down
