@@ -87,26 +87,26 @@ def run_one(pruner: str, threads: int, epochs: int, folder: Path, study_file: Pa
     """Run the LR study with ``pruner``; time the engine around fit()."""
     import optuna
 
-    import ablation.engine.worker as runner
+    from ablation.engine.options import RunOptions
+    from ablation.engine.pruners import PRUNERS, PrunerInfo
+    from ablation.engine.worker import run_study
     from ablation.spec.files import load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = load_study(str(study_file))
     name = pruner.split(":")[0]
-    spec = replace(spec, pruner=name, baseline=replace(spec.baseline, epochs=epochs))
     tag = pruner.replace(":", "_").replace("=", "")
+    if ":" in pruner:  # a parameterised variant, registered for this run only
+        name = f"bench-{tag}"
+        if name not in PRUNERS:
+            PRUNERS.add(name, PrunerInfo(name, lambda: custom_pruner(pruner)))
+    spec = replace(spec, pruner=name, baseline=replace(spec.baseline, epochs=epochs))
     url = f"sqlite:///{folder / f'{tag}.db'}"
-    options = runner.RunOptions(storage_url=url, artifacts_dir=folder / f"artifacts-{tag}",
-                                data_dir=data_dir, threads=threads)
+    options = RunOptions(storage_url=url, artifacts_dir=folder / f"artifacts-{tag}",
+                         data_dir=data_dir, threads=threads)
     watch = Stopwatch()
-    engine_pruner = runner._pruner
-    if ":" in pruner:
-        runner._pruner = lambda _name, *_: custom_pruner(pruner)
     t0 = time.perf_counter()
-    try:
-        summary = runner.run_study(spec, options, watch)
-    finally:
-        runner._pruner = engine_pruner
+    summary = run_study(spec, options, watch)
     wall = time.perf_counter() - t0
     study = optuna.load_study(study_name=spec.storage_name, storage=url)
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
