@@ -105,8 +105,11 @@ def run_search_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
             return run_study(s, o, fit_fn, progress, store)
 
     before = finished_before(store, spec)
-    ran = run_one(spec, options).ran
+    result = run_one(spec, options)
     study = optuna.load_study(study_name=spec.storage_name, storage=store.optuna)
+    # Local workers count the points they finished, of which a search has none (total 0):
+    # then what they ran together is what finished meanwhile.
+    ran = result.ran if result.total else finished_before(store, spec) - before
     first = search_run_summary(study, spec, before, ran)
     if spec.confirm is None or first.remaining:
         note_search(store, spec, None)

@@ -213,12 +213,13 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
     seeds = parse_seeds(study.get("seeds", 3), where)
+    searched = _search_keys(study, baseline, seeds, sampler != "grid", where)
     return StudySpec(
         name=name, baseline=baseline, axes=parsed, seeds=seeds, description=description,
         metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
         source=where, objectives=objectives,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
-        else None, **_search_keys(study, baseline, seeds, sampler != "grid", where))
+        else None, **searched)
 
 
 def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],
