@@ -75,14 +75,10 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         workers: int, threads: int, dry_run: bool) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
-    A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete; a
-    sampled search with ``confirm`` runs STUDY/confirm once its trial budget is finished.
+    Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
-    from ablation.engine.confirm import run_search_stages
     from ablation.engine.local import WorkersFailed, run_workers
-    from ablation.engine.notes import note_stage
     from ablation.engine.register import check_ready
-    from ablation.engine.stages import run_stages
     from ablation.engine.store import open_store, shown_url
     from ablation.engine.worker import run_study
     from ablation.reporting.console import RichProgress, WorkerProgress
@@ -106,18 +102,28 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         return run_study(s, o, fit_fn, RichProgress(), store)
 
     try:
-        if spec.is_search:
-            summaries = run_search_stages(spec, options, fit_fn, run_one=run_one, store=store)
-        else:
-            summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
-            for summary in summaries:  # the dashboard shows each stage's table
-                note_stage(store, summary.study_name)
+        summaries = all_stages(spec, options, fit_fn, run_one, store)
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
     if tmp is not None:
         tmp.cleanup()
+
+
+def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:
+    """Run every stage of ``spec`` (a search and its confirm stage, or a grid and its refine
+    stage), writing each grid stage's table as its dashboard note."""
+    from ablation.engine.confirm import run_search_stages
+    from ablation.engine.notes import note_stage
+    from ablation.engine.stages import run_stages
+
+    if spec.is_search:  # writes its own notes, the confirmed table on the search study too
+        return run_search_stages(spec, options, fit_fn, run_one=run_one, store=store)
+    summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
+    for summary in summaries:
+        note_stage(store, summary.study_name)
+    return summaries
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:

@@ -27,7 +27,7 @@ from ablation.engine.search import finished_before, search_run_summary
 from ablation.engine.store import Store, open_store, shown_url
 from ablation.engine.worker import run_study
 from ablation.errors import UserError
-from ablation.spec.search import round_value
+from ablation.spec.search_keys import round_value
 from ablation.spec.study import StudySpec, confirm_stage
 
 

@@ -23,7 +23,7 @@ from optuna.distributions import (
 from optuna.samplers import BaseSampler
 
 from ablation.registry import Registry
-from ablation.spec.search import is_int_field
+from ablation.spec.search_keys import is_int_field
 from ablation.spec.study import StudySpec
 
 

@@ -28,7 +28,7 @@ from ablation.engine.space import Point, point_key
 from ablation.engine.store import Store, open_store
 from ablation.engine.worker import Worker
 from ablation.spec.config import make_train_config
-from ablation.spec.search import confirm_label
+from ablation.spec.search_keys import confirm_label
 from ablation.spec.study import StudySpec
 from ablation.training.checkpoint import checkpoint_path
 

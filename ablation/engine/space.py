@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ablation.spec.config import TrainConfig
-from ablation.spec.search import CONFIRM_AXIS
+from ablation.spec.search_keys import CONFIRM_AXIS
 from ablation.spec.study import Axis, StudySpec
 
 BASELINE = "baseline"

@@ -20,7 +20,7 @@ from ablation.spec.config import (
     coerce_value,
     make_train_config,
 )
-from ablation.spec.search import (
+from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
     Confirm,
     check_search_metrics,
