@@ -105,3 +105,15 @@ def _points(url: str) -> list:
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         return list(conn.execute(sa.text("SELECT worker, state FROM ablate_points")))
+
+
+def test_a_grid_run_writes_its_table_as_the_dashboard_note(tmp_path):
+    from optuna_dashboard import get_note
+
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    study = tmp_path / "g.toml"
+    study.write_text('[study]\nname = "g"\nseeds = 2\n[baseline]\ndataset = "digits"\n'
+                     'epochs = 1\n[axes.optimizer]\nchoices = ["sgd", "nadam"]\n')
+    _run(["run", str(study), "--storage", url, "--trainer", "tests.fakes:sleep_fit"])
+    note = get_note(optuna.load_study(study_name="g", storage=url))
+    assert note.startswith("## g") and "| sgd | 2 |" in note and "verdict" in note
