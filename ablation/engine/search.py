@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import replace
 from typing import Any
 
 import optuna
@@ -121,7 +122,9 @@ def run_search(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
 
         torch.set_num_threads(options.threads)
     before = count_trials(study, FINISHED)
-    shown.study_start(spec, spec.n_trials, max(0, spec.n_trials - before))
+    # Shown as what it is: n_trials trials on the one search seed.
+    shown.study_start(replace(spec, seeds=(spec.search_seed,)), spec.n_trials,
+                      max(0, spec.n_trials - before))
     ran = SearchWorker(spec, options, store, study, fit_fn, shown).run()
     return search_run_summary(study, spec, before, ran)
 

@@ -117,3 +117,10 @@ def test_a_grid_run_writes_its_table_as_the_dashboard_note(tmp_path):
     _run(["run", str(study), "--storage", url, "--trainer", "tests.fakes:sleep_fit"])
     note = get_note(optuna.load_study(study_name="g", storage=url))
     assert note.startswith("## g") and "| sgd | 2 |" in note and "verdict" in note
+
+
+def test_n_trials_on_a_grid_study_is_a_user_error_that_writes_nothing(tmp_path):
+    db = tmp_path / "a.db"
+    res = CliRunner().invoke(main, ["run", "optimizers", "--dataset", "digits", "--n-trials",
+                                    "3", "--storage", f"sqlite:///{db}"])
+    assert res.exit_code == 2 and "--n-trials" in res.output and not db.exists()
