@@ -3,7 +3,8 @@
 Run the two studies first (the commands are in docs/results-search.md), each into its own
 database, then
 
-    python benchmarks/search_vs_grid.py --grid sqlite:///GRID.db --search sqlite:///SEARCH.db
+    python benchmarks/search_vs_grid.py --grid sqlite:///GRID.db --search sqlite:///SEARCH.db \
+        --grid-study lr-grid-mnist --search-study lr-search-mnist
 
 prints, for each: trials run, wall time (first trial's start to last trial's finish, from
 ablate_runs), summed training seconds, the best learning rate it finds, and the verdict of its
@@ -27,10 +28,10 @@ from ablation.reporting.summary import compare_rows, summary_rows  # noqa: E402
 from benchmarks._common import loadavg  # noqa: E402
 
 
-def names(store, prefix: str) -> list[str]:
-    """Stored studies whose name starts with ``prefix``, in name order."""
-    return sorted(s.study_name for s in optuna.get_all_study_summaries(store.optuna)
-                  if s.study_name.startswith(prefix))
+def names(store, study: str, stage: str) -> list[str]:
+    """``study`` and its second stage ``study + stage``, as far as they are stored."""
+    stored = {s.study_name for s in optuna.get_all_study_summaries(store.optuna)}
+    return [n for n in (study, study + stage) if n in stored]
 
 
 def cost(store, studies: list[str]) -> tuple[int, float, float]:
@@ -72,17 +73,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grid", required=True, help="database of the grid `lr` run")
     parser.add_argument("--search", required=True, help="database of the `lr-search` run")
+    parser.add_argument("--grid-study", default="lr", help="stored name of the grid study")
+    parser.add_argument("--search-study", default="lr-search",
+                        help="stored name of the search study")
     args = parser.parse_args()
     print(f"loadavg now: {loadavg()}")
     grid = open_store(args.grid, must_exist=True)
-    report(grid, "grid", [*names(grid, "lr["), *names(grid, "lr/fine")])
+    report(grid, "grid", names(grid, args.grid_study, "/fine"))
     search = open_store(args.search, must_exist=True)
-    found = names(search, "lr-search[")
+    found = names(search, args.search_study, "/confirm")
     study = optuna.load_study(study_name=found[0], storage=search.optuna)
     best = study.best_trial
     print(f"search best single trial #{best.number}: {best.params} "
           f"val {100 * (best.value or 0):.2f}%")
-    report(search, "search", [*found, *names(search, "lr-search/confirm")])
+    report(search, "search", found)
 
 
 if __name__ == "__main__":
