@@ -95,11 +95,20 @@ class SearchWorker(Worker):
         self.study.tell(trial, state=TrialState.FAIL)
 
     def _run_sampled(self, trial: optuna.Trial, env: dict[str, Any]) -> None:
-        point = search_point(self.spec, trial.number, trial.params)
-        for key, value in (("axis", point.axis), ("label", point.label), ("seed", point.seed),
-                           ("point_key", point.key), ("is_baseline", False)):
-            trial.set_user_attr(key, value)
-        point_id = db.add_running_point(self.store.engine, self.name, point.as_row(), self.tag)
+        try:
+            point = search_point(self.spec, trial.number, trial.params)
+            for key, value in (("axis", point.axis), ("label", point.label),
+                               ("seed", point.seed), ("point_key", point.key),
+                               ("is_baseline", False)):
+                trial.set_user_attr(key, value)
+            point_id = db.add_running_point(self.store.engine, self.name, point.as_row(),
+                                            self.tag)
+        except BaseException as exc:
+            # Not started yet, so no heartbeat would ever fail it: a trial left RUNNING would
+            # hold its share of the budget for good.
+            trial.set_user_attr("failure", repr(exc)[:500])
+            self.study.tell(trial, state=TrialState.FAIL)
+            raise
         try:
             self.run_trial(trial, point, point_id, env)
         except BaseException:

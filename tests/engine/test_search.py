@@ -4,6 +4,7 @@ across runs and dead workers, the confirm stage re-runs the winners over seeds, 
 
 import math
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import optuna
@@ -22,7 +23,8 @@ from ablation.engine.samplers import SAMPLERS
 from ablation.engine.search import run_search
 from ablation.engine.store import open_store
 from ablation.engine.worker import RunOptions, run_study
-from ablation.spec.study import parse_study
+from ablation.errors import UserError
+from ablation.spec.study import Axis, parse_study
 from tests.helpers import FakeFit
 
 SEARCHING = [n for n in SAMPLERS if SAMPLERS.get(n).searches_ranges]
@@ -200,3 +202,12 @@ def test_an_interrupted_search_waits_with_its_confirm_stage(tmp_path):
     assert len(summaries) == 1 and summaries[0].remaining == 1
     summaries = run_search_stages(spec, options(tmp_path, max_trials=3), FakeFit())
     assert [s.ran for s in summaries] == [1, 2]  # one budget: 1 search trial + 2 confirm
+
+
+def test_a_sampled_configuration_that_is_invalid_fails_its_trial(tmp_path):
+    # Parsing refuses such a range; a spec built by hand can still hold one. The trial must
+    # not stay RUNNING: without a heartbeat, nothing would ever fail it and free its budget.
+    spec = replace(search_spec(n_trials=2), axes=(Axis("swa_epochs", low=3, high=4),))
+    with pytest.raises(UserError, match="swa_epochs"):
+        run_search(spec, options(tmp_path), FakeFit())
+    assert [t.state for t in stored(tmp_path).get_trials()] == [TrialState.FAIL]
