@@ -72,6 +72,11 @@ def test_compression_search_confirms_points_of_its_pareto_front(tmp_path):
     confirmed = {(v["prune"], v["quantize"]) for v in derived["values"]}
     assert confirmed and confirmed <= on_front
     assert all(0.0 <= p <= 0.95 for p, _ in confirmed)
+    from optuna_dashboard import get_note
+
+    note = get_note(search)
+    assert "Pareto front over (artifact_val_accuracy, artifact_bytes): trials" in note
+    assert "## Confirmed over seeds" in note
     pareto = tmp_path / "front.csv"
     _run(["export", "compression-search/confirm", "--pareto", str(pareto), "--storage", url])
     assert pareto.read_text().startswith("label,seeds,artifact_test_accuracy,artifact_bytes")
