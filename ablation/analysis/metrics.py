@@ -105,6 +105,10 @@ _add(
               reported="test_accuracy"),
     _lower("val_loss", "validation loss", selectable=True, epoch="val_loss",
            reported="test_loss"),
+    # The reloaded compressed artifact on the validation split: a compression search selects on
+    # it (never on the test split), its tables report artifact_test_accuracy.
+    _accuracy("artifact_val_accuracy", "artifact validation accuracy", selectable=True,
+              reported="artifact_test_accuracy"),
     _lower("artifact_ratio", "artifact / fp32 size", digits=3),
     _lower("fp32_bytes", "fp32 artifact size", "bytes", 0, integer=True),
     MetricInfo("sparsity", "sparsity", MAXIMIZE, percent=True, digits=1, low=0.0, high=1.0),

@@ -14,8 +14,13 @@ def studies() -> None:
         spec = load_study(name)
         axes = ", ".join(a.name for a in spec.axes)
         then = f"; then {name}/fine" if spec.refine else ""
+        runs = f"{len(spec.seeds)} seeds"
+        if spec.is_search:
+            runs = f"{spec.sampler}, {spec.n_trials} trials"
+            if spec.confirm:
+                then = f"; then {name}/confirm x {len(spec.confirm.seeds)} seeds"
         click.echo(f"{name:<18} {spec.description}  [axes: {axes}; "
-                   f"{len(spec.seeds)} seeds; {spec.baseline.dataset}{then}]")
+                   f"{runs}; {spec.baseline.dataset}{then}]")
 
 
 @click.command()

@@ -52,13 +52,22 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
 @metric_option
 def show(study: str, dataset: str | None, model: str | None, epochs: int | None, storage: str,
          level: float, adjust: str, metric: str | None) -> None:
-    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
+    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank.
+
+    For a sampled search with a confirm stage, the confirmed table (STUDY/confirm).
+    """
+    from ablation.engine.confirm import stored_confirm_stage
     from ablation.engine.reader import compared_metric, load_trials
     from ablation.reporting.console import print_summary
     from ablation.reporting.summary import compare_rows, summary_rows
 
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
+    confirmed = stored_confirm_stage(store, name)
+    if confirmed is not None:
+        click.echo(f"{name} is a sampled search: showing its confirm stage {confirmed!r} (every "
+                   f"search trial: ablate export '{name}' --per-trial --csv FILE)")
+        name = confirmed
     metric = metric or compared_metric(store, name)
     rows = compare_rows(summary_rows(load_trials(store, name)), metric, level, adjust)
     print_summary(name, rows, metric)

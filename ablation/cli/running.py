@@ -33,7 +33,7 @@ def trainer_for(ref: str | None) -> Any:
 def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int | None,
                  seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
                  max_trials: int | None, grace: int, threads: int,
-                 dry_run: bool = False) -> tuple[Any, Any]:
+                 dry_run: bool = False, n_trials: int | None = None) -> tuple[Any, Any]:
     """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
     from ablation.engine.options import RunOptions
     from ablation.engine.store import artifacts_dir_for, check_url
@@ -42,18 +42,26 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
 
     if dry_run and dataset is None:
         dataset = "digits"  # a smoke test must run offline: the embedded data set
-    spec = with_overrides(load_study(study), seeds=seeds, dataset=dataset, model=model,
-                          epochs=epochs)
-    if dry_run:
-        spec = with_overrides(spec, seeds=1, epochs=1, train_limit=256)
+    spec = with_overrides(load_study(study), seeds=seeds, n_trials=n_trials, dataset=dataset,
+                          model=model, epochs=epochs)
+    if dry_run:  # a search keeps 2 confirm seeds (its verdicts need two) and samples 2 trials
+        spec = with_overrides(spec, seeds=2 if spec.confirm else 1, epochs=1, train_limit=256,
+                              n_trials=2 if spec.is_search else None)
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
                          max_trials=max_trials, grace_seconds=grace)
     return spec, options
 
 
+n_trials_option = click.option(
+    "--n-trials", type=click.IntRange(min=1), default=None,
+    help="A sampled search's trial budget, over all runs and workers (instead of the study's "
+    "n_trials).")
+
+
 @click.command()
 @study_options
+@n_trials_option
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Worker processes on this machine sharing the study.")
 @click.option("--threads", type=click.IntRange(min=0), default=0,
@@ -63,15 +71,14 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
               "embedded digits data set (unless --dataset), a temporary database.")
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
-        trainer: str | None, max_trials: int | None, heartbeat_grace: int, workers: int,
-        threads: int, dry_run: bool) -> None:
+        trainer: str | None, max_trials: int | None, heartbeat_grace: int, n_trials: int | None,
+        workers: int, threads: int, dry_run: bool) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
-    A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
+    Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
     from ablation.engine.local import WorkersFailed, run_workers
     from ablation.engine.register import check_ready
-    from ablation.engine.stages import run_stages
     from ablation.engine.store import open_store, shown_url
     from ablation.engine.worker import run_study
     from ablation.reporting.console import RichProgress, WorkerProgress
@@ -81,7 +88,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         tmp = tempfile.TemporaryDirectory(prefix="ablate-dry-run-")
         storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
-                                 artifacts, max_trials, heartbeat_grace, threads, dry_run)
+                                 artifacts, max_trials, heartbeat_grace, threads, dry_run,
+                                 n_trials)
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
     fit_fn = trainer_for(trainer)
@@ -94,13 +102,28 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         return run_study(s, o, fit_fn, RichProgress(), store)
 
     try:
-        summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
+        summaries = all_stages(spec, options, fit_fn, run_one, store)
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
     _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
     if tmp is not None:
         tmp.cleanup()
+
+
+def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:
+    """Run every stage of ``spec`` (a search and its confirm stage, or a grid and its refine
+    stage), writing each grid stage's table as its dashboard note."""
+    from ablation.engine.confirm import run_search_stages
+    from ablation.engine.notes import note_stage
+    from ablation.engine.stages import run_stages
+
+    if spec.is_search:  # writes its own notes, the confirmed table on the search study too
+        return run_search_stages(spec, options, fit_fn, run_one=run_one, store=store)
+    summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
+    for summary in summaries:
+        note_stage(store, summary.study_name)
+    return summaries
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
@@ -111,16 +134,23 @@ def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
     if spec.refine and len(summaries) == 1:
         click.echo(f"stage 2 ({spec.name}/fine) starts once every trial of stage 1 is done; "
                    "run the same command again")
+    if spec.confirm and len(summaries) == 1:
+        click.echo(f"the confirm stage ({spec.name}/confirm) starts once the search's "
+                   f"{spec.n_trials} trials are finished; run the same command again")
+    elif spec.confirm:
+        click.echo(f"confirmed table: ablate show {spec.name} (or ablate export "
+                   f"'{summaries[-1].study_name}' --markdown FILE)")
 
 
 @click.command()
 @study_options
+@n_trials_option
 @click.option("--threads", type=click.IntRange(min=0), default=0,
               help="torch threads (0: torch's default, one per core).")
 def worker(study: str, dataset: str | None, model: str | None, epochs: int | None,
            seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
            trainer: str | None, max_trials: int | None, heartbeat_grace: int,
-           threads: int) -> None:
+           n_trials: int | None, threads: int) -> None:
     """Join STUDY as one more worker (any machine that reaches --storage); see docs/workers.md.
 
     Give the same STUDY and overrides as the `ablate run` that started it. The worker runs
@@ -131,7 +161,8 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
     from ablation.reporting.console import WorkerProgress
 
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
-                                 artifacts, max_trials, heartbeat_grace, threads)
+                                 artifacts, max_trials, heartbeat_grace, threads,
+                                 n_trials=n_trials)
     tag = f"{socket.gethostname()}:{os.getpid()}"
     summary = run_study(spec, options, trainer_for(trainer), WorkerProgress(tag))
     click.echo(f"worker {tag}: {summary.ran} trial(s) run, {summary.remaining} of "

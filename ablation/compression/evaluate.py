@@ -38,6 +38,9 @@ class CompressionResult:
     artifact_ratio: float  # artifact_bytes / fp32_bytes
     sparsity: float  # share of zero conv/linear weights in the reloaded model
     artifact_test_accuracy: float
+    # The reloaded artifact on the validation split: what a search over compression selects on
+    # (NaN without a validation split).
+    artifact_val_accuracy: float
     latency_ms_b1: float  # median CPU milliseconds per batch of 1
     latency_ms_b256: float  # median CPU milliseconds per batch of 256
 
@@ -96,10 +99,15 @@ def measure_artifact(small: nn.Module, meta: dict[str, object], mode: str, path:
                                artifact.weight_names(small)))
     loaded = artifact.load_model(path)
     _, pred = evaluate(loaded, data.test_x, data.test_y, batcher, nn.CrossEntropyLoss())
+    val_acc = float("nan")
+    if len(data.val_y):
+        _, val_pred = evaluate(loaded, data.val_x, data.val_y, batcher, nn.CrossEntropyLoss())
+        val_acc = accuracy(data.val_y, val_pred)
     x = batcher(data.test_x[:256])
     return CompressionResult(
         artifact_bytes=size, fp32_bytes=fp32, artifact_ratio=size / fp32,
         sparsity=sparsity(loaded), artifact_test_accuracy=accuracy(data.test_y, pred),
+        artifact_val_accuracy=val_acc,
         latency_ms_b1=latency_ms(loaded, x[:1], 50), latency_ms_b256=latency_ms(loaded, x, 5))
 
 

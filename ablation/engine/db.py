@@ -259,3 +259,17 @@ def cross_cells(engine: Engine, study: str) -> list[dict[str, Any]]:
                             .order_by(CROSS_EVAL.c.trial_number, CROSS_EVAL.c.test_dataset))
         return [dict(r._mapping, classes=json.loads(r.classes),
                      confusion=json.loads(r.confusion)) for r in rows]
+
+
+def add_running_point(engine: Engine, study: str, row: dict[str, Any], worker: str) -> int:
+    """Insert a point already taken by ``worker`` (a sampled search trial's); returns its id.
+
+    A search trial is created by the worker that runs it, so it is never pending: nothing
+    else claims it, and a dead worker's trial is failed through its Optuna heartbeat.
+    """
+    with engine.begin() as conn:
+        done = conn.execute(POINTS.insert().values(**row, study=study, state="running",
+                                                   attempts=1, worker=worker, heartbeat=now()))
+        key = done.inserted_primary_key
+        assert key is not None
+        return int(key[0])

@@ -27,11 +27,11 @@ def check_ready(spec: StudySpec, options: RunOptions) -> list[Point]:
     if not SAMPLERS.get(spec.sampler).searches_ranges and not all(a.is_grid for a in spec.axes):
         raise UserError(f"{spec.source}: low/high axes need a sampler that searches ranges; "
                         f"sampler {spec.sampler!r} runs the listed 'choices' only")
-    points = grid_points(spec)
+    points = grid_points(spec)  # a search's choice axes (dataset, say) are among these too
     for name in sorted({p.config.dataset for p in points}):
         load_raw(name, str(options.data_dir))
     _check_artifacts_dir(options.artifacts_dir)
-    return points
+    return [] if spec.is_search else points
 
 
 def _check_artifacts_dir(path: Path) -> None:
@@ -48,16 +48,22 @@ def spec_record(spec: StudySpec) -> dict[str, Any]:
     """What the study stores about itself (readable in optuna-dashboard and by ``show``)."""
     return {"name": spec.name, "source": spec.source, "metric": spec.metric,
             "direction": spec.direction, "mode": spec.mode, "sampler": spec.sampler,
+            "objectives": list(spec.objectives),
             "axes": [a.name for a in spec.axes], "seeds": list(spec.seeds),
             "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides)}
 
 
+def _direction(metric: str) -> optuna.study.StudyDirection:
+    return (optuna.study.StudyDirection.MAXIMIZE if METRICS.get(metric).higher_is_better
+            else optuna.study.StudyDirection.MINIMIZE)
+
+
 def open_study(spec: StudySpec, store: Store) -> optuna.Study:
     """Create or reopen the study's Optuna study; refuse one stored from other baseline or axes."""
-    direction = (optuna.study.StudyDirection.MAXIMIZE if spec.direction == "maximize"
-                 else optuna.study.StudyDirection.MINIMIZE)
+    metrics = spec.objectives or (spec.metric,)
     study = optuna.create_study(storage=store.optuna, study_name=spec.storage_name,
-                                direction=direction, sampler=SAMPLERS.get(spec.sampler).build(spec),
+                                directions=[_direction(m) for m in metrics],
+                                sampler=SAMPLERS.get(spec.sampler).build(spec, spec.search_seed),
                                 pruner=PRUNERS.get(spec.pruner).build(), load_if_exists=True)
     stored = study.user_attrs.get("fingerprint")
     if stored is not None and stored != fingerprint(spec):
@@ -68,7 +74,7 @@ def open_study(spec: StudySpec, store: Store) -> optuna.Study:
         try:
             study.set_user_attr("fingerprint", fingerprint(spec))
             study.set_user_attr("spec", spec_record(spec))
-            study.set_metric_names([METRICS.get(spec.metric).name])
+            study.set_metric_names([METRICS.get(m).name for m in metrics])
         except (optuna.exceptions.StorageInternalError, sa_exc.IntegrityError):
             # Two workers created the study together and both wrote these; keep the first.
             if study.user_attrs.get("fingerprint") != fingerprint(spec):

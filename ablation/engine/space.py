@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ablation.spec.config import TrainConfig
+from ablation.spec.search_keys import CONFIRM_AXIS
 from ablation.spec.study import Axis, StudySpec
 
 BASELINE = "baseline"
@@ -49,6 +50,9 @@ def label_of(value: Any) -> str:
 def _configs(spec: StudySpec) -> list[tuple[str, str, TrainConfig]]:
     """(axis, label, config) for every configuration of a grid study."""
     base = spec.baseline
+    if spec.candidates:  # a confirm stage: the baseline and the listed configurations
+        return [(BASELINE, BASELINE, base), *((CONFIRM_AXIS, label, replace(base, **dict(c)))
+                                              for label, c in spec.candidates)]
     grid_axes: list[Axis] = [a for a in spec.axes if a.is_grid]
     if spec.mode == "factorial":
         out = []
@@ -75,7 +79,7 @@ def grid_points(spec: StudySpec) -> list[Point]:
     for i, (axis, label, cfg) in enumerate(_configs(spec)):
         params = {a.name: getattr(cfg, a.name) for a in spec.axes}
         is_base = axis == BASELINE
-        if axis == BASELINE and len(spec.axes) == 1:
+        if axis == BASELINE and len(spec.axes) == 1 and not spec.candidates:
             # A single-axis study reads best with the baseline under its own value.
             axis, label = spec.axes[0].name, label_of(getattr(cfg, spec.axes[0].name))
         for j, seed in enumerate(spec.seeds):
@@ -86,21 +90,46 @@ def grid_points(spec: StudySpec) -> list[Point]:
 
 def fingerprint(spec: StudySpec) -> str:
     """What must not change under a stored study's name: baseline and axes (seeds may grow)."""
-    blob = json.dumps({"baseline": spec.baseline.describe(), "mode": spec.mode,
-                       "axes": [[a.name, list(a.choices), a.low, a.high, a.log]
-                                for a in spec.axes]}, sort_keys=True, default=str)
+    what: dict[str, Any] = {
+        "baseline": spec.baseline.describe(), "mode": spec.mode,
+        "axes": [[a.name, list(a.choices), a.low, a.high, a.log,
+                  *([a.step] if a.step is not None else [])] for a in spec.axes]}
+    # Only where set, so the fingerprints of studies stored before these keys stay the same.
+    if spec.objectives:
+        what["objectives"] = list(spec.objectives)
+    if spec.candidates:
+        what["candidates"] = [label for label, _ in spec.candidates]
+    blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def plan_summary(spec: StudySpec) -> str:
     """One line: the study's axes and how many configurations x seeds = trials it runs."""
     axes = ", ".join(f"{a.name} ({len(a.choices)} values)" if a.is_grid
-                     else f"{a.name} ({'log ' if a.log else ''}{a.low:g}..{a.high:g})"
+                     else f"{a.name} ({'log ' if a.log else ''}{a.low:g}..{a.high:g}"
+                     f"{f' step {a.step:g}' if a.step is not None else ''})"
                      for a in spec.axes)
+    if spec.is_search:
+        return f"study {spec.name}; axes: {axes}; {search_summary(spec)}"
     seeds = len(spec.seeds)
-    configs = (len(grid_points(spec)) // seeds if all(a.is_grid for a in spec.axes)
-               else spec.n_trials)
+    configs = len(grid_points(spec)) // seeds
     then = (f"; then {spec.name}/fine: {spec.refine.values} values of {spec.refine.axis} x "
             f"{seeds} seeds = {spec.refine.values * seeds} trials" if spec.refine else "")
     return (f"study {spec.name}; axes: {axes}; {configs} configurations x {seeds} seeds = "
             f"{configs * seeds} trials{then}")
+
+
+def search_summary(spec: StudySpec) -> str:
+    """'30 trials sampled by tpe (seed 0) ..., then NAME/confirm: ...' for a sampled search."""
+    goal = (f"objectives {', '.join(spec.objectives)}" if spec.objectives
+            else f"metric {spec.metric}")
+    text = (f"{spec.n_trials} trials sampled by {spec.sampler} (search seed {spec.search_seed}, "
+            f"one seed per trial, {goal})")
+    if spec.confirm is None:
+        return text + "; no confirm stage"
+    c = spec.confirm
+    which = (f"up to {c.top} points of the Pareto front" if spec.objectives
+             else f"the best {c.top} configurations")
+    n = len(c.seeds)
+    return (f"{text}; then {spec.name}/confirm: {which} and the baseline x {n} seeds = up to "
+            f"{(c.top + 1) * n} trials")

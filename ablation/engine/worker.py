@@ -116,7 +116,11 @@ class Worker:
     def run_point(self, point: Point, point_id: int, env: dict[str, Any],
                   retry_of: int | None = None) -> None:
         """Train one point as one Optuna trial and record its outcome."""
-        trial = self._ask(point, retry_of)
+        self.run_trial(self._ask(point, retry_of), point, point_id, env)
+
+    def run_trial(self, trial: optuna.Trial, point: Point, point_id: int,
+                  env: dict[str, Any]) -> None:
+        """Train ``point`` as the asked ``trial`` (a grid point's, or a sampled search's)."""
         engine = self.store.engine
         # Recorded now, so a worker taking the point over after a crash can fail this trial.
         db.set_point(engine, point_id, "running", trial.number)
@@ -141,7 +145,8 @@ class Worker:
         except BaseException as exc:
             self._fail(trial, point_id, ckpt, exc)
             raise
-        self.study.tell(trial, values[self.spec.metric])
+        objectives = self.spec.objectives or (self.spec.metric,)
+        self.study.tell(trial, [values[m] for m in objectives])
         db.set_point(engine, point_id, "done", trial.number)
         db.finish_run(engine, self.name, trial.number)
         ckpt.delete()
@@ -152,11 +157,12 @@ class Worker:
         def on_epoch(record: EpochRecord) -> None:
             db.add_epoch(self.store.engine, self.name, trial.number,
                              dataclasses.asdict(record))
-            if self.epoch_metric is not None:
-                trial.report(getattr(record, self.epoch_metric), record.epoch)
             self.progress.epoch(record, point.config.epochs)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
+            # Optuna prunes on one reported value: a multi-objective study reports none.
+            if self.epoch_metric is not None and not self.spec.objectives:
+                trial.report(getattr(record, self.epoch_metric), record.epoch)
+                if trial.should_prune():
+                    raise optuna.TrialPruned()
 
         result = self.trainer(point.config, point.seed, data_dir=self.options.data_dir,
                               on_epoch=on_epoch, checkpoint=ckpt)
@@ -193,7 +199,14 @@ def count_done(store: Store, name: str, keys: set[str]) -> int:
 
 def run_study(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
               progress: Progress | None = None, store: Store | None = None) -> RunSummary:
-    """Run every point of ``spec`` not yet done; re-running a finished study runs nothing."""
+    """Run every point of ``spec`` not yet done; re-running a finished study runs nothing.
+
+    A sampled search (``spec.is_search``) runs its remaining trial budget instead.
+    """
+    if spec.is_search:
+        from ablation.engine.search import run_search
+
+        return run_search(spec, options, fit_fn, progress, store)
     shown = progress or Silent()
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
     study, points = register(spec, options, store)

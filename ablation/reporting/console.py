@@ -95,7 +95,8 @@ class WorkerProgress:
 
 def point_text(point: Point) -> str:
     """'optimizer=sgd seed=1' style description of a point."""
-    what = point.label if point.axis == "baseline" else f"{point.axis}={point.label}"
+    what = (point.label if point.axis == "baseline" else f"{point.axis}: {point.label}"
+            if "=" in point.label else f"{point.axis}={point.label}")  # "search: lr=0.01, ..."
     return f"{what} seed={point.seed}"
 
 

@@ -47,11 +47,13 @@ def check_metric(study: Mapping[str, Any], baseline: TrainConfig, where: str
     return metric, direction
 
 
-def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str
-                 ) -> tuple[str, str]:
+def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str,
+                 objectives: Sequence[str] = ()) -> tuple[str, str]:
     """``study.sampler`` and ``study.pruner``, checked against what the engine runs.
 
     ``ranged``: the study has low/high axes, which need a sampler that searches ranges.
+    ``objectives``: a multi-objective search, which needs a sampler that handles several
+    objectives and cannot be pruned (Optuna prunes on one reported value).
     """
     from ablation.engine.pruners import PRUNERS
     from ablation.engine.samplers import SAMPLERS
@@ -65,7 +67,14 @@ def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str
         raise UserError(f"{where}: low/high axes need a sampler that searches ranges "
                         f"({', '.join(searching) or 'none in this version'}); sampler "
                         f"{sampler!r} runs listed values: give the axis 'choices'")
+    if objectives and not SAMPLERS.get(sampler).multi_objective:
+        several = [n for n in SAMPLERS if SAMPLERS.get(n).multi_objective]
+        raise UserError(f"{where}: study.objectives needs a sampler for several objectives "
+                        f"({', '.join(several)}); got {sampler!r}")
     pruner = study.get("pruner", "none")
+    if objectives and pruner != "none":
+        raise UserError(f"{where}: study.pruner {pruner!r}: a multi-objective search cannot be "
+                        "pruned (Optuna prunes on one value); drop study.pruner")
     if pruner not in PRUNERS:
         raise UserError(f"{where}: study.pruner must be one of {', '.join(PRUNERS.names())}, "
                         f"got {pruner!r}")

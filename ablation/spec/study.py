@@ -8,7 +8,7 @@ Raw dicts never leave this package.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,6 +19,17 @@ from ablation.spec.config import (
     TrainConfig,
     coerce_value,
     make_train_config,
+)
+from ablation.spec.search_keys import (
+    CONFIRM_SUFFIX,
+    Confirm,
+    check_search_metrics,
+    confirm_label,
+    parse_confirm,
+    parse_n_trials,
+    parse_objectives,
+    parse_range,
+    parse_search_seed,
 )
 
 MODES = ("one-at-a-time", "factorial")
@@ -41,9 +52,10 @@ class Axis:
 
     name: str
     choices: tuple[Any, ...] = ()
-    low: float | None = None
+    low: float | None = None  # an int for integer keys (batch_size, epochs, ...)
     high: float | None = None
     log: bool = False
+    step: float | None = None  # a range sampled on low, low + step, ... (None: continuous)
 
     @property
     def is_grid(self) -> bool:
@@ -75,10 +87,20 @@ class StudySpec:
     mode: str = "one-at-a-time"
     sampler: str = "grid"
     pruner: str = "none"
-    n_trials: int = 0  # for continuous axes: how many sampled configurations
+    n_trials: int = 0  # a sampled search: how many configurations, over all runs and workers
     source: str = ""  # the file it came from
     overrides: tuple[tuple[str, Any], ...] = field(default=())
     refine: Refine | None = None
+    objectives: tuple[str, ...] = ()  # a multi-objective search (metric is the first)
+    search_seed: int = 0  # a search's sampler seed and every search trial's training seed
+    confirm: Confirm | None = None
+    # A confirm stage's configurations: (label, ((key, value), ...)), run besides the baseline.
+    candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+
+    @property
+    def is_search(self) -> bool:
+        """True for a sampled search (Optuna's sampler picks the configurations)."""
+        return self.sampler != "grid"
 
     @property
     def storage_name(self) -> str:
@@ -90,7 +112,7 @@ class StudySpec:
 
 
 _STUDY_KEYS = {"name", "description", "metric", "direction", "seeds", "mode", "sampler",
-               "pruner", "n_trials", "refine"}
+               "pruner", "n_trials", "refine", "objectives", "search_seed", "confirm"}
 
 
 _REFINE_KEYS = ("axis", "values", "spacing")
@@ -102,48 +124,39 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
         raise UserError(f"{at}: not a baseline key; allowed: {', '.join(TRAIN_FIELDS)}")
     if not isinstance(raw, Mapping):
         raise UserError(f"{at}: must be a table with 'choices' or 'low'/'high'")
-    extra = sorted(set(raw) - {"choices", "low", "high", "log"}, key=str)
+    extra = sorted(set(raw) - {"choices", "low", "high", "log", "step"}, key=str)
     if extra:
-        raise UserError(f"{at}: unknown key {extra[0]!r}; allowed: choices, low, high, log")
+        raise UserError(f"{at}: unknown key {extra[0]!r}; allowed: choices, low, high, log, "
+                        "step")
     if "choices" in raw and len(raw) > 1:
         raise UserError(f"{at}: give either 'choices' or 'low'/'high' (with 'log'), not both")
-    if "choices" in raw:
-        choices = raw["choices"]
-        if not isinstance(choices, list) or not choices:
-            raise UserError(f"{at}.choices: must be a non-empty list")
-        values = tuple(coerce_value(name, v, f"{at}.choices") for v in choices)
-        if len(set(values)) != len(values):
-            dup = next(v for v in values if values.count(v) > 1)
-            raise UserError(f"{at}.choices: duplicate value {dup!r}")
-        for v in values:  # every value must make a valid configuration
-            make_train_config({name: v}, f"{at}.choices", baseline)
-        return Axis(name, choices=values)
-    if "low" not in raw or "high" not in raw:
-        raise UserError(f"{at}: needs 'choices' or both 'low' and 'high'")
-    low, high = (coerce_value(name, raw[k], f"{at}.{k}") for k in ("low", "high"))
-    log = raw.get("log", False)
-    if not isinstance(log, bool):
-        raise UserError(f"{at}.log: must be true or false, got {log!r}")
-    if not isinstance(low, int | float) or isinstance(low, bool) or not low < high:
-        raise UserError(f"{at}: needs numbers with low < high, got low={low!r} high={high!r}")
-    if log and low <= 0:
-        raise UserError(f"{at}: log scale needs low > 0, got {low!r}")
-    for v in (low, high):
-        make_train_config({name: v}, at, baseline)
-    return Axis(name, low=float(low), high=float(high), log=log)
+    if "choices" not in raw:
+        r = parse_range(name, raw, baseline, at)
+        return Axis(name, low=r.low, high=r.high, log=r.log, step=r.step)
+    choices = raw["choices"]
+    if not isinstance(choices, list) or not choices:
+        raise UserError(f"{at}.choices: must be a non-empty list")
+    values = tuple(coerce_value(name, v, f"{at}.choices") for v in choices)
+    if len(set(values)) != len(values):
+        dup = next(v for v in values if values.count(v) > 1)
+        raise UserError(f"{at}.choices: duplicate value {dup!r}")
+    for v in values:  # every value must make a valid configuration
+        make_train_config({name: v}, f"{at}.choices", baseline)
+    return Axis(name, choices=values)
 
 
-def _parse_seeds(raw: Any, where: str) -> tuple[int, ...]:
+def parse_seeds(raw: Any, where: str, key: str = "study.seeds") -> tuple[int, ...]:
+    """A seed count ``n`` (seeds 0..n-1) or a list of distinct seeds >= 0."""
     if isinstance(raw, int) and not isinstance(raw, bool):
         if not 1 <= raw <= MAX_SEEDS:
-            raise UserError(f"{where}: study.seeds must be from 1 to {MAX_SEEDS}, got {raw}")
+            raise UserError(f"{where}: {key} must be from 1 to {MAX_SEEDS}, got {raw}")
         return tuple(range(raw))
     if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
                                               and s >= 0 for s in raw)):
         if len(set(raw)) != len(raw):
-            raise UserError(f"{where}: study.seeds has a duplicate seed")
+            raise UserError(f"{where}: {key} has a duplicate seed")
         return tuple(raw)
-    raise UserError(f"{where}: study.seeds must be a count or a list of seeds >= 0, got {raw!r}")
+    raise UserError(f"{where}: {key} must be a count or a list of seeds >= 0, got {raw!r}")
 
 
 def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str,
@@ -190,20 +203,43 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     if not axes:
         raise UserError(f"{where}: [axes] is empty; a study varies at least one key")
     parsed = tuple(_parse_axis(k, v, baseline, where) for k, v in axes.items())
-    metric, direction = check_metric(study, baseline, where)
-    sampler, pruner = check_search(study, not all(a.is_grid for a in parsed), metric, where)
-    n_trials = study.get("n_trials", 0)
-    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 0:
-        raise UserError(f"{where}: study.n_trials must be an integer >= 0, got {n_trials!r}")
+    objectives = parse_objectives(study, where)
+    for m in objectives[1:]:  # each objective as a metric: artifact metrics need an artifact
+        check_metric({"metric": m}, baseline, where)
+    metric, direction = check_metric({**study, "metric": objectives[0]} if objectives else study,
+                                     baseline, where)
+    sampler, pruner = check_search(study, not all(a.is_grid for a in parsed), metric, where,
+                                   objectives)
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
+    seeds = parse_seeds(study.get("seeds", 3), where)
+    searched = _search_keys(study, baseline, seeds, sampler != "grid", where)
     return StudySpec(
-        name=name, baseline=baseline, axes=parsed,
-        seeds=_parse_seeds(study.get("seeds", 3), where), description=description,
+        name=name, baseline=baseline, axes=parsed, seeds=seeds, description=description,
         metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
-        n_trials=n_trials, source=where,
+        source=where, objectives=objectives,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
-        else None)
+        else None, **searched)
+
+
+def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],
+                 searched: bool, where: str) -> dict[str, Any]:
+    """``n_trials``, ``search_seed`` and ``confirm``, and what a sampled search may not have."""
+    if not searched:
+        for key in ("objectives", "confirm", "search_seed"):
+            if key in study:
+                raise UserError(f"{where}: study.{key} belongs to a sampled search; set "
+                                "study.sampler (e.g. \"tpe\") and give n_trials")
+        return {"n_trials": parse_n_trials(study, False, where)}
+    if "refine" in study:
+        raise UserError(f"{where}: study.refine refines a grid; a sampled search is followed "
+                        "by study.confirm instead")
+    objectives = study.get("objectives") or [study.get("metric", "val_accuracy")]
+    check_search_metrics(objectives, baseline, where)
+    return {"n_trials": parse_n_trials(study, True, where),
+            "search_seed": parse_search_seed(study, seeds, where),
+            "confirm": parse_confirm(study["confirm"], seeds, where) if "confirm" in study
+            else None}
 
 
 def _parse_refine(raw: Any, axes: tuple[Axis, ...], metric: str, where: str) -> Refine:
@@ -252,16 +288,38 @@ def refined_stage(spec: StudySpec, values: tuple[float, ...], best: float) -> St
                    axes=(Axis(name, choices=tuple(values)),), refine=None)
 
 
-def with_overrides(spec: StudySpec, seeds: int | None = None,
+def confirm_stage(spec: StudySpec, chosen: Sequence[Mapping[str, Any]]) -> StudySpec:
+    """The confirm stage of a search: the baseline and each ``chosen`` configuration (the
+    searched axes' values) over the confirm seeds, as a grid study named ``<study>/confirm``.
+
+    The axes list the chosen values (so Optuna and the dashboard see ordinary parameters); the
+    configurations themselves are the candidates, not a product of the axes.
+    """
+    assert spec.confirm is not None
+    where = f"{spec.source}: the confirm stage"
+    candidates = []
+    for changes in chosen:
+        make_train_config(changes, where, spec.baseline)
+        candidates.append((confirm_label(changes), tuple(changes.items())))
+    axes = tuple(Axis(a.name, choices=tuple(dict.fromkeys(
+        [c[a.name] for c in chosen if a.name in c] or [getattr(spec.baseline, a.name)])))
+        for a in spec.axes)
+    return replace(spec, name=spec.name + CONFIRM_SUFFIX, axes=axes, seeds=spec.confirm.seeds,
+                   sampler="grid", pruner="none", n_trials=0, objectives=(), confirm=None,
+                   metric=spec.metric, candidates=tuple(candidates))
+
+
+def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | None = None,
                    **baseline: Any) -> StudySpec:
-    """The study with command-line overrides of the baseline (and seed count) applied."""
+    """The study with command-line overrides of the baseline, the seed count (a search's
+    confirm seeds too) and a search's trial budget applied."""
     given = {k: v for k, v in baseline.items() if v is not None}
     out = spec
     if given:
         where = "command line"
         cfg = make_train_config(given, where, spec.baseline)
         for axis in spec.axes:  # axis values must still make valid configurations
-            for v in axis.choices:
+            for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
         check_model_knobs(cfg, spec.axes, spec.mode, where)
         merged = {**dict(spec.overrides), **given}
@@ -270,4 +328,15 @@ def with_overrides(spec: StudySpec, seeds: int | None = None,
         if seeds < 1:
             raise UserError(f"--seeds must be >= 1, got {seeds}")
         out = replace(out, seeds=tuple(range(seeds)))
+        if out.confirm is not None:
+            if seeds < 2:
+                raise UserError("--seeds: a search's confirm stage needs at least 2 seeds")
+            out = replace(out, confirm=replace(out.confirm, seeds=tuple(range(seeds))))
+    if n_trials is not None:
+        if not out.is_search:
+            raise UserError(f"--n-trials: study {spec.name!r} is a grid (sampler 'grid'); "
+                            "its trials are its configurations x seeds")
+        if n_trials < 1:
+            raise UserError(f"--n-trials must be >= 1, got {n_trials}")
+        out = replace(out, n_trials=n_trials)
     return out

@@ -72,7 +72,7 @@ MALFORMED = {
     "bad-mode": GOOD.replace("seeds = 2", 'seeds = 2\nmode = "grid"'),
     "bad-direction": GOOD.replace("seeds = 2", 'seeds = 2\ndirection = "up"'),
     "bad-metric": GOOD.replace("seeds = 2", 'seeds = 2\nmetric = "accuracy"'),
-    "bad-pruner": GOOD.replace("seeds = 2", 'seeds = 2\npruner = "hyperband"'),
+    "bad-pruner": GOOD.replace("seeds = 2", 'seeds = 2\npruner = "asha"'),
     "axis-not-a-baseline-key": GOOD.replace("[axes.optimizer]", "[axes.optimiser]"),
     "dropout-out-of-range": GOOD.replace("lr = 0.002", "lr = 0.002\ndropout = 1.5"),
     "missing-name": GOOD.replace('name = "bad"\n', ""),
@@ -119,7 +119,7 @@ EXPECTED = {
     "bad-mode": ["study.mode", "one-at-a-time, factorial", "'grid'"],
     "bad-direction": ["study.direction", "maximize, minimize", "'up'"],
     "bad-metric": ["study.metric", "val_accuracy", "'accuracy'"],
-    "bad-pruner": ["study.pruner", "median", "'hyperband'"],
+    "bad-pruner": ["study.pruner", "median", "hyperband", "'asha'"],
     "axis-not-a-baseline-key": ["axes.optimiser", "not a baseline key", "optimizer"],
     "dropout-out-of-range": ["baseline", "dropout must be in [0.0, 1.0)", "1.5"],
     "missing-name": ["study.name", "non-empty string"],
@@ -211,8 +211,12 @@ BUILTIN_POINTS = {
 }
 
 
+# Sampled searches (issue 14): their trial budget and confirm stage instead of a grid of points.
+SEARCH_STUDIES = {"lr-search": ("tpe", 30, 3, 5), "compression-search": ("tpe", 24, 4, 3)}
+
+
 def test_every_builtin_study_loads_with_the_expected_number_of_points():
-    assert set(builtin_studies()) == set(BUILTIN_POINTS)
+    assert set(builtin_studies()) == set(BUILTIN_POINTS) | set(SEARCH_STUDIES)
     for name, n in BUILTIN_POINTS.items():
         spec = load_study(name)
         points = grid_points(spec)
@@ -228,3 +232,16 @@ def test_every_builtin_study_validates_through_the_cli(name):
     res = CliRunner().invoke(main, ["validate", name])
     assert res.exit_code == 0 and f"study {name};" in res.output
     assert f"= {BUILTIN_POINTS[name]} trials" in res.output
+
+
+@pytest.mark.parametrize("name", sorted(SEARCH_STUDIES))
+def test_builtin_searches_state_their_sampler_budget_and_confirm_stage(name):
+    sampler, n_trials, top, seeds = SEARCH_STUDIES[name]
+    spec = load_study(name)
+    assert spec.is_search and (spec.sampler, spec.n_trials) == (sampler, n_trials)
+    assert spec.confirm is not None
+    assert (spec.confirm.top, len(spec.confirm.seeds)) == (top, seeds)
+    res = CliRunner().invoke(main, ["validate", name])
+    assert res.exit_code == 0, res.output
+    assert f"{n_trials} trials sampled by {sampler}" in res.output
+    assert f"then {name}/confirm" in res.output
