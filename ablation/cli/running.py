@@ -20,6 +20,7 @@ from ablation.cli.common import (
     trainer_option,
     write_text,
 )
+from ablation.cli.ray_options import print_tables, ray_options, ray_plan
 from ablation.errors import UserError
 
 
@@ -61,10 +62,12 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
 @click.option("--dry-run", is_flag=True,
               help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of the "
               "embedded digits data set (unless --dataset), a temporary database.")
+@ray_options
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, workers: int,
-        threads: int, dry_run: bool) -> None:
+        threads: int, dry_run: bool, ray_address: str | None, cpus_per_worker: float,
+        gpus_per_worker: float) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
     A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
@@ -82,6 +85,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run)
+    plan = ray_plan(ray_address, workers, cpus_per_worker, gpus_per_worker, max_trials, storage)
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
     fit_fn = trainer_for(trainer)
@@ -89,6 +93,10 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     store = open_store(storage, grace_seconds=heartbeat_grace)
 
     def run_one(s: Any, o: Any) -> Any:
+        if plan is not None:
+            from ablation.engine.ray_launcher import run_on_ray
+
+            return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
         if workers > 1:
             return run_workers(s, o, workers, fit_fn, WorkerProgress, store)
         return run_study(s, o, fit_fn, RichProgress(), store)
@@ -98,6 +106,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+    if plan is not None:
+        print_tables(store, summaries)
     _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
     if tmp is not None:
         tmp.cleanup()

@@ -20,18 +20,18 @@ import optuna
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine import db
+from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
 from ablation.engine.heartbeat import Heartbeat
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
 from ablation.engine.recording import record_compression, record_result
-from ablation.engine.register import register
 from ablation.engine.samplers import PointSampler, distributions
 from ablation.engine.space import Point
 from ablation.engine.store import Store, open_store
 from ablation.errors import UserError
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.spec.study import StudySpec
-from ablation.training.checkpoint import EpochCheckpoint, checkpoint_path
+from ablation.training.checkpoint import EpochCheckpoint
 from ablation.training.precision import resolve_precision
 
 
@@ -60,9 +60,7 @@ class Worker:
         When nothing is claimable but other workers still run points, wait: if one of them dies,
         its point goes stale after the grace period and is taken over here, so nothing is lost.
         """
-        import torch
-
-        env = environment(self.options.threads or torch.get_num_threads())
+        env = environment(self.options.threads or _torch_threads())
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False
@@ -124,7 +122,7 @@ class Worker:
                          point.config.describe(),
                          {**env, "precision": resolve_precision(point.config.precision)})
         self.progress.trial_start(point, trial.number)
-        ckpt = EpochCheckpoint(checkpoint_path(self.options.artifacts_dir, self.name, point.key))
+        ckpt = checkpoint_for(self.options.artifacts_dir, self.name, point.key)
         try:
             # Recording and compression (which may fine-tune for epochs) stay under the
             # heartbeat, so no other worker takes the point over meanwhile, and a failure there
@@ -185,6 +183,12 @@ class Worker:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
 
 
+def _torch_threads() -> int:
+    import torch  # here, not at the top: a worker whose trainer needs no torch never loads it
+
+    return torch.get_num_threads()
+
+
 def count_done(store: Store, name: str, keys: set[str]) -> int:
     """How many of the points with ``keys`` are done."""
     return sum(r.state == "done" for r in db.list_points(store.engine, name)
@@ -194,6 +198,8 @@ def count_done(store: Store, name: str, keys: set[str]) -> int:
 def run_study(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
               progress: Progress | None = None, store: Store | None = None) -> RunSummary:
     """Run every point of ``spec`` not yet done; re-running a finished study runs nothing."""
+    from ablation.engine.register import register  # loads the data sets' modules (torch)
+
     shown = progress or Silent()
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
     study, points = register(spec, options, store)
