@@ -19,6 +19,9 @@ worker would.
 ``--admin`` is a server where the benchmark may create and drop its own scratch database.
 Use a server of your own: 64 workers hold ~2 connections each, enough to lock other users of a
 shared server (max_connections = 100 by default) out while the benchmark runs.
+
+    python benchmarks/bench_claims.py --admin postgresql://postgres@127.0.0.1:5499/postgres \
+        --workers 64 --pooler 127.0.0.1:6499     # the workers through PgBouncer
 """
 
 from __future__ import annotations
@@ -103,7 +106,6 @@ def child(url: str, spec_file: str, barrier: Path, artifacts: str) -> None:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     spec = pickle.loads(Path(spec_file).read_bytes())
     options = RunOptions(url, Path(artifacts), Path("."), threads=1)
-    store = open_store(url)
     claim_seconds: list[float] = []
     real_claim = db.claim_point
 
@@ -115,9 +117,19 @@ def child(url: str, spec_file: str, barrier: Path, artifacts: str) -> None:
             claim_seconds.append(time.perf_counter() - t0)
 
     db.claim_point = timed_claim  # type: ignore[assignment]  # measured, not changed
-    study = open_study(spec, store)
+    try:
+        store = open_store(url)
+        study = open_study(spec, store)
+    except Exception as exc:  # noqa: BLE001 - e.g. "too many clients": reported, not hidden
+        cause = exc.__cause__ or exc
+        print(json.dumps({"start_error": f"{type(exc).__name__}: "
+                          f"{str(cause).strip().splitlines()[0]}"}), flush=True)
+        (barrier / f"failed-{os.getpid()}").touch()
+        return
     (barrier / f"ready-{os.getpid()}").touch()
     while not (barrier / "go").exists():
+        if not barrier.exists():  # the benchmark gave up: do not linger
+            return
         time.sleep(0.05)
     errors: list[str] = []
     while True:
@@ -143,16 +155,17 @@ def pss_mb(pid: int) -> float:
                 if line.startswith("Pss:")) / 1024
 
 
-def server_stats(engine: Any, name: str) -> tuple[int, int]:
-    """(connections to the scratch database now, deadlocks it counted so far)."""
+def server_stats(engine: Any, name: str) -> tuple[int, int, int]:
+    """(connections to the scratch database now, deadlocks and commits it counted so far)."""
     import sqlalchemy as sa
 
     with engine.connect() as conn:
         conns = conn.execute(sa.text("SELECT count(*) FROM pg_stat_activity WHERE datname = :d"),
                              {"d": name}).scalar_one()
-        dead = conn.execute(sa.text("SELECT deadlocks FROM pg_stat_database WHERE datname = :d"),
-                            {"d": name}).scalar_one()
-    return int(conns), int(dead or 0)
+        dead, commits = conn.execute(sa.text(
+            "SELECT deadlocks, xact_commit FROM pg_stat_database WHERE datname = :d"),
+            {"d": name}).one()
+    return int(conns), int(dead or 0), int(commits or 0)
 
 
 def start_workers(n: int, url: str, spec_file: Path, barrier: Path, artifacts: Path
@@ -162,15 +175,22 @@ def start_workers(n: int, url: str, spec_file: Path, barrier: Path, artifacts: P
     procs = [subprocess.Popen([sys.executable, __file__, "--child", url, str(spec_file),
                                str(barrier), str(artifacts)], env=env, stdout=subprocess.PIPE,
                               text=True) for _ in range(n)]
-    while len(list(barrier.glob("ready-*"))) < n:
+    while len(list(barrier.glob("ready-*"))) + len(list(barrier.glob("failed-*"))) < n:
         if any(p.poll() not in (None, 0) for p in procs):
-            raise SystemExit("a worker died while starting")
+            for p in procs:
+                p.kill()
+            raise SystemExit("a worker crashed while starting")
         time.sleep(0.2)
     return procs
 
 
-def run_once(admin: str, n: int, points: int, epochs: int, tmp: Path) -> dict[str, Any]:
-    """One measurement with ``n`` workers on a fresh scratch database."""
+def run_once(admin: str, n: int, points: int, epochs: int, tmp: Path,
+             pooler: str | None = None) -> dict[str, Any]:
+    """One measurement with ``n`` workers on a fresh scratch database.
+
+    ``pooler`` (HOST:PORT of PgBouncer in front of the same server): the workers connect
+    through it; registration and the server statistics still go straight to the server.
+    """
     import sqlalchemy as sa
 
     from ablation.engine.options import RunOptions
@@ -184,6 +204,11 @@ def run_once(admin: str, n: int, points: int, epochs: int, tmp: Path) -> dict[st
     with admin_engine.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     url = sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
+    worker_url = url
+    if pooler:
+        host, _, port = pooler.partition(":")
+        worker_url = sa.engine.make_url(url).set(host=host, port=int(port)).render_as_string(
+            hide_password=False)
     study_file = tmp / f"{name}.toml"
     study_file.write_text(STUDY.format(seeds=points // 4, epochs=epochs))
     spec = load_study(str(study_file))
@@ -194,7 +219,7 @@ def run_once(admin: str, n: int, points: int, epochs: int, tmp: Path) -> dict[st
     barrier = tmp / name
     barrier.mkdir()
     try:
-        result = measure(n, url, spec_file, barrier, tmp / "art", admin_engine, name)
+        result = measure(n, worker_url, spec_file, barrier, tmp / "art", admin_engine, name)
         result.update(check(store, spec.storage_name, points), load=loadavg())
         return result
     finally:
@@ -209,7 +234,7 @@ def measure(n: int, url: str, spec_file: Path, barrier: Path, artifacts: Path,
     """Release the workers, sample connections and memory, collect what they report."""
     procs = start_workers(n, url, spec_file, barrier, artifacts)
     pss = sum(pss_mb(p.pid) for p in procs)
-    _, dead0 = server_stats(admin_engine, name)
+    _, dead0, commits0 = server_stats(admin_engine, name)
     peak = 0
     t0 = time.perf_counter()
     (barrier / "go").touch()
@@ -217,12 +242,16 @@ def measure(n: int, url: str, spec_file: Path, barrier: Path, artifacts: Path,
         peak = max(peak, server_stats(admin_engine, name)[0])
         time.sleep(0.25)
     seconds = time.perf_counter() - t0
-    reports = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    _, dead1, commits1 = server_stats(admin_engine, name)
+    lines = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in procs]
+    reports = [r for r in lines if "start_error" not in r]
     trained = Counter(k for r in reports for k in r["trained"])
     claims = sorted(s for r in reports for s in r["claims"])
     assert not any(r["torch"] for r in reports), "a no-work worker imported torch"
     return {"workers": n, "seconds": seconds, "peak_connections": peak,
-            "deadlocks": server_stats(admin_engine, name)[1] - dead0,
+            "could_not_start": Counter(r["start_error"][-100:] for r in lines
+                                       if "start_error" in r),
+            "commits": commits1 - commits0, "deadlocks": dead1 - dead0,
             "errors": Counter(e.split(":")[0] for r in reports for e in r["errors"]),
             "error_samples": sorted({e for r in reports for e in r["errors"]})[:3],
             "started_twice": sum(c > 1 for c in trained.values()),
@@ -258,11 +287,15 @@ def main() -> None:
     parser.add_argument("--workers", default="8,32,64")
     parser.add_argument("--points", type=int, default=640)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--pooler", help="HOST:PORT of a PgBouncer in front of the --admin "
+                        "server; the workers connect through it")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-claims-") as tmp:
         for n in (int(w) for w in args.workers.split(",")):
-            result = run_once(args.admin, n, args.points, args.epochs, Path(tmp))
+            result = run_once(args.admin, n, args.points, args.epochs, Path(tmp), args.pooler)
+            result["pooler"] = args.pooler
             result["claims_per_s"] = round(result["complete"] / result["seconds"], 1)
+            result["commits_per_trial"] = round(result["commits"] / max(1, result["complete"]))
             print(json.dumps(result, default=str), flush=True)
 
 

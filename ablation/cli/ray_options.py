@@ -3,7 +3,7 @@ driver prints at the end. Ray itself is imported only by engine/ray_launcher.py,
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import click
@@ -30,9 +30,14 @@ def ray_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def ray_plan(ray_address: str | None, workers: int, cpus: float, gpus: float,
-             max_trials: int | None, storage: str) -> Any:
-    """The RayPlan of ``--ray`` (None without it), checked before anything is written."""
+def ray_plan(given: Mapping[str, Any], workers: int, max_trials: int | None,
+             storage: str) -> Any:
+    """The RayPlan of ``--ray`` (None without it), checked before anything is written.
+
+    ``given``: the values of the options ray_options adds, by parameter name.
+    """
+    ray_address, cpus, gpus = (given["ray_address"], given["cpus_per_worker"],
+                               given["gpus_per_worker"])
     if ray_address is None:
         if click.get_current_context().get_parameter_source("cpus_per_worker") != \
                 click.core.ParameterSource.DEFAULT or gpus > 0:
@@ -42,15 +47,18 @@ def ray_plan(ray_address: str | None, workers: int, cpus: float, gpus: float,
 
     if max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --ray")
-    given = click.get_current_context().get_parameter_source("workers")
+    source = click.get_current_context().get_parameter_source("workers")
     plan = RayPlan(ray_address or None,
-                   workers if given != click.core.ParameterSource.DEFAULT else None, cpus, gpus)
+                   workers if source != click.core.ParameterSource.DEFAULT else None, cpus, gpus)
     check_plan(plan, storage)
     return plan
 
 
-def print_tables(store: Any, summaries: list[Any]) -> None:
-    """The table of every stage just run, as ``ablate show`` prints it (on the Ray driver)."""
+def print_tables(plan: Any, store: Any, summaries: list[Any]) -> None:
+    """With ``--ray``: the table of every stage just run, as ``ablate show`` prints it, so the
+    driver shows the results the workers gathered on other nodes."""
+    if plan is None:
+        return
     from ablation.engine.reader import compared_metric, load_trials
     from ablation.reporting.console import print_summary
     from ablation.reporting.summary import compare_rows, summary_rows

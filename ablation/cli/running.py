@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,18 +67,15 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, workers: int,
-        threads: int, dry_run: bool, ray_address: str | None, cpus_per_worker: float,
-        gpus_per_worker: float) -> None:
+        threads: int, dry_run: bool, **ray: Any) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
     A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
     """
-    from ablation.engine.local import WorkersFailed, run_workers
+    from ablation.engine.local import WorkersFailed
     from ablation.engine.register import check_ready
     from ablation.engine.stages import run_stages
     from ablation.engine.store import open_store, shown_url
-    from ablation.engine.worker import run_study
-    from ablation.reporting.console import RichProgress, WorkerProgress
 
     tmp = None
     if dry_run:
@@ -85,12 +83,29 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run)
-    plan = ray_plan(ray_address, workers, cpus_per_worker, gpus_per_worker, max_trials, storage)
+    plan = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    try:
+        summaries = run_stages(spec, options, fit_fn, run_one=_runner(plan, workers, fit_fn, store),
+                               store=store)
+    except WorkersFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    print_tables(plan, store, summaries)
+    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _runner(plan: Any, workers: int, fit_fn: Any, store: Any) -> Callable[[Any, Any], Any]:
+    """How ``run`` runs one stage: as Ray tasks, as local worker processes, or in this one."""
+    from ablation.engine.local import run_workers
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import RichProgress, WorkerProgress
 
     def run_one(s: Any, o: Any) -> Any:
         if plan is not None:
@@ -101,16 +116,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
             return run_workers(s, o, workers, fit_fn, WorkerProgress, store)
         return run_study(s, o, fit_fn, RichProgress(), store)
 
-    try:
-        summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
-    except WorkersFailed as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    if plan is not None:
-        print_tables(store, summaries)
-    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
-    if tmp is not None:
-        tmp.cleanup()
+    return run_one
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
