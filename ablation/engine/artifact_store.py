@@ -85,12 +85,13 @@ def _bucket_store(url: str) -> ArtifactStore:
     return PrefixedStore(store, prefix)
 
 
-def artifact_store(location: Location) -> ArtifactStore:
-    """The Optuna artifact store at ``location`` (a folder is created if missing)."""
+def artifact_store(location: Location, create: bool = True) -> ArtifactStore:
+    """The Optuna artifact store at ``location`` (a missing folder is created if ``create``)."""
     if is_bucket(location):
         return _bucket_store(str(location))
     folder = Path(location)
-    folder.mkdir(parents=True, exist_ok=True)
+    if create:
+        folder.mkdir(parents=True, exist_ok=True)
     return optuna.artifacts.FileSystemArtifactStore(str(folder))
 
 

@@ -94,7 +94,7 @@ def trial_weights(store: Store, study_name: str, number: int,
         raise UserError(f"trial {number} of study {study_name!r} stored no weights (its trainer "
                         "returned no model)")
     try:
-        with artifact_store(artifacts_dir).open_reader(str(artifact_id)) as f:
+        with artifact_store(artifacts_dir, create=False).open_reader(str(artifact_id)) as f:
             blob = f.read()
     except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
         raise UserError(f"weights of trial {number} (artifact {artifact_id}) not found in "

@@ -25,6 +25,7 @@ from ablation.engine.environment import environment
 from ablation.engine.heartbeat import Heartbeat
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
 from ablation.engine.recording import record_compression, record_result
+from ablation.engine.register import register
 from ablation.engine.samplers import PointSampler, distributions
 from ablation.engine.space import Point
 from ablation.engine.store import Store, open_store
@@ -198,8 +199,6 @@ def count_done(store: Store, name: str, keys: set[str]) -> int:
 def run_study(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
               progress: Progress | None = None, store: Store | None = None) -> RunSummary:
     """Run every point of ``spec`` not yet done; re-running a finished study runs nothing."""
-    from ablation.engine.register import register  # loads the data sets' modules (torch)
-
     shown = progress or Silent()
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
     study, points = register(spec, options, store)
