@@ -168,3 +168,24 @@ def test_killed_ray_worker_is_taken_over_and_resumes_from_its_checkpoint(tmp_pat
     assert len(complete) == len(set(complete)) == 2
     assert all(p.state == "done" for p in db.list_points(open_store(pg_url).engine, "grid"))
     assert not list((tmp_path / "artifacts" / "checkpoints").rglob("*.pt"))
+
+
+@needs_ray
+@pytest.mark.slow  # ~30 s more of Ray; Ctrl-C of local workers is in the default run
+def test_ctrl_c_on_the_driver_cancels_ray_workers_cleanly(tmp_path):
+    grid = tmp_path / "grid.toml"
+    grid.write_text(GRID.format(epochs=2))
+    url = f"sqlite:///{tmp_path / 'grid.db'}"
+    proc = _ablate("run", str(grid), "--ray", "--workers", "2", "--storage", url,
+                   env=_env(tmp_path, "sleep:1.5"), start_new_session=True)
+    log, deadline = tmp_path / "log", time.monotonic() + 120
+    while not log.exists() or len(log.read_text().split()) < 4:  # both workers training
+        assert proc.poll() is None and time.monotonic() < deadline, _finish(proc)[1]
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+    code, out = _finish(proc)
+    assert code == 130 and "run the same command again" in out, out
+    store = open_store(url)
+    trials = optuna.load_study(study_name="grid", storage=store.optuna).get_trials()
+    assert len([t for t in trials if t.user_attrs.get("failure") == "interrupted"]) == 2
+    assert not [p for p in db.list_points(store.engine, "grid") if p.state == "running"]
