@@ -42,10 +42,19 @@ data_dir_option = click.option(
     default=lambda: os.environ.get("ABLATE_DATA_DIR", "storage/datasets"),
     show_default="storage/datasets", help="Where data sets are read from / downloaded to "
     "(env ABLATE_DATA_DIR).")
+
+
+def _artifacts_location(_ctx: click.Context, _param: click.Parameter,
+                        value: str | None) -> Path | str | None:
+    # An s3:// URL stays text (a Path would fold its '//'); anything else is a folder.
+    return value if value is None or value.startswith("s3://") else Path(value)
+
+
 artifacts_option = click.option(
-    "--artifacts", type=click.Path(path_type=Path), default=None,
-    help="Artifact and checkpoint directory (default: beside the SQLite file, else "
-    "storage/artifacts).")
+    "--artifacts", default=None, callback=_artifacts_location, metavar="DIR|s3://BUCKET/PREFIX",
+    help="Artifact and checkpoint folder, or an S3-compatible bucket (credentials and endpoint "
+    "from boto3's usual variables, e.g. AWS_ENDPOINT_URL); see docs/clusters.md. Default: "
+    "beside the SQLite file, else storage/artifacts.")
 trainer_option = click.option(
     "--trainer", default=None, metavar="MODULE:FUNCTION",
     help="Train with your own function instead of ablate's (same signature as "

@@ -234,15 +234,13 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> None:
     """Serve optuna-dashboard on the study database (trials, curves, artifacts)."""
-    import optuna
     import optuna_dashboard
 
+    from ablation.engine.artifact_store import artifact_store
     from ablation.engine.store import artifacts_dir_for, shown_url
 
     store = _open(storage)
-    art = artifacts_dir_for(storage, artifacts)
-    art.mkdir(parents=True, exist_ok=True)
+    art = artifact_store(artifacts_dir_for(storage, artifacts))
     click.echo(f"optuna-dashboard on http://{host}:{port}/ for {shown_url(storage)} "
                "(Ctrl-C stops it)")
-    optuna_dashboard.run_server(store.optuna, host=host, port=port,
-                                artifact_store=optuna.artifacts.FileSystemArtifactStore(str(art)))
+    optuna_dashboard.run_server(store.optuna, host=host, port=port, artifact_store=art)

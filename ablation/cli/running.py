@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ablation.cli.common import (
     trainer_option,
     write_text,
 )
+from ablation.cli.ray_options import print_tables, ray_options, ray_plan
 from ablation.errors import UserError
 
 
@@ -69,19 +71,18 @@ n_trials_option = click.option(
 @click.option("--dry-run", is_flag=True,
               help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of the "
               "embedded digits data set (unless --dataset), a temporary database.")
+@ray_options
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, n_trials: int | None,
-        workers: int, threads: int, dry_run: bool) -> None:
+        workers: int, threads: int, dry_run: bool, **ray: Any) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
     Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
-    from ablation.engine.local import WorkersFailed, run_workers
+    from ablation.engine.local import WorkersFailed
     from ablation.engine.register import check_ready
     from ablation.engine.store import open_store, shown_url
-    from ablation.engine.worker import run_study
-    from ablation.reporting.console import RichProgress, WorkerProgress
 
     tmp = None
     if dry_run:
@@ -90,25 +91,40 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run,
                                  n_trials)
+    plan = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    try:
+        summaries = all_stages(spec, options, fit_fn, _runner(plan, workers, fit_fn, store),
+                               store)
+    except WorkersFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    print_tables(plan, store, summaries)
+    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _runner(plan: Any, workers: int, fit_fn: Any, store: Any) -> Callable[[Any, Any], Any]:
+    """How ``run`` runs one stage: as Ray tasks, as local worker processes, or in this one."""
+    from ablation.engine.local import run_workers
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import RichProgress, WorkerProgress
 
     def run_one(s: Any, o: Any) -> Any:
+        if plan is not None:
+            from ablation.engine.ray_launcher import run_on_ray
+
+            return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
         if workers > 1:
             return run_workers(s, o, workers, fit_fn, WorkerProgress, store)
         return run_study(s, o, fit_fn, RichProgress(), store)
 
-    try:
-        summaries = all_stages(spec, options, fit_fn, run_one, store)
-    except WorkersFailed as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
-    if tmp is not None:
-        tmp.cleanup()
+    return run_one
 
 
 def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:

@@ -53,7 +53,7 @@ class RunOptions:
     """Where and how to run (not what: that is the StudySpec)."""
 
     storage_url: str
-    artifacts_dir: Path
+    artifacts_dir: Path | str  # a folder, or an s3://bucket/prefix URL (engine/artifact_store)
     data_dir: Path
     threads: int = 0  # torch threads; 0 keeps torch's default
     worker: str = ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import optuna
 
 from ablation.analysis.records import encode_metrics, metric_values
+from ablation.engine.artifact_store import Location, artifact_store
 from ablation.engine.space import Point
 from ablation.engine.store import Store
 
@@ -19,41 +20,43 @@ if TYPE_CHECKING:
     from ablation.training.fit import FitResult
 
 
-def _upload(trial: optuna.Trial, store: Store, artifacts_dir: Path, path: Path,
+def _upload(trial: optuna.Trial, store: Store, artifacts_dir: Location, path: Path,
             mimetype: str) -> str:
-    artifacts_dir.mkdir(parents=True, exist_ok=True)
-    artifact_store = optuna.artifacts.FileSystemArtifactStore(str(artifacts_dir))
     return optuna.artifacts.upload_artifact(
-        artifact_store=artifact_store, file_path=str(path), study_or_trial=trial,
+        artifact_store=artifact_store(artifacts_dir), file_path=str(path), study_or_trial=trial,
         storage=store.optuna, mimetype=mimetype)
 
 
-def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Path,
+def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Location,
                   store: Store) -> dict[str, float | int]:
-    """Store the trial's metrics and its weights and confusion matrix; returns the metrics."""
-    import torch
+    """Store the trial's metrics and its weights and confusion matrix; returns the metrics.
 
+    A trainer that keeps no model (``result.model`` None) gets no weights artifact.
+    """
     values = encode_metrics(metric_values(result.metrics))
     for key, value in values.items():
         trial.set_user_attr(key, value)
     trial.set_user_attr("confusion", [list(r) for r in result.metrics.confusion])
     trial.set_user_attr("precision", result.precision)
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trial-{trial.number}-weights.pt"
-        torch.save(result.model.state_dict(), path)
-        weights = _upload(trial, store, artifacts_dir, path, "application/octet-stream")
+        if result.model is not None:
+            import torch  # only here, so the record path of a model-less trainer stays light
+
+            path = Path(tmp) / f"trial-{trial.number}-weights.pt"
+            torch.save(result.model.state_dict(), path)
+            weights = _upload(trial, store, artifacts_dir, path, "application/octet-stream")
+            trial.set_user_attr("weights_artifact", weights)
         # The confusion matrix also as a small file, so optuna-dashboard lists it beside the
         # weights (user attributes are not downloadable there).
         cm_path = Path(tmp) / f"trial-{trial.number}-confusion.json"
         cm_path.write_text(json.dumps({"rows": "true class", "columns": "predicted class",
                                        "matrix": [list(r) for r in result.metrics.confusion]}))
         _upload(trial, store, artifacts_dir, cm_path, "application/json")
-    trial.set_user_attr("weights_artifact", weights)
     return values
 
 
 def record_compression(trial: optuna.Trial, result: FitResult, point: Point,
-                       data_dir: Path, artifacts_dir: Path, store: Store) -> dict[str, Any]:
+                       data_dir: Path, artifacts_dir: Location, store: Store) -> dict[str, Any]:
     """Compress as the configuration says, write the artifact, reload it, score it, keep it."""
     from ablation.compression.evaluate import compress_and_evaluate
 

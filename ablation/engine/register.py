@@ -11,7 +11,6 @@ import optuna
 from sqlalchemy import exc as sa_exc
 
 from ablation.analysis.metrics import METRICS
-from ablation.data.datasets import load_raw
 from ablation.engine import db
 from ablation.engine.options import RunOptions
 from ablation.engine.pruners import PRUNERS
@@ -27,6 +26,8 @@ def check_ready(spec: StudySpec, options: RunOptions) -> list[Point]:
     if not SAMPLERS.get(spec.sampler).searches_ranges and not all(a.is_grid for a in spec.axes):
         raise UserError(f"{spec.source}: low/high axes need a sampler that searches ranges; "
                         f"sampler {spec.sampler!r} runs the listed 'choices' only")
+    from ablation.data.datasets import load_raw  # torch: not for workers that only claim
+
     points = grid_points(spec)  # a search's choice axes (dataset, say) are among these too
     for name in sorted({p.config.dataset for p in points}):
         load_raw(name, str(options.data_dir))
@@ -34,9 +35,13 @@ def check_ready(spec: StudySpec, options: RunOptions) -> list[Point]:
     return [] if spec.is_search else points
 
 
-def _check_artifacts_dir(path: Path) -> None:
+def _check_artifacts_dir(path: Path | str) -> None:
     """Artifacts and checkpoints must be writable before the first trial starts (nothing is
     created here: the first trial makes the folder)."""
+    if isinstance(path, str):  # s3://bucket/prefix
+        from ablation.engine.artifact_store import check_bucket
+
+        return check_bucket(path)
     existing = next(p for p in (path, *path.parents) if p.exists() or p == Path(p.anchor))
     if not existing.is_dir():
         raise UserError(f"--artifacts {path}: {existing} is a file, not a directory")

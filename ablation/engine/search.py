@@ -21,6 +21,7 @@ import optuna
 from optuna.trial import TrialState
 
 from ablation.engine import db
+from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
 from ablation.engine.register import register
@@ -31,7 +32,6 @@ from ablation.engine.worker import Worker
 from ablation.spec.config import make_train_config
 from ablation.spec.search_keys import confirm_label
 from ablation.spec.study import StudySpec
-from ablation.training.checkpoint import checkpoint_path
 
 SEARCH_AXIS = "search"  # the axis of every search trial in tables
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
@@ -116,7 +116,7 @@ class SearchWorker(Worker):
             # closed and its checkpoint dropped.
             db.set_point(self.store.engine, point_id, "failed")
             with contextlib.suppress(OSError):
-                checkpoint_path(self.options.artifacts_dir, self.name, point.key).unlink()
+                checkpoint_for(self.options.artifacts_dir, self.name, point.key).delete()
             raise
 
 

@@ -180,8 +180,9 @@ def shown_url(url: str) -> str:
         return url if "@" not in url else "<storage URL>"
 
 
-def artifacts_dir_for(url: str, given: Path | None) -> Path:
-    """Where trial artifacts go: ``given``, else beside an SQLite file, else storage/artifacts."""
+def artifacts_dir_for(url: str, given: Path | str | None) -> Path | str:
+    """Where trial artifacts go: ``given`` (a folder or an s3:// URL), else beside an SQLite
+    file, else storage/artifacts."""
     if given is not None:
         return given
     parsed = make_url(url)

@@ -21,6 +21,7 @@ from torch import nn
 
 from ablation.data.datasets import make_splits
 from ablation.engine import db
+from ablation.engine.artifact_store import Location, artifact_store
 from ablation.engine.store import Store
 from ablation.errors import UserError
 from ablation.models import build_model
@@ -79,7 +80,7 @@ def _precision_used(config: TrainConfig, env: dict[str, object]) -> str:
 
 
 def trial_weights(store: Store, study_name: str, number: int,
-                  artifacts_dir: Path) -> dict[str, torch.Tensor]:
+                  artifacts_dir: Location) -> dict[str, torch.Tensor]:
     """The final state_dict of a complete trial, read from its Optuna artifact."""
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
@@ -89,9 +90,11 @@ def trial_weights(store: Store, study_name: str, number: int,
         raise UserError(f"trial {number} of study {study_name!r} is {trial.state.name.lower()}, "
                         "not complete: it has no final weights")
     artifact_id = trial.user_attrs.get("weights_artifact")
-    artifact_store = optuna.artifacts.FileSystemArtifactStore(str(artifacts_dir))
+    if artifact_id is None:
+        raise UserError(f"trial {number} of study {study_name!r} stored no weights (its trainer "
+                        "returned no model)")
     try:
-        with artifact_store.open_reader(str(artifact_id)) as f:
+        with artifact_store(artifacts_dir, create=False).open_reader(str(artifact_id)) as f:
             blob = f.read()
     except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
         raise UserError(f"weights of trial {number} (artifact {artifact_id}) not found in "
@@ -100,7 +103,7 @@ def trial_weights(store: Store, study_name: str, number: int,
     return torch.load(io.BytesIO(blob), weights_only=True)
 
 
-def load_trial_model(store: Store, study_name: str, number: int, artifacts_dir: Path,
+def load_trial_model(store: Store, study_name: str, number: int, artifacts_dir: Location,
                      data_dir: Path) -> LoadedModel:
     """Rebuild trial ``number``'s model with its stored weights and its training normalisation."""
     config, precision = trial_config(store, study_name, number)

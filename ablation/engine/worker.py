@@ -20,6 +20,7 @@ import optuna
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine import db
+from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
 from ablation.engine.heartbeat import Heartbeat
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
@@ -31,7 +32,7 @@ from ablation.engine.store import Store, open_store
 from ablation.errors import UserError
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.spec.study import StudySpec
-from ablation.training.checkpoint import EpochCheckpoint, checkpoint_path
+from ablation.training.checkpoint import EpochCheckpoint
 from ablation.training.precision import resolve_precision
 
 
@@ -60,9 +61,7 @@ class Worker:
         When nothing is claimable but other workers still run points, wait: if one of them dies,
         its point goes stale after the grace period and is taken over here, so nothing is lost.
         """
-        import torch
-
-        env = environment(self.options.threads or torch.get_num_threads())
+        env = environment(self.options.threads or _torch_threads())
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False
@@ -128,7 +127,7 @@ class Worker:
                          point.config.describe(),
                          {**env, "precision": resolve_precision(point.config.precision)})
         self.progress.trial_start(point, trial.number)
-        ckpt = EpochCheckpoint(checkpoint_path(self.options.artifacts_dir, self.name, point.key))
+        ckpt = checkpoint_for(self.options.artifacts_dir, self.name, point.key)
         try:
             # Recording and compression (which may fine-tune for epochs) stay under the
             # heartbeat, so no other worker takes the point over meanwhile, and a failure there
@@ -189,6 +188,12 @@ class Worker:
     def _note_resume(trial: optuna.Trial, ckpt: EpochCheckpoint) -> None:
         if ckpt.resumed_from is not None:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
+
+
+def _torch_threads() -> int:
+    import torch  # here, not at the top: a worker whose trainer needs no torch never loads it
+
+    return torch.get_num_threads()
 
 
 def count_done(store: Store, name: str, keys: set[str]) -> int:

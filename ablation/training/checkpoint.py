@@ -18,13 +18,16 @@ import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Protocol
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ablation.analysis.records import EpochRecord
 from ablation.errors import UserError
+
+# torch is imported where a checkpoint is written or read, so a worker whose trainer never
+# checkpoints (benchmarks/bench_claims.py) runs without it.
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
 
 FORMAT = 1
 
@@ -44,6 +47,8 @@ def checkpoint_path(root: Path, study: str, point_key: str) -> Path:
 
 
 def _write(state: dict[str, Any], path: Path) -> None:
+    import torch
+
     with open(path, "wb") as f:
         torch.save(state, f)
         f.flush()
@@ -62,12 +67,18 @@ class EpochCheckpoint:
              curve: list[EpochRecord], train_seconds: float,
              extras: Mapping[str, Stateful] | None = None) -> None:
         """Atomically replace the checkpoint with the state after the last epoch of ``curve``."""
+        import torch
+
         state = {"format": FORMAT, "epoch": len(curve), "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "torch_rng": torch.get_rng_state(), "generator": gen.get_state(),
                  "curve": [dataclasses.asdict(r) for r in curve],
                  "train_seconds": float(train_seconds),
                  "extras": {name: obj.state_dict() for name, obj in (extras or {}).items()}}
+        self._store(state)
+
+    def _store(self, state: dict[str, Any]) -> None:
+        """Put ``state`` where load() finds it (a subclass may keep it elsewhere: S3, ...)."""
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.part")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,10 +100,12 @@ class EpochCheckpoint:
         ``extras``) is ignored with a warning: the run starts over from epoch 0 instead of being
         blocked, or silently changed, by a checkpoint it cannot use.
         """
-        if not self.path.is_file():
-            return None
+        import torch
+
         try:
-            state = torch.load(self.path, weights_only=True)
+            state = self._read()
+            if state is None:
+                return None
             if not isinstance(state, dict) or state.get("format") != FORMAT:
                 raise ValueError(f"not an ablate checkpoint of format {FORMAT}")
             curve = [EpochRecord(**r) for r in state["curve"]]
@@ -112,6 +125,14 @@ class EpochCheckpoint:
             obj.load_state_dict(state["extras"][name])
         self.resumed_from = len(curve)
         return curve, float(state["train_seconds"])
+
+    def _read(self) -> Any:
+        """The stored state, or None when there is none yet."""
+        import torch
+
+        if not self.path.is_file():
+            return None
+        return torch.load(self.path, weights_only=True)
 
     def delete(self) -> None:
         """Remove the checkpoint (the point is finished)."""

@@ -13,8 +13,10 @@ from __future__ import annotations
 import functools
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # torch only where autocast runs: the engine's claim path stays torch-free
+    import torch
 
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 CPUINFO = Path("/proc/cpuinfo")
@@ -57,4 +59,6 @@ def resolve_precision(requested: str, flags: Iterable[str] | None = None) -> str
 
 def autocast(precision: str) -> torch.autocast:
     """The CPU autocast context for an effective ``precision`` ("fp32" or "bf16")."""
+    import torch
+
     return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
