@@ -43,6 +43,44 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
     return str(resolve_study_name(store, spec.storage_name))
 
 
+def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust: str,
+                 evidence: bool = False) -> Any:
+    """What the tables need besides the trials: the compared metric (the study's own by
+    default), level, adjustment, the looks of --until-resolved and, if asked, the stored
+    predictions."""
+    from ablation.engine.reader import compared_metric, load_evidence, load_looks
+    from ablation.reporting.exports import TableInputs
+    from ablation.reporting.noise import NO_EVIDENCE
+
+    return TableInputs(metric or compared_metric(store, name), level, adjust,
+                       load_looks(store, name),
+                       load_evidence(store, name) if evidence else NO_EVIDENCE)
+
+
+def print_verdicts(store: Any, name: str, metric: str | None = None, level: float = 0.05,
+                   adjust: str = "holm", noise: bool = False, lines: tuple[str, ...] = ()
+                   ) -> None:
+    """Print the verdict table of a stored study (``show``, and the end of ``run``), then
+    where its points stand and ``lines``."""
+    from ablation.engine.reader import load_trials, point_counts
+    from ablation.reporting.console import print_summary
+    from ablation.reporting.looks import looks_note, sequential_decisions
+    from ablation.reporting.summary import point_status, summary_rows
+    from ablation.reporting.tables import paper_table
+
+    inputs = table_inputs(store, name, metric, level, adjust, evidence=noise)
+    trials = load_trials(store, name)
+    rows = summary_rows(trials, inputs.metric)
+    sequential = sequential_decisions(rows, inputs.looks, inputs.metric)
+    table = paper_table(name, rows, inputs.metric, level, adjust, sequential)
+    said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
+    print_summary(table, [*said, point_status(point_counts(store, name)), *lines])
+    if noise:
+        from ablation.reporting.noise import noise_table
+
+        print_summary(noise_table(name, trials, inputs.evidence))
+
+
 @click.command()
 @click.argument("study")
 @variant_options
@@ -50,18 +88,16 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
 @level_option
 @adjust_option
 @metric_option
+@click.option("--noise", is_flag=True, help="Also print, per configuration, how much of the "
+              "spread of test accuracy over seeds the finite test set alone explains.")
 def show(study: str, dataset: str | None, model: str | None, epochs: int | None, storage: str,
-         level: float, adjust: str, metric: str | None) -> None:
-    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank."""
-    from ablation.engine.reader import compared_metric, load_trials
-    from ablation.reporting.console import print_summary
-    from ablation.reporting.summary import compare_rows, summary_rows
-
+         level: float, adjust: str, metric: str | None, noise: bool) -> None:
+    """Print STUDY's verdict table: per axis value n, mean [95% CI], Δ vs the baseline with
+    its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
+    pending or failed."""
     store = _open(storage)
-    name = stored_name(store, study, dataset, model, epochs)
-    metric = metric or compared_metric(store, name)
-    rows = compare_rows(summary_rows(load_trials(store, name)), metric, level, adjust)
-    print_summary(name, rows, metric)
+    print_verdicts(store, stored_name(store, study, dataset, model, epochs), metric, level,
+                   adjust, noise)
 
 
 @click.command()
@@ -70,9 +106,9 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path),
               help="Write the table as CSV to this file ('-' for standard output).")
 @click.option("--markdown", "md_path", type=click.Path(path_type=Path),
-              help="Write the table as Markdown (mean ± 95% CI, verdicts) to this file.")
+              help="Write the verdict table and the other metrics as Markdown to this file.")
 @click.option("--latex", "tex_path", type=click.Path(path_type=Path),
-              help="Write the table as a LaTeX table environment to this file.")
+              help="Write the tables as LaTeX (booktabs, split to fit a page) to this file.")
 @click.option("--pareto", "pareto_path", type=click.Path(path_type=Path),
               help="Write the accuracy-vs-bytes Pareto front of a compression study as CSV.")
 @click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
@@ -85,8 +121,9 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
            pareto_path: Path | None, per_trial: bool, level: float, adjust: str,
            metric: str | None, storage: str) -> None:
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
-    trial), with the difference, p-value, verdict and rank against the baseline."""
-    from ablation.engine.reader import compared_metric, load_trials
+    trial): estimates with t and bootstrap CIs, Δ, P(improvement), effect size, p, adjusted
+    p, verdict and rank against the baseline, and the test-set noise share (CSV)."""
+    from ablation.engine.reader import load_trials
     from ablation.reporting.exports import export_texts
 
     wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
@@ -96,9 +133,9 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
     trials = load_trials(store, name)
+    inputs = table_inputs(store, name, metric, level, adjust, evidence=csv_path is not None)
     texts = export_texts(name, trials, [k for k, v in wanted.items() if v],
-                         per_trial=per_trial, metric=metric or compared_metric(store, name),
-                         level=level, adjust=adjust)
+                         per_trial=per_trial, inputs=inputs)
     if pareto_path is not None:
         texts["pareto"] = _pareto_text(name, trials)
         wanted["pareto"] = pareto_path

@@ -6,6 +6,7 @@ import os
 import socket
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 from ablation.cli.common import (
     artifacts_option,
     data_dir_option,
+    level_option,
     names,
     storage_option,
     study_options,
@@ -52,6 +54,23 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
     return spec, options
 
 
+def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--until-resolved, --max-seeds, --round-seeds and --level of ``run``."""
+    for option in reversed([
+        click.option("--until-resolved", is_flag=True,
+                     help="After the first --seeds, add seeds in rounds only to cells whose "
+                     "verdict is still open, with a stopping rule that keeps the "
+                     "false-positive rate at --level (docs/statistics.md). Needs --max-seeds."),
+        click.option("--max-seeds", type=click.IntRange(min=3), default=None,
+                     help="With --until-resolved: seeds per cell at the last look."),
+        click.option("--round-seeds", type=click.IntRange(min=1), default=2,
+                     show_default=True,
+                     help="With --until-resolved: seeds each round adds to an open cell."),
+        level_option]):
+        fn = option(fn)
+    return fn
+
+
 @click.command()
 @study_options
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
@@ -61,20 +80,20 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
 @click.option("--dry-run", is_flag=True,
               help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of the "
               "embedded digits data set (unless --dataset), a temporary database.")
+@rounds_options
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, workers: int,
-        threads: int, dry_run: bool) -> None:
-    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
+        threads: int, dry_run: bool, until_resolved: bool, max_seeds: int | None,
+        round_seeds: int, level: float) -> None:
+    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated
+    (--seeds N adds only missing seeds). Ends with the verdict table and where it is stored.
 
     A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
     """
-    from ablation.engine.local import WorkersFailed, run_workers
+    from ablation.cli.reading import print_verdicts
     from ablation.engine.register import check_ready
-    from ablation.engine.stages import run_stages
     from ablation.engine.store import open_store, shown_url
-    from ablation.engine.worker import run_study
-    from ablation.reporting.console import RichProgress, WorkerProgress
 
     tmp = None
     if dry_run:
@@ -84,9 +103,27 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run)
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
+    plan = _rounds_plan(spec, until_resolved, max_seeds, round_seeds, level)
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    summaries = _run_stages_or_rounds(spec, options, plan, fit_fn, workers, store)
+    where = "(dry run, discarded)" if dry_run else shown_url(storage)
+    _say_done(spec, summaries, where)
+    for name in dict.fromkeys(s.study_name for s in summaries):
+        print_verdicts(store, name, level=level, lines=(f"Stored in {where} as {name!r}.",))
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def _run_stages_or_rounds(spec: Any, options: Any, plan: Any, fit_fn: Any, workers: int,
+                          store: Any) -> list[Any]:
+    """Run the study's stages, or its rounds with --until-resolved, here or in workers."""
+    from ablation.engine.local import WorkersFailed, run_workers
+    from ablation.engine.rounds import run_until_resolved
+    from ablation.engine.stages import run_stages
+    from ablation.engine.worker import run_study
+    from ablation.reporting.console import RichProgress, WorkerProgress
 
     def run_one(s: Any, o: Any) -> Any:
         if workers > 1:
@@ -94,13 +131,27 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         return run_study(s, o, fit_fn, RichProgress(), store)
 
     try:
-        summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
+        if plan is not None:
+            return list(run_until_resolved(spec, options, plan, run_one, store,
+                                           lambda line: click.echo(line, err=True)))
+        return list(run_stages(spec, options, fit_fn, run_one=run_one, store=store))
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
-    if tmp is not None:
-        tmp.cleanup()
+
+
+def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_seeds: int,
+                 level: float) -> Any:
+    """The rounds of --until-resolved (None without it); option mistakes are user errors."""
+    if not until_resolved:
+        if max_seeds is not None:
+            raise UserError("--max-seeds applies with --until-resolved only")
+        return None
+    if max_seeds is None:
+        raise UserError("--until-resolved needs --max-seeds N (seeds per cell at the last look)")
+    from ablation.engine.rounds import plan_rounds
+
+    return plan_rounds(spec, max_seeds, round_seeds, level)
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.status import Status
 from rich.table import Table
 
-from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.space import Point
-from ablation.reporting.summary import ComparedRow
-from ablation.reporting.tables import columns_for, fmt_mean_std, fmt_p
+from ablation.reporting.tables import P_CI
+from ablation.reporting.text import TextTable
 from ablation.spec.study import StudySpec
 
 
@@ -99,23 +99,36 @@ def point_text(point: Point) -> str:
     return f"{what} seed={point.seed}"
 
 
-TERMINAL_METRICS = 4  # more columns wrap on an 120-column terminal; export has them all
+# In the export; without them the verdict table fits a 120-column terminal.
+TERMINAL_DROP = ("bootstrap 95% CI", P_CI, "effect")
 
 
-def print_summary(study: str, rows: Sequence[ComparedRow], metric: str) -> None:
-    """The study's table: one row per axis value, mean ± std over seeds of the compared metric
-    and the next table metrics the trials recorded, then p, verdict and rank."""
-    metrics = columns_for([c.row for c in rows], metric)[:TERMINAL_METRICS]
-    table = Table(title=study)
-    headers = ["axis", "value", "n", *(METRICS.get(m).header for m in metrics), "p",
-               "verdict", "rank"]
-    for col in headers:
-        table.add_column(col, justify="left" if col in ("axis", "value", "verdict") else "right")
-    for c in rows:
-        r = c.row
-        table.add_row(r.axis, r.shown_label, str(r.n),
-                      *(fmt_mean_std(r.stats[m], METRICS.get(m).digits) if m in r.stats
-                        else "—" for m in metrics),
-                      fmt_p(c.comparison.p) if c.comparison else "—", c.verdict_text,
-                      str(c.rank))
-    Console(width=max(120, Console().width)).print(table)
+def _two_lines(header: str) -> str:
+    """A header broken before its bracket ('p adj.\n(Holm)'), the terminal's columns being
+    narrow; 'P(improvement)' shortened to 'P(impr.)'."""
+    header = header.replace("P(improvement)", "P(impr.)")
+    for mark in (" [", " ("):
+        if mark in header:
+            return header.replace(mark, "\n" + mark[1:], 1)
+    return header
+
+
+def print_summary(table: TextTable, lines: Sequence[str] = ()) -> None:
+    """A verdict table (``tables.paper_table``) on the terminal, its notes below it, then
+    ``lines`` (what is pending or failed, where the study is stored)."""
+    keep = [i for i, h in enumerate(table.header) if h not in TERMINAL_DROP]
+    shown = Table(title=escape(table.title), box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        right = table.right[i] if table.right else False
+        # cells never wrap (a broken interval reads wrong); headers may take two lines
+        widest = max((len(row[i]) for row in table.rows), default=1)
+        shown.add_column(escape(_two_lines(table.header[i])),
+                         justify="right" if right else "left", min_width=widest)
+    for row in table.rows:
+        shown.add_row(*(escape(row[i]) for i in keep))
+    console = Console(width=max(120, Console().width), highlight=False)
+    console.print(shown)
+    for note in table.notes:
+        console.print(escape(note), style="dim")
+    for line in lines:
+        console.print(escape(line))
