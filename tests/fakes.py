@@ -3,6 +3,8 @@
 
 - ``sleep_fit``: no training; deterministic made-up metrics and test predictions (1,000 made-up
   test labels), ABLATE_FAKE_PAUSE seconds per epoch.
+- ``noisy_fit``: made-up accuracies with a known effect per optimizer and seeded seed noise
+  (for the statistics: rounds, plans).
 - ``slow_fit``: the real trainer, pausing ABLATE_FAKE_PAUSE seconds after every epoch (so a test
   can SIGKILL a worker between two checkpoints).
 - ``ABLATE_FAKE_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
@@ -107,3 +109,25 @@ def untrained_fit(config: TrainConfig, seed: int, *, data_dir: Path,
     made_up = sleep_fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
     return FitResult(made_up.metrics, made_up.curve, model, predictions=made_up.predictions,
                      labels=made_up.labels)
+
+
+# Made-up true effects on test accuracy (fraction) for noisy_fit; other optimizers: 0.
+EFFECTS = {"sgd": -0.05, "adamax": 0.004}
+
+
+def noisy_fit(config: TrainConfig, seed: int, *, data_dir: Path,
+              on_epoch: EpochCallback | None = None, checkpoint: Any = None) -> FitResult:
+    """Accuracy 0.9 + the optimizer's made-up effect (EFFECTS) + seed noise: a part every
+    configuration shares per seed (sd 0.002) and its own part (sd 0.001), both seeded, so a
+    paired test sees what a real study would. No predictions are returned."""
+    _log(config, seed)
+    shared = np.random.default_rng(seed).normal(0, 0.002)
+    own = np.random.default_rng(int(point_key(config, seed)[:8], 16)).normal(0, 0.001)
+    acc = 0.9 + EFFECTS.get(config.optimizer, 0.0) + shared + own
+    if on_epoch is not None:
+        on_epoch(EpochRecord(1, 1 - acc, acc, 1 - acc, acc, 0.1, 0.0))
+    metrics = Metrics(test_loss=1 - acc, test_accuracy=acc, macro_f1=acc, val_loss=1 - acc,
+                      val_accuracy=acc, train_seconds=0.0, infer_seconds=0.0,
+                      infer_ms_per_image=0.0, params=6, state_bytes=100, epochs_run=1,
+                      confusion=((5000, 0), (0, 5000)))
+    return FitResult(metrics, (), nn.Linear(2, 2))

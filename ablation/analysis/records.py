@@ -51,14 +51,6 @@ class StudyData:
     points: dict[str, int] = field(default_factory=dict)  # ablate_points per state
 
 
-def best_trial(trials: Sequence[TrialRecord], metric: str = "val_accuracy") -> int | None:
-    """Number of the complete trial with the highest ``metric`` (lowest number on ties)."""
-    scored = [(t.metrics[metric], -t.number) for t in trials
-              if t.state == "complete" and metric in t.metrics
-              and not math.isnan(t.metrics[metric])]
-    return -max(scored)[1] if scored else None
-
-
 def varied_params(trials: Sequence[TrialRecord]) -> list[str]:
     """Parameters (the seed aside) that take more than one value among complete trials."""
     values: dict[str, set[str]] = {}

@@ -162,13 +162,14 @@ def _pareto_text(name: str, trials: Any) -> str:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="HTML file to write (self-contained: opens offline).")
 @click.option("--trial", type=click.IntRange(min=0), default=None,
-              help="Trial whose confusion matrix is shown (default: best validation accuracy).")
+              help="Trial whose confusion matrix is shown (default: the baseline's median seed).")
 @click.option("--images", type=click.Path(path_type=Path), default=None,
               help="Also write each chart as SVG and PNG into this directory (needs chromium).")
 @storage_option
 def report(study: str, dataset: str | None, model: str | None, epochs: int | None,
            output: Path, trial: int | None, images: Path | None, storage: str) -> None:
-    """Write STUDY's report: bars with 95% CIs, learning curves, confusion matrix, and more."""
+    """Write STUDY's report: the verdict table first, then the baseline configuration, data,
+    environment, test-set noise, bars with 95% CIs, learning curves, confusion matrix."""
     from ablation.engine.reader import load_study_data
     from ablation.reporting.html import report_html, report_sections
 

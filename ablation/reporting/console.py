@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.status import Status
 from rich.table import Table
 
@@ -99,6 +100,8 @@ def point_text(point: Point) -> str:
     return f"{what} seed={point.seed}"
 
 
+WIDE = Console(width=400)  # only measures tables
+
 # In the export; without them the verdict table fits a 120-column terminal.
 TERMINAL_DROP = ("bootstrap 95% CI", P_CI, "effect")
 
@@ -126,7 +129,9 @@ def print_summary(table: TextTable, lines: Sequence[str] = ()) -> None:
                          justify="right" if right else "left", min_width=widest)
     for row in table.rows:
         shown.add_row(*(escape(row[i]) for i in keep))
-    console = Console(width=max(120, Console().width), highlight=False)
+    # As wide as the table needs (a cropped column loses a verdict), at least the terminal.
+    needed = Measurement.get(WIDE, WIDE.options, shown).maximum
+    console = Console(width=max(needed, Console().width), highlight=False)
     console.print(shown)
     for note in table.notes:
         console.print(escape(note), style="dim")
