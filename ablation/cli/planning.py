@@ -61,10 +61,12 @@ def plan(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
 @click.command()
 @click.argument("study")
+@variant_options
 @click.option("--trials", "numbers", type=click.IntRange(min=0), nargs=2, required=True,
               help="The two trial numbers (as `ablate export --per-trial` lists them).")
 @storage_option
-def compare(study: str, numbers: tuple[int, int], storage: str) -> None:
+def compare(study: str, dataset: str | None, model: str | None, epochs: int | None,
+            numbers: tuple[int, int], storage: str) -> None:
     """McNemar's exact test between two trials of STUDY on the same test examples, from the
     test predictions stored with each trial."""
     from ablation.analysis.evalnoise import mcnemar_exact
@@ -73,7 +75,7 @@ def compare(study: str, numbers: tuple[int, int], storage: str) -> None:
     from ablation.reporting.plan import mcnemar_table
 
     store = _open(storage)
-    name = stored_name(store, study)
+    name = stored_name(store, study, dataset, model, epochs)
     trials = {t.number: t for t in load_trials(store, name)}
     evidence = load_evidence(store, name)
     found = [_stored(name, n, trials, evidence.correct) for n in numbers]

@@ -107,6 +107,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    _say_if_new_beside_others(store, spec)
     summaries = _run_stages_or_rounds(spec, options, plan, fit_fn, workers, store)
     where = "(dry run, discarded)" if dry_run else shown_url(storage)
     _say_done(spec, summaries, where)
@@ -138,6 +139,19 @@ def _run_stages_or_rounds(spec: Any, options: Any, plan: Any, fit_fn: Any, worke
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
+
+
+def _say_if_new_beside_others(store: Any, spec: Any) -> None:
+    """A run that starts a new study beside stored variants of the same study says so: adding
+    seeds needs the first run's overrides, or it runs every point again as another study."""
+    from ablation.engine.reader import sibling_variants
+
+    others = sibling_variants(store, spec.name, spec.storage_name)
+    if others:
+        listed = ", ".join(f"{n} ({k} trials)" for n, k in sorted(others.items()))
+        click.echo(f"note: {spec.storage_name} is a new study; stored beside it: {listed}. To add "
+                   "seeds to one of those, repeat its --dataset/--model/--epochs with --seeds.",
+                   err=True)
 
 
 def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_seeds: int,

@@ -45,8 +45,11 @@ LOOKS = sa.Table(
     "ablate_looks", META,
     sa.Column("study", sa.String(512), primary_key=True),
     sa.Column("look", sa.Integer, primary_key=True),
-    sa.Column("axis", sa.String(128), primary_key=True),
-    sa.Column("label", sa.String(256), primary_key=True),
+    # (axis, label) hashed: MySQL keys stop at 3,072 bytes, and 4-byte characters of study,
+    # axis and label together would pass that
+    sa.Column("cell", sa.String(32), primary_key=True),
+    sa.Column("axis", sa.String(128), nullable=False),
+    sa.Column("label", sa.String(256), nullable=False),
     sa.Column("looks", sa.Integer, nullable=False),  # planned looks (the last at max seeds)
     sa.Column("seeds", sa.Integer, nullable=False),  # seeds per cell planned at this look
     sa.Column("n", sa.Integer, nullable=False),  # values the test used (pairs when paired)
@@ -61,6 +64,11 @@ LOOKS = sa.Table(
     sa.Column("outcome", sa.String(32), nullable=False),
     sa.Column("created", sa.DateTime, nullable=False),
 )
+
+
+def cell_key(axis: str, label: str) -> str:
+    """A cell's key in ``ablate_looks``: a digest of its axis and value."""
+    return hashlib.sha256(f"{axis}\0{label}".encode()).hexdigest()[:32]
 
 
 def labels_digest(labels: bytes) -> str:
@@ -115,12 +123,13 @@ def put_looks(engine: Engine, study: str, rows: Sequence[dict[str, Any]]) -> Non
     """Record one look of the sequential rule (one row per cell), replacing a re-made look."""
     if not rows:
         return
+    stored = [dict(r, study=study, cell=cell_key(r["axis"], r["label"]), created=now())
+              for r in rows]
     with engine.begin() as conn:
-        for row in rows:
+        for row in stored:
             conn.execute(LOOKS.delete().where(LOOKS.c.study == study, LOOKS.c.look == row["look"],
-                                              LOOKS.c.axis == row["axis"],
-                                              LOOKS.c.label == row["label"]))
-        conn.execute(LOOKS.insert(), [dict(r, study=study, created=now()) for r in rows])
+                                              LOOKS.c.cell == row["cell"]))
+        conn.execute(LOOKS.insert(), stored)
 
 
 def looks(engine: Engine, study: str) -> list[dict[str, Any]]:

@@ -38,6 +38,17 @@ def resolve_study_name(store: Store, name: str) -> str:
     raise UserError(f"no study {name!r} in {shown_url(store.url)}; stored studies: {known}")
 
 
+def sibling_variants(store: Store, spec_name: str, storage_name: str) -> dict[str, int]:
+    """Other stored variants of study ``spec_name`` (other --dataset/--model/--epochs) with
+    their trial counts, when ``storage_name`` itself is not stored yet: a run about to start a
+    new study beside them (``--seeds 5`` with other overrides than the first run's)."""
+    summaries = optuna.get_all_study_summaries(store.optuna)
+    names = {s.study_name: s.n_trials for s in summaries}
+    if storage_name in names:
+        return {}
+    return {n: k for n, k in names.items() if n == spec_name or n.startswith(f"{spec_name}[")}
+
+
 def compared_metric(store: Store, study_name: str) -> str:
     """The metric a stored study's table compares: the test-side counterpart of the metric the
     study selects on (its stored spec record says which; test accuracy where none is stored)."""

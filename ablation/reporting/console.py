@@ -106,6 +106,18 @@ WIDE = Console(width=400)  # only measures tables
 TERMINAL_DROP = ("bootstrap 95% CI", P_CI, "effect")
 
 
+TERMINAL_METRICS = 4  # more columns wrap on a 120-column terminal; export has them all
+
+
+def terminal_columns(table: TextTable) -> TextTable:
+    """The key columns (up to n) and the first TERMINAL_METRICS others of a metrics table."""
+    keys = table.header.index("n") + 1
+    keep = list(range(min(len(table.header), keys + TERMINAL_METRICS)))
+    return TextTable(table.title, tuple(table.header[i] for i in keep),
+                     tuple(tuple(r[i] for i in keep) for r in table.rows), table.notes,
+                     tuple(table.right[i] for i in keep) if table.right else ())
+
+
 def _two_lines(header: str) -> str:
     """A header broken before its bracket ('p adj.\n(Holm)'), the terminal's columns being
     narrow; 'P(improvement)' shortened to 'P(impr.)'."""

@@ -181,3 +181,32 @@ def _config(url: str, i: int):
     from ablation.spec.config import TrainConfig
 
     return TrainConfig(**json.loads(db.runs(open_store(url).engine, "three")[i]["config"]))
+
+
+def test_a_run_that_would_start_a_new_variant_beside_a_stored_one_says_so(study, storage_url):
+    common = ("--trainer", "tests.fakes:noisy_fit", "--storage", storage_url)
+    first = ablate("run", str(study), "--epochs", "2", "--seeds", "1", *common)
+    assert first.exit_code == 0 and "note:" not in first.output
+    other = ablate("run", str(study), "--seeds", "2", *common)
+    assert "note: three is a new study; stored beside it: three[epochs=2] (3 trials)" in " ".join(
+        other.output.split())
+    same = ablate("run", str(study), "--epochs", "2", "--seeds", "2", *common)
+    assert "note:" not in same.output and "3 trial(s) run now, 3 done before" in same.output
+
+
+@pytest.mark.parametrize("server", ["pg_url", "mysql_url"])
+def test_predictions_and_looks_are_stored_on_postgresql_and_mysql(study, server, request):
+    url = request.getfixturevalue(server)
+    res = ablate("run", str(study), "--trainer", "tests.fakes:sleep_fit", "--until-resolved",
+                 "--max-seeds", "5", "--storage", url)
+    assert res.exit_code == 0, res.output
+    store = open_store(url)
+    looks = evidence.looks(store.engine, "three")
+    assert {r["label"] for r in looks} == {"sgd", "adam"}  # sleep_fit: decided at look 1
+    stored = evidence.predictions(store.engine, "three")
+    assert len(stored) == 9
+    digest, blob = stored[0]
+    labels = evidence.stored_labels(store.engine, digest)
+    assert labels is not None and len(blob) < 1500  # 1,000 made-up labels, compressed
+    shown = ablate("compare", "three", "--trials", "0", "1", "--storage", url)
+    assert shown.exit_code == 0 and "discordant" in shown.output
