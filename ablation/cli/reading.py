@@ -167,9 +167,12 @@ def _pareto_text(name: str, trials: Any) -> str:
               help="Trial whose confusion matrix is shown (default: the baseline's median seed).")
 @click.option("--images", type=click.Path(path_type=Path), default=None,
               help="Also write each chart as SVG and PNG into this directory (needs chromium).")
+@level_option
+@adjust_option
 @storage_option
 def report(study: str, dataset: str | None, model: str | None, epochs: int | None,
-           output: Path, trial: int | None, images: Path | None, storage: str) -> None:
+           output: Path, trial: int | None, images: Path | None, level: float, adjust: str,
+           storage: str) -> None:
     """Write STUDY's report: the verdict table first, then the baseline configuration, data,
     environment, test-set noise, bars with 95% CIs, learning curves, confusion matrix."""
     from ablation.engine.reader import load_study_data
@@ -184,11 +187,11 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
     store = _open(storage)
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
     check_dir(output)
-    write_text(output, report_html(data))
+    write_text(output, report_html(data, level, adjust))
     if images is not None:
         from ablation.reporting.images import export_images
 
-        for path in export_images(report_sections(data), images):
+        for path in export_images(report_sections(data, level, adjust), images):
             click.echo(f"wrote {path}")
 
 

@@ -91,4 +91,4 @@ def test_plan_uses_holms_first_step_alpha_and_power_analysis():
     assert plan.needed[1] is not None and plan.needed[1].n == want.n
     assert plan_seeds(rows, "test_accuracy", 0.2, adjust="none").alpha == 0.05
     table = plan_table("s", rows, "test_accuracy", 0.2)
-    assert table.rows[1][4] == str(want.n) and table.rows[1][6] == str(max(0, want.n - 4))
+    assert table.rows[1][5] == str(want.n) and table.rows[1][7] == str(max(0, want.n - 4))
