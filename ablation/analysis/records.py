@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablation.analysis.evalnoise import Evidence
 from ablation.analysis.metrics import METRICS
 
 
@@ -47,7 +48,7 @@ class StudyData:
     runs: list[dict[str, Any]] = field(default_factory=list)  # ablate_runs: environment, dates
     data_sizes: dict[str, int] = field(default_factory=dict)  # train/val/test images
     looks: list[dict[str, Any]] = field(default_factory=list)  # ablate_looks (--until-resolved)
-    evidence: Any = None  # analysis.evalnoise.Evidence: stored predictions, test-set sizes
+    evidence: Evidence | None = None  # stored predictions and test-set sizes
     points: dict[str, int] = field(default_factory=dict)  # ablate_points per state
 
 

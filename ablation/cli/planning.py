@@ -42,7 +42,7 @@ def plan(study: str, dataset: str | None, model: str | None, epochs: int | None,
     """Print the seeds each cell of STUDY needs to detect a difference of --detect against the
     baseline with --power (80%), from the spread its stored seeds show."""
     from ablation.engine.reader import compared_metric, load_trials
-    from ablation.reporting.console import print_summary
+    from ablation.reporting.console import print_table
     from ablation.reporting.plan import plan_advice, plan_seeds, plan_table
     from ablation.reporting.summary import summary_rows
 
@@ -55,7 +55,7 @@ def plan(study: str, dataset: str | None, model: str | None, epochs: int | None,
     if not any(r.is_baseline for r in rows):
         raise UserError(f"study {name!r} has no completed baseline trials to plan against")
     found = plan_seeds(rows, metric, detect, level, adjust, power)
-    print_summary(plan_table(name, rows, metric, detect, level, adjust, power),
+    print_table(plan_table(name, rows, metric, detect, level, adjust, power),
                   [plan_advice(study, found, min(r.n for r in rows))])
 
 
@@ -71,7 +71,7 @@ def compare(study: str, dataset: str | None, model: str | None, epochs: int | No
     test predictions stored with each trial."""
     from ablation.analysis.evalnoise import mcnemar_exact
     from ablation.engine.reader import load_evidence, load_trials
-    from ablation.reporting.console import print_summary
+    from ablation.reporting.console import print_table
     from ablation.reporting.plan import mcnemar_table
 
     store = _open(storage)
@@ -83,7 +83,7 @@ def compare(study: str, dataset: str | None, model: str | None, epochs: int | No
         raise UserError(f"trials {numbers[0]} and {numbers[1]} of study {name!r} were tested on "
                         "different test sets; McNemar's test needs the same examples")
     result = mcnemar_exact(found[0][1], found[1][1])
-    print_summary(mcnemar_table(name, trials[numbers[0]], trials[numbers[1]], result))
+    print_table(mcnemar_table(name, trials[numbers[0]], trials[numbers[1]], result))
 
 
 def _stored(name: str, number: int, trials: dict[int, Any], correct: Any) -> Any:

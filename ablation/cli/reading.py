@@ -63,7 +63,7 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
     """Print the verdict table of a stored study (``show``, and the end of ``run``), then
     where its points stand and ``lines``."""
     from ablation.engine.reader import load_trials, point_counts
-    from ablation.reporting.console import print_summary, terminal_columns
+    from ablation.reporting.console import print_table, terminal_columns
     from ablation.reporting.looks import looks_note, sequential_decisions
     from ablation.reporting.summary import point_status, summary_rows
     from ablation.reporting.tables import columns_for, metrics_table, paper_table
@@ -75,12 +75,12 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
     table = paper_table(name, rows, inputs.metric, level, adjust, sequential)
     said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
-        print_summary(terminal_columns(metrics_table(name, rows, inputs.metric)))
-    print_summary(table, [*said, point_status(point_counts(store, name)), *lines])
+        print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
+    print_table(table, [*said, point_status(point_counts(store, name)), *lines])
     if noise:
         from ablation.reporting.noise import noise_table
 
-        print_summary(noise_table(name, trials, inputs.evidence))
+        print_table(noise_table(name, trials, inputs.evidence))
 
 
 @click.command()

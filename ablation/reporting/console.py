@@ -13,7 +13,8 @@ from rich.table import Table
 
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.space import Point
-from ablation.reporting.tables import P_CI
+from ablation.reporting.summary import ComparedRow
+from ablation.reporting.tables import P_CI, verdict_table
 from ablation.reporting.text import TextTable
 from ablation.spec.study import StudySpec
 
@@ -128,8 +129,14 @@ def _two_lines(header: str) -> str:
     return header
 
 
-def print_summary(table: TextTable, lines: Sequence[str] = ()) -> None:
-    """A verdict table (``tables.paper_table``) on the terminal, its notes below it, then
+def print_summary(study: str, rows: Sequence[ComparedRow], metric: str, level: float = 0.05,
+                  adjust: str = "holm") -> None:
+    """The verdict table of already compared rows (``summary.compare_rows``) on the terminal."""
+    print_table(verdict_table(study, rows, metric, level, adjust))
+
+
+def print_table(table: TextTable, lines: Sequence[str] = ()) -> None:
+    """A table (the verdict table, a plan, ...) on the terminal, its notes below it, then
     ``lines`` (what is pending or failed, where the study is stored)."""
     keep = [i for i, h in enumerate(table.header) if h not in TERMINAL_DROP]
     shown = Table(title=escape(table.title), box=box.SIMPLE_HEAD, pad_edge=False)

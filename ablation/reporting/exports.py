@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -165,8 +165,11 @@ def pareto_csv(rows: Sequence[ParetoRow]) -> str:
 
 
 def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str], *,
-                 per_trial: bool = False, inputs: TableInputs = TableInputs()) -> dict[str, str]:
-    """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's tables."""
+                 per_trial: bool = False, inputs: TableInputs = TableInputs(),
+                 **given: Any) -> dict[str, str]:
+    """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's tables;
+    ``metric=``, ``level=``, ``adjust=`` (given as keywords) replace the inputs' ones."""
+    inputs = replace(inputs, **given)
     if per_trial:
         table = per_trial_table(study, trials, inputs.metric)
         texts = {"csv": per_trial_csv(study, trials), "markdown": to_markdown(table),

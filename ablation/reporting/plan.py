@@ -82,7 +82,8 @@ def plan_table(study: str, rows: Sequence[SummaryRow], metric: str, detect: floa
     unit = "points" if info.percent else info.unit or "units"
     how = ("no adjustment" if adjust == NONE else
            f"{adjust} over {plan.comparisons} comparisons: α = {level:g}/{plan.comparisons} = "
-           f"{plan.alpha:.4f} per comparison (Holm's first step; conservative)")
+           f"{plan.alpha:.4f} per comparison (Holm's first step, conservative for Holm and "
+           "Dunnett)")
     notes = (f"Seeds per cell for a two-sided test to find a true difference of {abs(detect):g} "
              f"{unit} of {info.label} with {power:.0%} power ({how}). sd: of the paired "
              "differences over shared seeds (paired test), else sqrt((sd_cell² + sd_base²)/2) "

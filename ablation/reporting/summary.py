@@ -103,6 +103,11 @@ class ComparedRow:
     rank: int
 
     @property
+    def comparison(self) -> Decision | None:
+        """The decision (the name callers written before issue 15 use)."""
+        return self.decision
+
+    @property
     def verdict(self) -> str:
         """better / worse / indistinguishable / untested / open, 'baseline', or ''."""
         if self.decision is not None:

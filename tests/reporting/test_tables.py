@@ -268,3 +268,16 @@ def test_export_command_writes_all_formats(tmp_path, storage_url):
     bad = CliRunner().invoke(main, ["show", "mini", "--adjust", "sidak", "--storage",
                                     storage_url])
     assert bad.exit_code == 2 and "--adjust" in bad.output
+
+
+def test_the_names_callers_used_before_issue_15_still_work(capsys):
+    from ablation.reporting.console import print_summary
+
+    compared = compare_rows(summary_rows(trials()), "test_accuracy", 0.05, "none")
+    adam = by_label(compared)["adam"]
+    assert adam.comparison is adam.decision and adam.comparison.p == adam.decision.p
+    print_summary("s", compared, "test_accuracy", 0.05, "none")
+    out = capsys.readouterr().out
+    assert "p adj." in out and "(none)" in out and "worse" in out
+    md = export_texts("s", trials(), ["markdown"], metric="test_loss")["markdown"]
+    assert "Δ vs baseline" in md and "Test loss: mean" in md
