@@ -42,7 +42,7 @@ FORMATS = ("fp32", "fp16", "int8")
 
 
 def variants(model: torch.nn.Module, config: TrainConfig, data_dir: Path,
-             tmp: Path) -> list[tuple[str, CompressionResult]]:
+             tmp: Path, seed: int = 0) -> list[tuple[str, CompressionResult]]:
     """Every ratio x format variant of ``model``, measured on its reloaded artifact."""
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     batcher = Batcher.for_data(data.train_x, config.augment)
@@ -51,7 +51,7 @@ def variants(model: torch.nn.Module, config: TrainConfig, data_dir: Path,
     for ratio in RATIOS:
         pruned = prune_model(copy.deepcopy(model), ratio, "layer")
         if ratio > 0:
-            finetune(pruned, data, batcher, dataclasses.replace(config, prune=ratio), seed=0)
+            finetune(pruned, data, batcher, dataclasses.replace(config, prune=ratio), seed=seed)
         make_permanent(pruned.eval())
         for fmt in FORMATS:
             small = quantize_model(copy.deepcopy(pruned), fmt)
@@ -85,6 +85,9 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("/work/shared/datasets/mnist"))
     parser.add_argument("--epochs", type=int, default=PARENT.epochs)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the parent's training and the fine-tuning (results-"
+                        "compression.md: seed 0; run 0-4 for a mean over seeds)")
     parser.add_argument("--smoke", action="store_true", help="2,000 images: checks the path only")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -93,15 +96,16 @@ def main() -> None:
     if args.smoke:
         config = dataclasses.replace(config, train_limit=2000, prune_finetune=1)
     t0 = time.perf_counter()
-    result = fit(config, seed=0, data_dir=args.data_dir,
+    result = fit(config, seed=args.seed, data_dir=args.data_dir,
                  on_epoch=lambda r: print(f"epoch {r.epoch} val {r.val_accuracy:.4f} "
                                           f"{r.seconds:.0f}s", flush=True))
     print(f"parent in memory: test {100 * result.metrics.test_accuracy:.2f}%, "
           f"{result.metrics.params} params, {result.metrics.state_bytes} B torch.save", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        rows = variants(result.model, config, args.data_dir, Path(tmp))
+        rows = variants(result.model, config, args.data_dir, Path(tmp), args.seed)
     parent_acc = rows[0][1].artifact_test_accuracy  # prune 0 + fp32: the reloaded parent
-    text = (f"parent: {result.metrics.params} parameters, in-memory test accuracy "
+    text = (f"seed {args.seed}; parent: {result.metrics.params} parameters, in-memory test "
+            "accuracy "
             f"{100 * result.metrics.test_accuracy:.2f}%, torch.save {result.metrics.state_bytes} B,"
             f" train {result.metrics.train_seconds:.0f} s, total {time.perf_counter() - t0:.0f} s"
             f"\n\nloadavg before: {load_before}; after: "

@@ -48,8 +48,9 @@ def test_run_show_and_export(tmp_path, storage_url, study_file):
     assert invoke("export", "mini", "--csv", str(out), "--storage", storage_url).exit_code == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["value"] for r in rows] == ["nadam", "sgd"] and all(r["n"] == "2" for r in rows)
-    assert {"test_accuracy_mean", "test_accuracy_std", "test_loss_mean",
-            "train_seconds_mean"} <= set(rows[0])
+    assert {"test_accuracy_pct_mean", "test_accuracy_pct_std", "test_loss_mean",
+            "train_seconds_mean", "p_improvement", "test_accuracy_pct_boot_ci95_low"
+            } <= set(rows[0])
     assert rows[0]["baseline"] == "True" and rows[1]["baseline"] == "False"
     per = invoke("export", "mini", "--csv", "-", "--per-trial", "--storage", storage_url)
     trials = list(csv.DictReader(io.StringIO(per.output)))
@@ -66,6 +67,27 @@ def test_builtin_optimizers_study_on_digits_with_overrides(tmp_path, storage_url
     # export finds the run by the plain study name when only one variant exists
     out = invoke("export", "optimizers", "--csv", "-", "--storage", storage_url)
     assert out.exit_code == 0 and out.output.count("\n") == 3  # header + 2 optimizers
+
+
+def test_quick_start_ends_with_a_verdict_table_and_a_csv_with_estimates(tmp_path, storage_url):
+    res = invoke("run", "optimizers", "--dataset", "digits", "--trainer",
+                 "tests.fakes:untrained_fit", "--storage", storage_url)
+    assert res.exit_code == 0, res.output
+    table = res.output.split("left of 24")[1]
+    assert "verdict" in table and "P(impr.)" in table and "(Holm)" in table
+    for name in ("nadam (baseline)", "sgd", "adamax"):
+        assert name in table
+    assert any(v in table for v in ("better", "worse", "indistinguishable"))
+    assert "All 24 points done." in table and f"Stored in {storage_url}" in table
+    out = tmp_path / "t.csv"
+    assert invoke("export", "optimizers", "--csv", str(out), "--storage",
+                  storage_url).exit_code == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 8 and rows[1]["p_improvement"] != ""
+    for r in rows:
+        for k in ("test_accuracy_pct_t_ci95_low", "test_accuracy_pct_t_ci95_high",
+                  "test_accuracy_pct_boot_ci95_low", "test_accuracy_pct_boot_ci95_high"):
+            assert 0.0 <= float(r[k]) <= 100.0
 
 
 def test_dry_run_writes_nothing(tmp_path, storage_url):

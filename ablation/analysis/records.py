@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ablation.analysis.evalnoise import Evidence
 from ablation.analysis.metrics import METRICS
 
 
@@ -43,14 +44,12 @@ class StudyData:
     importances: dict[str, float] | None  # Optuna parameter importance, where it applies
     importance_note: str | None  # why importance is not shown, where it does not apply
     metric: str = "test_accuracy"  # the metric the study's table compares with the baseline
-
-
-def best_trial(trials: Sequence[TrialRecord], metric: str = "val_accuracy") -> int | None:
-    """Number of the complete trial with the highest ``metric`` (lowest number on ties)."""
-    scored = [(t.metrics[metric], -t.number) for t in trials
-              if t.state == "complete" and metric in t.metrics
-              and not math.isnan(t.metrics[metric])]
-    return -max(scored)[1] if scored else None
+    spec: dict[str, Any] = field(default_factory=dict)  # the stored study record (baseline, ...)
+    runs: list[dict[str, Any]] = field(default_factory=list)  # ablate_runs: environment, dates
+    data_sizes: dict[str, int] = field(default_factory=dict)  # train/val/test images
+    looks: list[dict[str, Any]] = field(default_factory=list)  # ablate_looks (--until-resolved)
+    evidence: Evidence | None = None  # stored predictions and test-set sizes
+    points: dict[str, int] = field(default_factory=dict)  # ablate_points per state
 
 
 def varied_params(trials: Sequence[TrialRecord]) -> list[str]:
@@ -62,6 +61,26 @@ def varied_params(trials: Sequence[TrialRecord]) -> list[str]:
                 if k != "seed":
                     values.setdefault(k, set()).add(repr(v))
     return sorted(k for k, vs in values.items() if len(vs) > 1)
+
+
+def median_trial(trials: Sequence[TrialRecord], metric: str = "test_accuracy") -> int | None:
+    """The baseline's median-seed trial on ``metric`` (the lower middle one for an even count,
+    lowest number on ties): a typical run, not the luckiest. Without a baseline (factorial
+    studies), the median trial of the configuration with the best mean."""
+    done = [t for t in trials if t.state == "complete" and metric in t.metrics
+            and not math.isnan(t.metrics[metric])]
+    cell = [t for t in done if t.is_baseline]
+    if not cell and done:
+        groups: dict[tuple[str, str], list[TrialRecord]] = {}
+        for t in done:
+            groups.setdefault((t.axis, t.label), []).append(t)
+        sign = 1 if METRICS.get(metric).higher_is_better else -1
+        cell = max(groups.values(),
+                   key=lambda g: sign * sum(t.metrics[metric] for t in g) / len(g))
+    if not cell:
+        return None
+    ordered = sorted(cell, key=lambda t: (t.metrics[metric], t.number))
+    return ordered[(len(ordered) - 1) // 2].number
 
 
 MIN_IMPORTANCE_TRIALS = 8  # fewer trials give a forest fit that says nothing

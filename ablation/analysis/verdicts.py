@@ -178,20 +178,32 @@ def judge_cells(cells: Sequence[Mapping[int, float]], baseline: int | None,
     (1, 1, 3, ...); a cell without values ranks last. So "better" always ranks above the
     baseline and "worse" below it, under whichever adjustment made the verdicts.
     """
-    filled = [i for i, c in enumerate(cells) if c]
-    if baseline is None:
-        decisions: list[Decision | None] = [None] * len(cells)
-        tiers = [(filled, True)]
-    else:
+    decisions: list[Decision | None] = [None] * len(cells)
+    if baseline is not None:
         others = [i for i in range(len(cells)) if i != baseline]
         found = compare_many([cells[i] for i in others], cells[baseline], higher_better, level,
                              adjust, seed)
-        decisions = [None] * len(cells)
         for i, d in zip(others, found, strict=True):
             decisions[i] = d
-        verdict = {i: d.verdict for i, d in zip(others, found, strict=True)}
+    verdicts = [d.verdict if d else None for d in decisions]
+    return Judgement(tuple(decisions), rank_cells(cells, baseline, verdicts, higher_better,
+                                                  level, adjust, seed))
+
+
+def rank_cells(cells: Sequence[Mapping[int, float]], baseline: int | None,
+               verdicts: Sequence[str | None], higher_better: bool, level: float = 0.05,
+               adjust: str = HOLM, seed: int = 0) -> tuple[int, ...]:
+    """Ranks (1 = best, competition ranking) that follow the given verdicts against
+    ``cells[baseline]``: the tiers of :func:`judge_cells`, whatever rule made the verdicts
+    (a fixed test, or the sequential rule of ``--until-resolved``). A verdict other than
+    better/worse (indistinguishable, untested, open) shares the baseline's tier."""
+    filled = [i for i, c in enumerate(cells) if c]
+    if baseline is None:
+        tiers = [(filled, True)]
+    else:
+        verdict = {i: v for i, v in enumerate(verdicts) if i != baseline}
         tiers = [([i for i in filled if verdict.get(i) == BETTER], True),
-                 ([i for i in filled if verdict.get(i, SAME) in (SAME, UNTESTED)], False),
+                 ([i for i in filled if verdict.get(i) not in (BETTER, WORSE)], False),
                  ([i for i in filled if verdict.get(i) == WORSE], True)]
     ranks = [0] * len(cells)
     done = 0
@@ -205,4 +217,4 @@ def judge_cells(cells: Sequence[Mapping[int, float]], baseline: int | None,
     for i, c in enumerate(cells):
         if not c:
             ranks[i] = done + 1
-    return Judgement(tuple(decisions), tuple(ranks))
+    return tuple(ranks)

@@ -9,6 +9,7 @@ import click
 
 from ablation.cli.common import Group
 from ablation.cli.listing import datasets, models, studies, validate
+from ablation.cli.planning import compare, plan
 from ablation.cli.reading import dashboard, embed, export, predict, report, show
 from ablation.cli.running import cross_eval, run, worker
 
@@ -20,5 +21,5 @@ def main() -> None:
 
 
 for command in (run, worker, studies, validate, models, datasets, show, export, predict,
-                cross_eval, report, embed, dashboard):
+                cross_eval, report, embed, dashboard, plan, compare):
     main.add_command(command)

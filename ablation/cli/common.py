@@ -94,9 +94,11 @@ level_option = click.option(
     "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
     show_default=True, help="Significance level of the tests against the baseline.")
 adjust_option = click.option(
-    "--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
-    help="Correction for multiple comparisons of the verdicts: holm (Holm-Bonferroni over the "
-         "comparisons with the baseline) or none.")
+    "--adjust", type=click.Choice(["holm", "dunnett", "none"]), default="holm",
+    show_default=True,
+    help="Correction of the verdicts for the many comparisons with the baseline: holm (Holm "
+         "1979 on paired t-tests), dunnett (Dunnett 1955, unpaired, pooled variance) or none. "
+         "Verdict and rank always follow the adjusted p (docs/statistics.md).")
 metric_option = click.option(
     "--metric", type=click.Choice([m for m in METRICS if METRICS.get(m).selectable]),
     default=None, help="Metric the verdict and rank compare (default: the test-side "

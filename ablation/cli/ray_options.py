@@ -52,20 +52,3 @@ def ray_plan(given: Mapping[str, Any], workers: int, max_trials: int | None,
                    workers if source != click.core.ParameterSource.DEFAULT else None, cpus, gpus)
     check_plan(plan, storage)
     return plan
-
-
-def print_tables(plan: Any, store: Any, summaries: list[Any]) -> None:
-    """With ``--ray``: the table of every stage just run, as ``ablate show`` prints it, so the
-    driver shows the results the workers gathered on other nodes."""
-    if plan is None:
-        return
-    from ablation.engine.reader import compared_metric, load_trials
-    from ablation.reporting.console import print_summary
-    from ablation.reporting.summary import compare_rows, summary_rows
-
-    for summary in summaries:
-        trials = load_trials(store, summary.study_name)
-        if any(t.state == "complete" for t in trials):
-            metric = compared_metric(store, summary.study_name)
-            print_summary(summary.study_name, compare_rows(summary_rows(trials), metric, 0.05,
-                                                           "none"), metric)

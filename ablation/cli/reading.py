@@ -43,6 +43,46 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
     return str(resolve_study_name(store, spec.storage_name))
 
 
+def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust: str,
+                 evidence: bool = False) -> Any:
+    """What the tables need besides the trials: the compared metric (the study's own by
+    default), level, adjustment, the looks of --until-resolved and, if asked, the stored
+    predictions."""
+    from ablation.engine.reader import compared_metric, load_evidence, load_looks
+    from ablation.reporting.exports import TableInputs
+    from ablation.reporting.noise import NO_EVIDENCE
+
+    return TableInputs(metric or compared_metric(store, name), level, adjust,
+                       load_looks(store, name),
+                       load_evidence(store, name) if evidence else NO_EVIDENCE)
+
+
+def print_verdicts(store: Any, name: str, metric: str | None = None, level: float = 0.05,
+                   adjust: str = "holm", noise: bool = False, lines: tuple[str, ...] = ()
+                   ) -> None:
+    """Print the verdict table of a stored study (``show``, and the end of ``run``), then
+    where its points stand and ``lines``."""
+    from ablation.engine.reader import load_trials, point_counts
+    from ablation.reporting.console import print_table, terminal_columns
+    from ablation.reporting.looks import looks_note, sequential_decisions
+    from ablation.reporting.summary import point_status, summary_rows
+    from ablation.reporting.tables import columns_for, metrics_table, paper_table
+
+    inputs = table_inputs(store, name, metric, level, adjust, evidence=noise)
+    trials = load_trials(store, name)
+    rows = summary_rows(trials, inputs.metric)
+    sequential = sequential_decisions(rows, inputs.looks, inputs.metric)
+    table = paper_table(name, rows, inputs.metric, level, adjust, sequential)
+    said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
+    if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
+        print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
+    print_table(table, [*said, point_status(point_counts(store, name)), *lines])
+    if noise:
+        from ablation.reporting.noise import noise_table
+
+        print_table(noise_table(name, trials, inputs.evidence))
+
+
 @click.command()
 @click.argument("study")
 @variant_options
@@ -50,16 +90,14 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
 @level_option
 @adjust_option
 @metric_option
+@click.option("--noise", is_flag=True, help="Also print, per configuration, how much of the "
+              "spread of test accuracy over seeds the finite test set alone explains.")
 def show(study: str, dataset: str | None, model: str | None, epochs: int | None, storage: str,
-         level: float, adjust: str, metric: str | None) -> None:
-    """Print STUDY's table: per axis value n, mean ± std over seeds, verdict and rank.
-
-    For a sampled search with a confirm stage, the confirmed table (STUDY/confirm).
-    """
+         level: float, adjust: str, metric: str | None, noise: bool) -> None:
+    """Print STUDY's verdict table: per axis value n, mean [95% CI], Δ vs the baseline with
+    its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
+    pending or failed. For a sampled search with a confirm stage: the confirmed table."""
     from ablation.engine.confirm import stored_confirm_stage
-    from ablation.engine.reader import compared_metric, load_trials
-    from ablation.reporting.console import print_summary
-    from ablation.reporting.summary import compare_rows, summary_rows
 
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
@@ -68,9 +106,7 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
         click.echo(f"{name} is a sampled search: showing its confirm stage {confirmed!r} (every "
                    f"search trial: ablate export '{name}' --per-trial --csv FILE)")
         name = confirmed
-    metric = metric or compared_metric(store, name)
-    rows = compare_rows(summary_rows(load_trials(store, name)), metric, level, adjust)
-    print_summary(name, rows, metric)
+    print_verdicts(store, name, metric, level, adjust, noise)
 
 
 @click.command()
@@ -79,9 +115,9 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path),
               help="Write the table as CSV to this file ('-' for standard output).")
 @click.option("--markdown", "md_path", type=click.Path(path_type=Path),
-              help="Write the table as Markdown (mean ± 95% CI, verdicts) to this file.")
+              help="Write the verdict table and the other metrics as Markdown to this file.")
 @click.option("--latex", "tex_path", type=click.Path(path_type=Path),
-              help="Write the table as a LaTeX table environment to this file.")
+              help="Write the tables as LaTeX (booktabs, split to fit a page) to this file.")
 @click.option("--pareto", "pareto_path", type=click.Path(path_type=Path),
               help="Write the accuracy-vs-bytes Pareto front of a compression study as CSV.")
 @click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
@@ -94,8 +130,9 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
            pareto_path: Path | None, per_trial: bool, level: float, adjust: str,
            metric: str | None, storage: str) -> None:
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
-    trial), with the difference, p-value, verdict and rank against the baseline."""
-    from ablation.engine.reader import compared_metric, load_trials
+    trial): estimates with t and bootstrap CIs, Δ, P(improvement), effect size, p, adjusted
+    p, verdict and rank against the baseline, and the test-set noise share (CSV)."""
+    from ablation.engine.reader import load_trials
     from ablation.reporting.exports import export_texts
 
     wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
@@ -105,9 +142,9 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
     trials = load_trials(store, name)
+    inputs = table_inputs(store, name, metric, level, adjust, evidence=csv_path is not None)
     texts = export_texts(name, trials, [k for k, v in wanted.items() if v],
-                         per_trial=per_trial, metric=metric or compared_metric(store, name),
-                         level=level, adjust=adjust)
+                         per_trial=per_trial, inputs=inputs)
     if pareto_path is not None:
         texts["pareto"] = _pareto_text(name, trials)
         wanted["pareto"] = pareto_path
@@ -134,13 +171,17 @@ def _pareto_text(name: str, trials: Any) -> str:
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="HTML file to write (self-contained: opens offline).")
 @click.option("--trial", type=click.IntRange(min=0), default=None,
-              help="Trial whose confusion matrix is shown (default: best validation accuracy).")
+              help="Trial whose confusion matrix is shown (default: the baseline's median seed).")
 @click.option("--images", type=click.Path(path_type=Path), default=None,
               help="Also write each chart as SVG and PNG into this directory (needs chromium).")
+@level_option
+@adjust_option
 @storage_option
 def report(study: str, dataset: str | None, model: str | None, epochs: int | None,
-           output: Path, trial: int | None, images: Path | None, storage: str) -> None:
-    """Write STUDY's report: bars with 95% CIs, learning curves, confusion matrix, and more."""
+           output: Path, trial: int | None, images: Path | None, level: float, adjust: str,
+           storage: str) -> None:
+    """Write STUDY's report: the verdict table first, then the baseline configuration, data,
+    environment, test-set noise, bars with 95% CIs, learning curves, confusion matrix."""
     from ablation.engine.reader import load_study_data
     from ablation.reporting.html import report_html, report_sections
 
@@ -153,11 +194,11 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
     store = _open(storage)
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
     check_dir(output)
-    write_text(output, report_html(data))
+    write_text(output, report_html(data, level, adjust))
     if images is not None:
         from ablation.reporting.images import export_images
 
-        for path in export_images(report_sections(data), images):
+        for path in export_images(report_sections(data, level, adjust), images):
             click.echo(f"wrote {path}")
 
 

@@ -15,13 +15,14 @@ import click
 from ablation.cli.common import (
     artifacts_option,
     data_dir_option,
+    level_option,
     names,
     storage_option,
     study_options,
     trainer_option,
     write_text,
 )
-from ablation.cli.ray_options import print_tables, ray_options, ray_plan
+from ablation.cli.ray_options import ray_options, ray_plan
 from ablation.errors import UserError
 
 
@@ -61,26 +62,55 @@ n_trials_option = click.option(
     "n_trials).")
 
 
+def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--workers, --threads and --dry-run of ``run``."""
+    for option in reversed([
+        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+                     help="Worker processes on this machine sharing the study."),
+        click.option("--threads", type=click.IntRange(min=0), default=0,
+                     help="torch threads per worker (0: cores / workers; one worker: torch's "
+                     "default)."),
+        click.option("--dry-run", is_flag=True,
+                     help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of "
+                     "the embedded digits data set (unless --dataset), a temporary database.")]):
+        fn = option(fn)
+    return fn
+
+
+def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--until-resolved, --max-seeds, --round-seeds and --level of ``run``."""
+    for option in reversed([
+        click.option("--until-resolved", is_flag=True,
+                     help="After the first --seeds, add seeds in rounds only to cells whose "
+                     "verdict is still open, with a stopping rule that keeps the "
+                     "false-positive rate at --level (docs/statistics.md). Needs --max-seeds."),
+        click.option("--max-seeds", type=click.IntRange(min=3), default=None,
+                     help="With --until-resolved: seeds per cell at the last look."),
+        click.option("--round-seeds", type=click.IntRange(min=1), default=2,
+                     show_default=True,
+                     help="With --until-resolved: seeds each round adds to an open cell."),
+        level_option]):
+        fn = option(fn)
+    return fn
+
+
 @click.command()
 @study_options
 @n_trials_option
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Worker processes on this machine sharing the study.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
-              help="torch threads per worker (0: cores / workers; one worker: torch's default).")
-@click.option("--dry-run", is_flag=True,
-              help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of the "
-              "embedded digits data set (unless --dataset), a temporary database.")
+@run_options
 @ray_options
+@rounds_options
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, n_trials: int | None,
-        workers: int, threads: int, dry_run: bool, **ray: Any) -> None:
-    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
+        workers: int, threads: int, dry_run: bool, until_resolved: bool, max_seeds: int | None,
+        round_seeds: int, level: float, **ray: Any) -> None:
+    """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated
+    (--seeds N adds only missing seeds). Ends with the verdict table and where it is stored.
 
     Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
-    from ablation.engine.local import WorkersFailed
+    from ablation.cli.reading import print_verdicts
     from ablation.engine.register import check_ready
     from ablation.engine.store import open_store, shown_url
 
@@ -91,20 +121,20 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run,
                                  n_trials)
-    plan = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
+    cluster = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
+    rounds = _rounds_plan(spec, until_resolved, max_seeds, round_seeds, level)
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
-    try:
-        summaries = all_stages(spec, options, fit_fn, _runner(plan, workers, fit_fn, store),
-                               store)
-    except WorkersFailed as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
-    print_tables(plan, store, summaries)
-    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
+    _say_if_new_beside_others(store, spec)
+    summaries = _run_all(spec, options, rounds, fit_fn,
+                         _runner(cluster, workers, fit_fn, store), store)
+    where = "(dry run, discarded)" if dry_run else shown_url(storage)
+    _say_done(spec, summaries, where)
+    for name in dict.fromkeys(s.study_name for s in summaries):
+        print_verdicts(store, name, level=level, lines=(f"Stored in {where} as {name!r}.",))
     if tmp is not None:
         tmp.cleanup()
 
@@ -127,6 +157,22 @@ def _runner(plan: Any, workers: int, fit_fn: Any, store: Any) -> Callable[[Any, 
     return run_one
 
 
+def _run_all(spec: Any, options: Any, rounds: Any, fit_fn: Any, run_one: Any,
+             store: Any) -> list[Any]:
+    """Every stage of the study, or its rounds with --until-resolved."""
+    from ablation.engine.local import WorkersFailed
+    from ablation.engine.rounds import run_until_resolved
+
+    try:
+        if rounds is not None:
+            return list(run_until_resolved(spec, options, rounds, run_one, store,
+                                           lambda line: click.echo(line, err=True)))
+        return all_stages(spec, options, fit_fn, run_one, store)
+    except WorkersFailed as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+
+
 def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:
     """Run every stage of ``spec`` (a search and its confirm stage, or a grid and its refine
     stage), writing each grid stage's table as its dashboard note."""
@@ -140,6 +186,33 @@ def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -
     for summary in summaries:
         note_stage(store, summary.study_name)
     return summaries
+
+
+def _say_if_new_beside_others(store: Any, spec: Any) -> None:
+    """A run that starts a new study beside stored variants of the same study says so: adding
+    seeds needs the first run's overrides, or it runs every point again as another study."""
+    from ablation.engine.reader import sibling_variants
+
+    others = sibling_variants(store, spec.name, spec.storage_name)
+    if others:
+        listed = ", ".join(f"{n} ({k} trials)" for n, k in sorted(others.items()))
+        click.echo(f"note: {spec.storage_name} is a new study; stored beside it: {listed}. To add "
+                   "seeds to one of those, repeat its --dataset/--model/--epochs with --seeds.",
+                   err=True)
+
+
+def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_seeds: int,
+                 level: float) -> Any:
+    """The rounds of --until-resolved (None without it); option mistakes are user errors."""
+    if not until_resolved:
+        if max_seeds is not None:
+            raise UserError("--max-seeds applies with --until-resolved only")
+        return None
+    if max_seeds is None:
+        raise UserError("--until-resolved needs --max-seeds N (seeds per cell at the last look)")
+    from ablation.engine.rounds import plan_rounds
+
+    return plan_rounds(spec, max_seeds, round_seeds, level)
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:

@@ -4,7 +4,9 @@
 conditional UPDATE so that any number of workers on any database complete each point exactly once.
 ``ablate_epochs`` holds per-epoch curves and ``ablate_runs`` the run record of every trial.
 ``ablate_cross_eval`` holds the cells of cross-dataset matrices (a trained trial tested on
-another data set), with their confusion matrices.
+another data set), with their confusion matrices. The statistics' tables (stored predictions,
+test labels, the looks of ``--until-resolved``) live in ``engine/evidence.py`` on the same
+metadata.
 """
 
 from __future__ import annotations
@@ -113,6 +115,8 @@ def create_tables(engine: Engine) -> None:
     Workers starting together may race to create them: the loser's CREATE fails because the
     winner's table (or, on PostgreSQL, its row type) now exists, and the re-check finds it.
     """
+    from ablation.engine import evidence  # noqa: F401  (puts its tables on META)
+
     for attempt in range(3):
         try:
             META.create_all(engine, checkfirst=True)

@@ -4,18 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import optuna
 
+from ablation.analysis.evalnoise import Evidence
 from ablation.analysis.metrics import METRICS
+from ablation.analysis.predcodec import predictions_from_bytes
 from ablation.analysis.records import (
     StudyData,
     TrialRecord,
-    best_trial,
     decode_metrics,
     importance_note,
+    median_trial,
     varied_params,
 )
-from ablation.engine import db
+from ablation.engine import db, evidence
 from ablation.engine.store import Store, shown_url
 from ablation.errors import UserError
 
@@ -33,6 +36,17 @@ def resolve_study_name(store: Store, name: str) -> str:
                         f"{', '.join(variants)}; name one of them in quotes")
     known = ", ".join(sorted(names)) or "none"
     raise UserError(f"no study {name!r} in {shown_url(store.url)}; stored studies: {known}")
+
+
+def sibling_variants(store: Store, spec_name: str, storage_name: str) -> dict[str, int]:
+    """Other stored variants of study ``spec_name`` (other --dataset/--model/--epochs) with
+    their trial counts, when ``storage_name`` itself is not stored yet: a run about to start a
+    new study beside them (``--seeds 5`` with other overrides than the first run's)."""
+    summaries = optuna.get_all_study_summaries(store.optuna)
+    names = {s.study_name: s.n_trials for s in summaries}
+    if storage_name in names:
+        return {}
+    return {n: k for n, k in names.items() if n == spec_name or n.startswith(f"{spec_name}[")}
 
 
 def compared_metric(store: Store, study_name: str) -> str:
@@ -85,18 +99,58 @@ def param_importances(store: Store, study_name: str, params: list[str]) -> dict[
     return {k: float(v) for k, v in found.items()}
 
 
+def load_evidence(store: Store, study_name: str) -> Evidence:
+    """Per trial, its per-example test correctness (stored predictions against the stored
+    labels) and its test-set size (the stored confusion matrix's total)."""
+    labels: dict[str, np.ndarray | None] = {}
+    correct = {}
+    for number, (digest, blob) in evidence.predictions(store.engine, study_name).items():
+        if digest not in labels:
+            raw = evidence.stored_labels(store.engine, digest)
+            labels[digest] = None if raw is None else predictions_from_bytes(raw)
+        truth, pred = labels[digest], predictions_from_bytes(blob)
+        if truth is not None and truth.shape == pred.shape:
+            correct[number] = (digest, pred == truth)
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    sizes = {t.number: int(sum(map(sum, t.user_attrs["confusion"])))
+             for t in study.get_trials(deepcopy=False)
+             if isinstance(t.user_attrs.get("confusion"), list)}
+    return Evidence(correct, sizes)
+
+
+def point_counts(store: Store, study_name: str) -> dict[str, int]:
+    """How many of the study's points are pending, running, done or failed."""
+    counts: dict[str, int] = {}
+    for row in db.list_points(store.engine, study_name):
+        counts[row.state] = counts.get(row.state, 0) + 1
+    return counts
+
+
+def load_looks(store: Store, study_name: str) -> list[dict[str, Any]]:
+    """The looks ``run --until-resolved`` recorded (empty for a study run without it)."""
+    return evidence.looks(store.engine, study_name)
+
+
+def spec_record(store: Store, study_name: str) -> dict[str, Any]:
+    """The study record ``run`` stored (name, metric, seeds, baseline, overrides, ...)."""
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    return dict(study.user_attrs.get("spec", {}))
+
+
 def load_study_data(store: Store, study_name: str, trial: int | None = None) -> StudyData:
-    """Trials, curves, one confusion matrix (``trial``, else the best by validation accuracy)
-    and parameter importance where it applies."""
+    """Trials, curves, one confusion matrix (``trial``, else the baseline's median seed on the
+    compared metric), parameter importance where it applies, the stored study record, run
+    records (environment), data sizes, looks, stored predictions and point states."""
     trials = load_trials(store, study_name)
-    shown = best_trial(trials) if trial is None else trial
-    confusion = None
+    metric = compared_metric(store, study_name)
+    shown = median_trial(trials, metric) if trial is None else trial
+    confusion, sizes = None, {}
     if shown is not None:
         attrs = trial_attrs(store, study_name, shown)
         if trial is not None and "confusion" not in attrs:
             raise UserError(f"trial {trial} of study {study_name!r} has no confusion matrix "
                             "(it did not complete)")
-        confusion = attrs.get("confusion")
+        confusion, sizes = attrs.get("confusion"), dict(attrs.get("data_sizes", {}))
     note = importance_note(trials)
     importances = None
     if note is None:
@@ -104,5 +158,7 @@ def load_study_data(store: Store, study_name: str, trial: int | None = None) -> 
             importances = param_importances(store, study_name, varied_params(trials))
         except (ValueError, RuntimeError) as exc:  # e.g. every trial scored the same
             note = f"Optuna could not compute parameter importance: {exc}"
-    return StudyData(study_name, trials, load_epochs(store, study_name), shown,
-                     confusion, importances, note, compared_metric(store, study_name))
+    return StudyData(study_name, trials, load_epochs(store, study_name), shown, confusion,
+                     importances, note, metric, spec_record(store, study_name),
+                     db.runs(store.engine, study_name), sizes, load_looks(store, study_name),
+                     load_evidence(store, study_name), point_counts(store, study_name))

@@ -1,6 +1,7 @@
 """Record a finished trial: its metrics (through the typed encoder), its final weights and
-confusion matrix as Optuna artifacts, and, where the configuration asks, its compressed artifact
-measured after reloading (the compression post-step, called once per trial from here)."""
+confusion matrix as Optuna artifacts, its predicted test labels (``ablate_predictions``), and,
+where the configuration asks, its compressed artifact measured after reloading (the compression
+post-step, called once per trial from here)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import optuna
 
+from ablation.analysis.predcodec import predictions_to_bytes
 from ablation.analysis.records import encode_metrics, metric_values
+from ablation.engine import evidence
 from ablation.engine.artifact_store import Location, artifact_store
 from ablation.engine.space import Point
 from ablation.engine.store import Store
@@ -38,6 +42,10 @@ def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Locatio
         trial.set_user_attr(key, value)
     trial.set_user_attr("confusion", [list(r) for r in result.metrics.confusion])
     trial.set_user_attr("precision", result.precision)
+    if result.data is not None:  # the report states the data sizes behind every figure
+        trial.set_user_attr("data_sizes", {"train": len(result.data.train_y),
+                                           "val": len(result.data.val_y),
+                                           "test": len(result.data.test_y)})
     with tempfile.TemporaryDirectory() as tmp:
         if result.model is not None:
             import torch  # only here, so the record path of a model-less trainer stays light
@@ -52,7 +60,27 @@ def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Locatio
         cm_path.write_text(json.dumps({"rows": "true class", "columns": "predicted class",
                                        "matrix": [list(r) for r in result.metrics.confusion]}))
         _upload(trial, store, artifacts_dir, cm_path, "application/json")
+    record_predictions(trial, result, store)
     return values
+
+
+def _vector(x: Any) -> np.ndarray:
+    """A 1-D int64 array from a tensor (on any device), an array or a list."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x, dtype=np.int64).ravel()
+
+
+def record_predictions(trial: optuna.Trial, result: FitResult, store: Store) -> None:
+    """Store the predicted test labels, when the trainer handed them back with the true ones
+    (a table, not a user attribute: 10,000 labels take ~5 KB, and MySQL's TEXT stops at 64 KB)."""
+    if result.predictions is None or result.labels is None:
+        return
+    pred, true = _vector(result.predictions), _vector(result.labels)
+    if pred.shape != true.shape:
+        raise ValueError(f"{pred.size} predictions for {true.size} test labels")
+    evidence.put_predictions(store.engine, trial.study.study_name, trial.number,
+                             predictions_to_bytes(pred), predictions_to_bytes(true), int(true.size))
 
 
 def record_compression(trial: optuna.Trial, result: FitResult, point: Point,

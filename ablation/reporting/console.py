@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from rich import box
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.status import Status
 from rich.table import Table
 
-from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.space import Point
 from ablation.reporting.summary import ComparedRow
-from ablation.reporting.tables import columns_for, fmt_mean_std, fmt_p
+from ablation.reporting.tables import P_CI, verdict_table
+from ablation.reporting.text import TextTable
 from ablation.spec.study import StudySpec
 
 
@@ -100,23 +102,58 @@ def point_text(point: Point) -> str:
     return f"{what} seed={point.seed}"
 
 
-TERMINAL_METRICS = 4  # more columns wrap on an 120-column terminal; export has them all
+WIDE = Console(width=400)  # only measures tables
+
+# In the export; without them the verdict table fits a 120-column terminal.
+TERMINAL_DROP = ("bootstrap 95% CI", P_CI, "effect")
 
 
-def print_summary(study: str, rows: Sequence[ComparedRow], metric: str) -> None:
-    """The study's table: one row per axis value, mean ± std over seeds of the compared metric
-    and the next table metrics the trials recorded, then p, verdict and rank."""
-    metrics = columns_for([c.row for c in rows], metric)[:TERMINAL_METRICS]
-    table = Table(title=study)
-    headers = ["axis", "value", "n", *(METRICS.get(m).header for m in metrics), "p",
-               "verdict", "rank"]
-    for col in headers:
-        table.add_column(col, justify="left" if col in ("axis", "value", "verdict") else "right")
-    for c in rows:
-        r = c.row
-        table.add_row(r.axis, r.shown_label, str(r.n),
-                      *(fmt_mean_std(r.stats[m], METRICS.get(m).digits) if m in r.stats
-                        else "—" for m in metrics),
-                      fmt_p(c.comparison.p) if c.comparison else "—", c.verdict_text,
-                      str(c.rank))
-    Console(width=max(120, Console().width)).print(table)
+TERMINAL_METRICS = 4  # more columns wrap on a 120-column terminal; export has them all
+
+
+def terminal_columns(table: TextTable) -> TextTable:
+    """The key columns (up to n) and the first TERMINAL_METRICS others of a metrics table."""
+    keys = table.header.index("n") + 1
+    keep = list(range(min(len(table.header), keys + TERMINAL_METRICS)))
+    return TextTable(table.title, tuple(table.header[i] for i in keep),
+                     tuple(tuple(r[i] for i in keep) for r in table.rows), table.notes,
+                     tuple(table.right[i] for i in keep) if table.right else ())
+
+
+def _two_lines(header: str) -> str:
+    """A header broken before its bracket ('p adj.\n(Holm)'), the terminal's columns being
+    narrow; 'P(improvement)' shortened to 'P(impr.)'."""
+    header = header.replace("P(improvement)", "P(impr.)")
+    for mark in (" [", " ("):
+        if mark in header:
+            return header.replace(mark, "\n" + mark[1:], 1)
+    return header
+
+
+def print_summary(study: str, rows: Sequence[ComparedRow], metric: str, level: float = 0.05,
+                  adjust: str = "holm") -> None:
+    """The verdict table of already compared rows (``summary.compare_rows``) on the terminal."""
+    print_table(verdict_table(study, rows, metric, level, adjust))
+
+
+def print_table(table: TextTable, lines: Sequence[str] = ()) -> None:
+    """A table (the verdict table, a plan, ...) on the terminal, its notes below it, then
+    ``lines`` (what is pending or failed, where the study is stored)."""
+    keep = [i for i, h in enumerate(table.header) if h not in TERMINAL_DROP]
+    shown = Table(title=escape(table.title), box=box.SIMPLE_HEAD, pad_edge=False)
+    for i in keep:
+        right = table.right[i] if table.right else False
+        # cells never wrap (a broken interval reads wrong); headers may take two lines
+        widest = max((len(row[i]) for row in table.rows), default=1)
+        shown.add_column(escape(_two_lines(table.header[i])),
+                         justify="right" if right else "left", min_width=widest)
+    for row in table.rows:
+        shown.add_row(*(escape(row[i]) for i in keep))
+    # As wide as the table needs (a cropped column loses a verdict), at least the terminal.
+    needed = Measurement.get(WIDE, WIDE.options, shown).maximum
+    console = Console(width=max(needed, Console().width), highlight=False)
+    console.print(shown)
+    for note in table.notes:
+        console.print(escape(note), style="dim")
+    for line in lines:
+        console.print(escape(line))

@@ -1,92 +1,197 @@
 """What ``ablate export`` writes: CSV (summary, per trial, Pareto front), Markdown and LaTeX, and
-the Kaggle submission of ``ablate predict``. Pure functions returning text."""
+the Kaggle submission of ``ablate predict``. Pure functions returning text.
+
+CSV conventions: every value in display units with the unit in the column name (accuracies in
+percent everywhere: ``test_accuracy_pct_mean``, per trial ``test_accuracy_pct``), integers
+written exactly (``1765800``, never ``1.7658e+06``), NaN as an empty cell.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
+import numpy as np
+
+from ablation.analysis.estimates import CellEstimate
+from ablation.analysis.evalnoise import Evidence, NoiseShare
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import ParetoRow
 from ablation.analysis.records import TrialRecord
-from ablation.reporting.summary import SummaryRow, compare_rows, recorded_metrics, summary_rows
-from ablation.reporting.tables import paper_table, per_trial_table
-from ablation.reporting.text import to_latex, to_markdown
+from ablation.reporting.latex import (
+    compact_metrics_table,
+    compact_verdict_table,
+    latex_document_tables,
+)
+from ablation.reporting.looks import sequential_decisions
+from ablation.reporting.noise import NO_EVIDENCE, noise_by_cell
+from ablation.reporting.summary import (
+    ComparedRow,
+    SummaryRow,
+    compare_rows,
+    recorded_metrics,
+    summary_rows,
+)
+from ablation.reporting.tables import metrics_table, per_trial_table, verdict_table
+from ablation.reporting.text import to_markdown
 
 
-def _num(x: float) -> str:
-    return "" if x != x else f"{x:.6g}"  # NaN (n too small) stays an empty cell
+def number(x: float | None, integer: bool = False) -> str:
+    """A CSV number: exact for integers, else up to 10 significant digits, never in exponent
+    notation; '' for NaN or None (n too small, not recorded)."""
+    if x is None or x != x:
+        return ""
+    if integer or float(x).is_integer():
+        return str(int(round(x)))
+    return np.format_float_positional(float(f"{x:.10g}"), trim="-")
 
 
-def summary_csv(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
-                level: float = 0.05, adjust: str = "none") -> str:
-    """CSV text: one row per configuration with n, mean, std and 95% CI of every recorded
-    metric, then the comparison with the baseline on ``metric`` (difference, test, p, verdict,
-    rank, and the Holm-adjusted p with the adjustment the verdict used)."""
+def column(metric: str) -> str:
+    """A metric's CSV column stem, with its unit where the name does not say it."""
+    info = METRICS.get(metric)
+    return f"{metric}_pct" if info.percent else metric
+
+
+def _estimate_head(metric: str) -> list[str]:
+    c = column(metric)
+    return [f"{c}_mean", f"{c}_std", f"{c}_t_ci95_low", f"{c}_t_ci95_high",
+            f"{c}_boot_ci95_low", f"{c}_boot_ci95_high", f"{c}_boot_method", f"{c}_iqm"]
+
+
+def _estimate_cells(s: CellEstimate | None) -> list[str]:
+    if s is None:
+        return [""] * 8
+    return [number(s.mean), number(s.std), number(s.t_ci.low), number(s.t_ci.high),
+            number(s.boot_ci.low), number(s.boot_ci.high), s.boot_ci.method, number(s.iqm)]
+
+
+def comparison_head(metric: str) -> list[str]:
+    """The comparison's CSV columns; Δ and its intervals carry the compared metric's unit."""
+    d = f"diff_{column(metric)}"
+    return ["compared_metric", "level", "adjustment", "test", "n_compared", d,
+            f"{d}_t_ci95_low", f"{d}_t_ci95_high", f"{d}_boot_ci95_low", f"{d}_boot_ci95_high",
+            "p_improvement", "p_improvement_ci95_low", "p_improvement_ci95_high", "effect_size",
+            "effect_size_kind", "p_value", "p_adjusted", "verdict", "note", "rank"]
+
+
+NOISE_HEAD = ["test_noise_method", "test_noise_runs", "test_noise_n_test",
+              "test_noise_var_pct2", "observed_var_pct2", "test_noise_share",
+              "test_noise_share_ci95_low", "test_noise_share_ci95_high"]
+
+
+def _comparison_cells(c: ComparedRow, metric: str, level: float, adjust: str) -> list[object]:
+    d, k = c.decision, c.contrast
+    how = d.adjustment if d else adjust
+    if d is None or k is None:
+        return [metric, level, how, *[""] * 14, c.verdict or "", "", c.rank]
+    return [metric, level, how, d.test, d.n, number(k.diff), number(k.t_ci.low),
+            number(k.t_ci.high), number(k.boot_ci.low), number(k.boot_ci.high),
+            number(k.p_improve), number(k.p_improve_ci.low), number(k.p_improve_ci.high),
+            number(k.effect.value), k.effect.name, number(d.p), number(d.p_adj), d.verdict,
+            d.note, c.rank]
+
+
+def _noise_cells(share: NoiseShare | None) -> list[object]:
+    if share is None:
+        return [""] * len(NOISE_HEAD)
+    return [share.method, share.runs, share.n_test, number(share.test_var),
+            number(share.observed_var), number(share.share), number(share.share_ci.low),
+            number(share.share_ci.high)]
+
+
+@dataclass(frozen=True)
+class TableInputs:
+    """Everything the summary renderings need besides the trials."""
+
+    metric: str = "test_accuracy"
+    level: float = 0.05
+    adjust: str = "holm"
+    looks: Sequence[Mapping[str, Any]] = ()  # ablate_looks records of --until-resolved
+    evidence: Evidence = NO_EVIDENCE
+
+
+def summary_csv(study: str, rows: Sequence[SummaryRow], compared: Sequence[ComparedRow],
+                noise: Mapping[tuple[str, str], NoiseShare | None], inputs: TableInputs) -> str:
+    """CSV text: one row per configuration: n and every recorded metric's estimates (mean,
+    std, t and bootstrap 95% CIs with the bootstrap's method, IQM from n = 5), the comparison
+    with the baseline on the compared metric (Δ with both CIs, P(improvement) with its CI,
+    effect size, test, p, adjusted p, verdict, rank), and the test-set noise share."""
     metrics = [m for m in METRICS if any(m in r.stats and r.stats[m].n for r in rows)]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    head = ["study", "axis", "value", "baseline", "n"]
-    for m in metrics:
-        head += [f"{m}_mean", f"{m}_std", f"{m}_ci95_low", f"{m}_ci95_high"]
-    head += ["compared_metric", "level", "diff_vs_baseline", "test", "p_value", "welch_p_value",
-             "verdict", "note", "rank", "p_holm", "verdict_adjustment"]
-    w.writerow(head)
-    for c in compare_rows(rows, metric, level, adjust):
-        r, comp = c.row, c.comparison
+    w.writerow(["study", "axis", "value", "baseline", "n",
+                *(h for m in metrics for h in _estimate_head(m)),
+                *comparison_head(inputs.metric), *NOISE_HEAD])
+    for c in compared:
+        r = c.row
         line: list[object] = [study, r.axis, r.label, r.is_baseline, r.n]
         for m in metrics:
-            s = r.stats.get(m)
-            line += ([_num(s.mean), _num(s.std), _num(s.ci_low), _num(s.ci_high)] if s
-                     else ["", "", "", ""])
-        line += [metric, level]
-        line += ([_num(comp.diff), comp.test, _num(comp.p), _num(comp.welch_p), comp.verdict,
-                  comp.note] if comp else ["", "", "", "", c.verdict, ""])
-        line += [c.rank, _num(comp.p_holm) if comp else "", adjust]
+            line += _estimate_cells(r.stats.get(m))
+        line += _comparison_cells(c, inputs.metric, inputs.level, inputs.adjust)
+        line += _noise_cells(noise.get((r.axis, r.label)))
         w.writerow(line)
     return out.getvalue()
 
 
 def per_trial_csv(study: str, trials: Sequence[TrialRecord]) -> str:
-    """CSV text: one row per trial with its state, seed, parameters and every recorded metric."""
+    """CSV text: one row per trial with its state, seed, parameters and every recorded metric
+    in display units (accuracies in percent, as in the summary)."""
     params = sorted({k for t in trials for k in t.params})
     metrics = recorded_metrics(trials)
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["study", "trial", "state", "axis", "value", "seed", *params, *metrics])
+    w.writerow(["study", "trial", "state", "axis", "value", "seed", *params,
+                *(column(m) for m in metrics)])
     for t in sorted(trials, key=lambda t: t.number):
         w.writerow([study, t.number, t.state, t.axis, t.label, t.seed,
                     *(t.params.get(p, "") for p in params),
-                    *(_num(t.metrics[m]) if m in t.metrics else "" for m in metrics)])
+                    *(number(METRICS.get(m).shown(t.metrics[m]), METRICS.get(m).integer)
+                      if m in t.metrics else "" for m in metrics)])
     return out.getvalue()
 
 
 def pareto_csv(rows: Sequence[ParetoRow]) -> str:
-    """CSV text of an accuracy-vs-bytes front, smallest artifact first."""
+    """CSV text of an accuracy-vs-bytes front, smallest artifact first (accuracy in percent)."""
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
-    w.writerow(["label", "seeds", "artifact_test_accuracy", "artifact_bytes", "on_front"])
+    w.writerow(["label", "seeds", "artifact_test_accuracy_pct", "artifact_bytes", "on_front"])
     for r in sorted(rows, key=lambda r: r.artifact_bytes):
-        w.writerow([r.label, r.seeds, f"{r.artifact_test_accuracy:.6f}",
-                    f"{r.artifact_bytes:.0f}", int(r.on_front)])
+        w.writerow([r.label, r.seeds, number(100 * r.artifact_test_accuracy),
+                    number(r.artifact_bytes, integer=True), int(r.on_front)])
     return out.getvalue()
 
 
 def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str], *,
-                 per_trial: bool = False, metric: str = "test_accuracy",
-                 level: float = 0.05, adjust: str = "none") -> dict[str, str]:
-    """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's table."""
-    rows = summary_rows(trials)
+                 per_trial: bool = False, inputs: TableInputs = TableInputs(),
+                 **given: Any) -> dict[str, str]:
+    """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's tables;
+    ``metric=``, ``level=``, ``adjust=`` (given as keywords) replace the inputs' ones."""
+    inputs = replace(inputs, **given)
+    if per_trial:
+        table = per_trial_table(study, trials, inputs.metric)
+        texts = {"csv": per_trial_csv(study, trials), "markdown": to_markdown(table),
+                 "latex": latex_document_tables([table], keys=3)}
+        return {k: texts[k] for k in kinds}
+    rows = summary_rows(trials, inputs.metric)
+    compared = compare_rows(rows, inputs.metric, inputs.level, inputs.adjust,
+                            sequential_decisions(rows, inputs.looks, inputs.metric))
     out = {}
     for kind in kinds:
         if kind == "csv":
-            out[kind] = (per_trial_csv(study, trials) if per_trial
-                         else summary_csv(study, rows, metric, level, adjust))
-            continue
-        table = per_trial_table(study, trials, metric) if per_trial else paper_table(
-            study, rows, metric, level, adjust)
-        out[kind] = to_markdown(table) if kind == "markdown" else to_latex(table)
+            out[kind] = summary_csv(study, rows, compared,
+                                    noise_by_cell(trials, inputs.evidence), inputs)
+        elif kind == "markdown":
+            out[kind] = "\n".join(to_markdown(t) for t in (
+                verdict_table(study, compared, inputs.metric, inputs.level, inputs.adjust),
+                metrics_table(study, rows, inputs.metric)))
+        else:
+            out[kind] = latex_document_tables([
+                compact_verdict_table(study, compared, inputs.metric, inputs.level,
+                                      inputs.adjust),
+                compact_metrics_table(study, rows, inputs.metric)])
     return out
 
 

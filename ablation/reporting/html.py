@@ -19,6 +19,15 @@ from plotly.subplots import make_subplots
 
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import StudyData
+from ablation.reporting.page_tables import (
+    baseline_html,
+    data_html,
+    environment_html,
+    noise_html,
+    other_metrics_html,
+    report_rows,
+    verdict_html,
+)
 from ablation.reporting.rows import (
     Bar,
     Curve,
@@ -29,8 +38,7 @@ from ablation.reporting.rows import (
     pareto_front,
     scatter_rows,
 )
-from ablation.reporting.summary import summary_rows
-from ablation.reporting.tables import columns_for, fmt_mean_std
+from ablation.reporting.summary import SummaryRow, points_text
 
 PALETTE = qualitative.D3 + qualitative.Set2
 BASELINE_COLOR = "#444444"
@@ -181,72 +189,69 @@ def importance_figure(importances: dict[str, float]) -> go.Figure:
     return fig
 
 
-def summary_table_html(data: StudyData) -> str:
-    """The summary table (mean ± std over seeds of every table metric, and the 95% CI of the
-    compared metric) as an HTML table."""
-    rows = summary_rows(data.trials)
-    metrics = columns_for(rows, data.metric)
+def _table_sections(data: StudyData, rows: Sequence[SummaryRow], level: float,
+                    adjust: str) -> list[Section]:
+    """The verdict table first, then the other metrics, the baseline, data, environment and
+    test-set noise; a section with nothing to show is left out."""
     compared = METRICS.get(data.metric)
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in
-                   ["axis", "value", "n", *(METRICS.get(m).header for m in metrics),
-                    f"{compared.label} 95% CI"])
-    body = []
-    for r in rows:
-        s = r.stats.get(data.metric)
-        ci = ("-" if s is None or math.isnan(s.ci_low)
-              else f"[{s.ci_low:.{compared.digits}f}, {s.ci_high:.{compared.digits}f}]")
-        cells = [r.axis, r.shown_label, str(r.n),
-                 *(fmt_mean_std(r.stats[m], METRICS.get(m).digits) if m in r.stats else "—"
-                   for m in metrics), ci]
-        body.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    setup = baseline_html(data) + data_html(data.spec, data.data_sizes, data.evidence)
+    candidates = [
+        Section("verdict", f"Verdict: {compared.label} against the baseline",
+                table_html=verdict_html(data, rows, level, adjust)),
+        Section("metrics", "Other metrics (mean [95% CI] over seeds)",
+                table_html=other_metrics_html(data, rows)),
+        Section("setup", "Baseline configuration and data", table_html=setup),
+        Section("environment", "Environment (from the run records)",
+                table_html=environment_html(data.runs)),
+        Section("noise", "Test-set noise against training noise (test accuracy)",
+                table_html=noise_html(data))]
+    return [s for s in candidates if s.table_html]
 
 
-def report_sections(data: StudyData) -> list[Section]:
-    """Every section of a study report, in page order."""
-    sections = [Section("summary", "Summary (mean ± std over seeds)",
-                        table_html=summary_table_html(data))]
+def report_sections(data: StudyData, level: float = 0.05, adjust: str = "holm") -> list[Section]:
+    """Every section of a study report, in page order; empty ones are left out."""
+    rows = report_rows(data)
+    sections = _table_sections(data, rows, level, adjust)
     compared = METRICS.get(data.metric)
-    for axis, bars in bar_rows(summary_rows(data.trials), data.metric).items():
+    for axis, bars in bar_rows(rows, data.metric).items():
         shown = "configuration" if axis == "factorial" else axis
         sections.append(Section(f"bars-{axis}", f"{compared.label.capitalize()} by {shown} "
-                                "(95% CI of the mean)", bar_figure(shown, bars, compared.header)))
+                                "(95% CI of the mean)",
+                                bar_figure(shown, bars, compared.header, compared.bounds())))
     curves = {m: curve_rows(data.trials, data.epochs, m) for m in
               ("train_loss", "val_loss", "train_accuracy", "val_accuracy")}
     if any(curves.values()):
         sections.append(Section("curves", "Learning curves", curves_figure(curves)))
-    else:
-        sections.append(Section("curves", "Learning curves",
-                                note="No per-epoch records stored for this study."))
     if data.confusion and data.confusion_trial is not None:
         sections.append(Section("confusion", _confusion_title(data),
                                 confusion_figure(data.confusion, data.confusion_trial)))
     timed = scatter_rows(data.trials, "train_seconds")
-    sections.append(Section("time", "Training time vs test accuracy",
-                            scatter_figure(timed, "training seconds") if timed else None,
-                            note="" if timed else "No complete trials yet."))
-    sections.append(_size_section(data))
+    if timed:
+        sections.append(Section("time", "Training time vs test accuracy",
+                                scatter_figure(timed, "training seconds")))
+    sized = _size_section(data)
+    if sized is not None:
+        sections.append(sized)
     if data.importances:
         sections.append(Section("importance", "Parameter importance",
                                 importance_figure(data.importances)))
-    else:
-        sections.append(Section("importance", "Parameter importance",
-                                note=data.importance_note or "Not computed."))
     return sections
 
 
 def _confusion_title(data: StudyData) -> str:
     t = next((t for t in data.trials if t.number == data.confusion_trial), None)
     what = "" if t is None else f": {t.axis}={t.label}, seed {t.seed}"
-    return f"Confusion matrix (trial {data.confusion_trial}{what})"
+    why = ("the baseline's median seed on " + METRICS.get(data.metric).label
+           if t is not None and t.is_baseline else "chosen with --trial" if t is not None
+           else "")
+    return f"Confusion matrix (trial {data.confusion_trial}{what}; {why})"
 
 
-def _size_section(data: StudyData) -> Section:
+def _size_section(data: StudyData) -> Section | None:
     points = scatter_rows(data.trials, "artifact_bytes")
     title = "Test accuracy vs artifact size"
     if not points:
-        return Section("size", title, note="No trial carries an artifact_bytes metric "
-                       "(no compression results in this study).")
+        return None
     return Section("size", title + " (Pareto front: nothing smaller is more accurate)",
                    scatter_figure(points, "artifact bytes (log)", pareto_front(points),
                                   log_x=True))
@@ -259,6 +264,10 @@ section { border-top: 1px solid #ddd; padding-top: 4px; }
 table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 3px 8px; text-align: right; }
 td:nth-child(-n+2), th:nth-child(-n+2) { text-align: left; }
+table.facts { display: inline-table; vertical-align: top; margin: 0 16px 8px 0; }
+table.facts th { text-align: left; background: #f4f4f4; font-weight: normal; }
+table.facts td { text-align: left; }
+td { white-space: nowrap; }
 p.note { color: #555; font-style: italic; }
 """
 
@@ -283,12 +292,14 @@ def render_page(title: str, subtitle: str, sections: Sequence[Section]) -> str:
             + "\n".join(parts) + "</body></html>\n")
 
 
-def report_html(data: StudyData) -> str:
+def report_html(data: StudyData, level: float = 0.05, adjust: str = "holm") -> str:
     """The whole study report as one self-contained HTML document."""
     complete = sum(t.state == "complete" for t in data.trials)
-    subtitle = (f"{complete} complete trial(s) of {len(data.trials)}; accuracies in percent; "
-                "error bars are 95% t-intervals of the mean over seeds.")
-    return render_page(f"ablate report: {data.name}", subtitle, report_sections(data))
+    subtitle = (f"{complete} complete trial(s) of {len(data.trials)}"
+                f"{points_text(data.points)}; accuracies in percent; intervals are 95% "
+                "t-intervals of the mean over seeds, clipped to the metric's range.")
+    return render_page(f"ablate report: {data.name}", subtitle,
+                       report_sections(data, level, adjust))
 
 
 def embed_html(study: str, trial: int, xy: Sequence[Sequence[float]], labels: Sequence[int],

@@ -14,7 +14,6 @@ from typing import Any
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import pareto_front as front_indices
 from ablation.analysis.records import TrialRecord
-from ablation.analysis.stats import summarize
 from ablation.reporting.summary import SummaryRow
 
 CURVE_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
@@ -22,7 +21,8 @@ CURVE_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
 @dataclass(frozen=True)
 class Bar:
-    """One bar: a configuration's mean and the 95% CI of the mean (NaN when n < 2)."""
+    """One bar: a configuration's mean and the 95% t-interval of the mean, clipped to the
+    metric's range (NaN when n < 2)."""
 
     label: str
     mean: float
@@ -55,12 +55,12 @@ def bar_rows(rows: Sequence[SummaryRow], metric: str = "test_accuracy") -> dict[
             continue
         out.setdefault(r.axis, [])
         s = r.stats[metric]
-        out[r.axis].append(Bar(r.label, s.mean, s.ci_low, s.ci_high, s.n, r.is_baseline))
+        out[r.axis].append(Bar(r.label, s.mean, s.t_ci.low, s.t_ci.high, s.n, r.is_baseline))
     for axis, bars in out.items():
         if not any(b.is_baseline for b in bars):
             for r in baseline:
                 s = r.stats[metric]
-                bars.insert(0, Bar(r.label, s.mean, s.ci_low, s.ci_high, s.n, True))
+                bars.insert(0, Bar(r.label, s.mean, s.t_ci.low, s.t_ci.high, s.n, True))
         out[axis] = bars
     return out
 
@@ -103,12 +103,13 @@ def curve_rows(trials: Sequence[TrialRecord], epochs: Sequence[Mapping[str, Any]
         means, lows, highs, ns = [], [], [], []
         for ep in steps:
             values = [by_trial[n][ep] * scale for n in numbers if ep in by_trial[n]]
-            s = summarize(values)
-            spread = 0.0 if math.isnan(s.std) else s.std
-            means.append(s.mean)
-            lows.append(max(s.mean - spread, min(values)))
-            highs.append(min(s.mean + spread, max(values)))
-            ns.append(s.n)
+            mean = sum(values) / len(values)
+            spread = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+                      if len(values) > 1 else 0.0)
+            means.append(mean)
+            lows.append(max(mean - spread, min(values)))
+            highs.append(min(mean + spread, max(values)))
+            ns.append(len(values))
         out.append(Curve(axis, label, metric, tuple(steps), tuple(means), tuple(lows),
                          tuple(highs), tuple(ns)))
     return out

@@ -1,27 +1,39 @@
 """Summary rows: a study's complete trials grouped by configuration, every recorded metric
-summarised over seeds (in display units: accuracies in percent), compared with the baseline on one
-metric and ranked. Pure functions over TrialRecords."""
+estimated over seeds (in display units: accuracies in percent; CIs clipped to the metric's
+range), compared with the baseline on one metric (paired over shared seeds) and ranked.
+
+Pure functions over TrialRecords, built on ``analysis/estimates``, ``contrasts`` and
+``verdicts`` (docs/statistics.md). The verdicts come from the adjusted p of one family (the
+comparisons with the baseline; Holm by default), or, after ``run --until-resolved``, from the
+sequential rule's stored looks; ranks always follow the verdicts shown.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ablation.analysis.contrasts import Contrast, contrast
+from ablation.analysis.estimates import CellEstimate, estimate_cell, finite, iqm
+from ablation.analysis.intervals import N_RESAMPLES, NO_INTERVAL, t_interval
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import TrialRecord
-from ablation.analysis.stats import Comparison, Summary, adjust_family, compare, rank_groups
-from ablation.analysis.stats import summarize as summarize_values
+from ablation.analysis.verdicts import HOLM, Decision, judge_cells, rank_cells
+
+CI_LEVEL = 0.95  # every interval in the tables; --level is the tests' significance level
+BOOT_SEED = 0  # every bootstrap is seeded: the same trials give the same table
 
 
 @dataclass(frozen=True)
 class SummaryRow:
-    """One configuration (axis value) of a study, summarised over its seeds."""
+    """One configuration (axis value) of a study, estimated over its seeds."""
 
     axis: str
     label: str
     is_baseline: bool
     n: int
-    stats: dict[str, Summary]  # every metric a member recorded, in display units
+    stats: dict[str, CellEstimate]  # every metric a member recorded, in display units
     samples: dict[str, dict[int, float]] = field(default_factory=dict)  # metric -> seed -> value
 
     @property
@@ -38,19 +50,42 @@ def recorded_metrics(trials: Sequence[TrialRecord]) -> list[str]:
     return [m for m in METRICS if m in seen]
 
 
-def summary_rows(trials: Sequence[TrialRecord]) -> list[SummaryRow]:
-    """Group complete trials by (axis, value) in first-seen order and summarise each metric."""
+def light_estimate(values: Collection[float], bounds: tuple[float, float]) -> CellEstimate:
+    """n, mean, std, clipped t interval and IQM, without the bootstrap (for metrics no table
+    compares: sizes, epochs, inference times)."""
+    x = finite(values)
+    if x.size == 0:
+        return CellEstimate(0, math.nan, math.nan, NO_INTERVAL, NO_INTERVAL, math.nan,
+                            NO_INTERVAL, CI_LEVEL)
+    std = float(x.std(ddof=1)) if x.size >= 2 else math.nan
+    return CellEstimate(int(x.size), float(x.mean()), std, t_interval(x, CI_LEVEL, bounds),
+                        NO_INTERVAL, iqm(x), NO_INTERVAL, CI_LEVEL)
+
+
+def boot_metrics(metric: str | None = None) -> set[str]:
+    """Metrics whose cells get the bootstrap interval: the table metrics and ``metric``."""
+    return {m for m in METRICS if METRICS.get(m).in_table} | ({metric} if metric else set())
+
+
+def summary_rows(trials: Sequence[TrialRecord], metric: str | None = None,
+                 n_resamples: int = N_RESAMPLES) -> list[SummaryRow]:
+    """Group complete trials by (axis, value) in first-seen order and estimate each metric:
+    the bootstrap (seeded) for the table metrics and ``metric``, the t interval for all
+    (``n_resamples=0``: no bootstrap at all, for callers that need only the values)."""
     groups: dict[tuple[str, str], list[TrialRecord]] = {}
     for t in sorted(trials, key=lambda t: t.number):
         if t.state == "complete":
             groups.setdefault((t.axis, t.label), []).append(t)
     metrics = recorded_metrics(trials)
+    boot = boot_metrics(metric) if n_resamples else set()
     rows = []
     for (axis, label), members in groups.items():
         samples = {m: {t.seed: METRICS.get(m).shown(t.metrics[m]) for t in members
                        if m in t.metrics} for m in metrics}
-        stats = {m: summarize_values([METRICS.get(m).shown(t.metrics[m]) for t in members
-                                      if m in t.metrics]) for m in metrics}
+        stats = {m: (estimate_cell(samples[m].values(), METRICS.get(m).bounds(), CI_LEVEL,
+                                   BOOT_SEED, n_resamples) if m in boot
+                     else light_estimate(samples[m].values(), METRICS.get(m).bounds()))
+                 for m in metrics}
         rows.append(SummaryRow(axis, label, members[0].is_baseline, len(members), stats,
                                samples))
     return rows
@@ -58,46 +93,89 @@ def summary_rows(trials: Sequence[TrialRecord]) -> list[SummaryRow]:
 
 @dataclass(frozen=True)
 class ComparedRow:
-    """A summary row with its comparison against the baseline on one metric, and its rank."""
+    """A summary row with its decision and contrast against the baseline on one metric, and
+    its rank. ``decision`` and ``contrast`` are None for the baseline itself and for every row
+    of a study without a baseline."""
 
     row: SummaryRow
-    comparison: Comparison | None  # None for the baseline itself, or when there is no baseline
+    decision: Decision | None
+    contrast: Contrast | None
     rank: int
 
     @property
+    def comparison(self) -> Decision | None:
+        """The decision (the name callers written before issue 15 use)."""
+        return self.decision
+
+    @property
     def verdict(self) -> str:
-        """better / worse / indistinguishable / untested, 'baseline', or '' (no baseline)."""
-        if self.comparison is not None:
-            return self.comparison.verdict
+        """better / worse / indistinguishable / untested / open, 'baseline', or ''."""
+        if self.decision is not None:
+            return self.decision.verdict
         return "baseline" if self.row.is_baseline else ""
 
     @property
     def verdict_text(self) -> str:
         """The verdict with the note that qualifies it ('untested (n<2)')."""
-        note = self.comparison.note if self.comparison else ""
+        note = self.decision.note if self.decision else ""
         return f"{self.verdict} ({note})" if note else self.verdict or "—"
 
 
 def compare_rows(rows: Sequence[SummaryRow], metric: str = "test_accuracy",
-                 level: float = 0.05, adjust: str = "none") -> list[ComparedRow]:
-    """Compare every row with the baseline row on ``metric`` and rank them with ties.
+                 level: float = 0.05, adjust: str = HOLM,
+                 sequential: Sequence[Decision | None] | None = None,
+                 n_resamples: int = N_RESAMPLES) -> list[ComparedRow]:
+    """Compare every row with the baseline row on ``metric``, and rank them.
 
-    See :func:`ablation.analysis.stats.compare` (paired test when the seeds match, else Welch)
-    and :func:`ablation.analysis.stats.rank_groups` (rank 1 = not distinguishable from the
-    best). Every comparison carries its Holm-adjusted p over the study's comparisons with the
-    baseline; with ``adjust="holm"`` the verdicts use it. The metric's direction comes from the
-    METRICS registry.
+    Decisions: :func:`ablation.analysis.verdicts.judge_cells` (paired t-test over shared seeds,
+    else Welch; Holm, Dunnett or no adjustment), or ``sequential`` (one Decision per row, None
+    for the baseline: the verdicts the ``--until-resolved`` rule reached, see
+    ``reporting/looks.py``). Ranks follow whichever verdicts are shown. Contrasts (Δ with t and
+    bootstrap CIs, P(improvement), effect size) are per comparison at 95%; the direction and
+    the range come from the METRICS registry.
     """
-    up = METRICS.get(metric).higher_is_better
-    base = next((r for r in rows if r.is_baseline), None)
-    ranks = rank_groups([r.samples.get(metric, {}) for r in rows], up, level)
-    comps: dict[int, Comparison] = {}
-    if base is not None:
-        for i, r in enumerate(rows):
-            if r is not base:
-                comps[i] = compare(r.samples.get(metric, {}), base.samples.get(metric, {}), up,
-                                   level)
-    comps = dict(zip(comps, adjust_family(list(comps.values()), up, level, adjust),
-                     strict=True))
-    return [ComparedRow(r, comps.get(i), rank)
-            for i, (r, rank) in enumerate(zip(rows, ranks, strict=True))]
+    info = METRICS.get(metric)
+    cells = [r.samples.get(metric, {}) for r in rows]
+    base = next((i for i, r in enumerate(rows) if r.is_baseline), None)
+    if sequential is None:
+        judged = judge_cells(cells, base, info.higher_is_better, level, adjust, BOOT_SEED)
+        decisions, ranks = list(judged.decisions), judged.ranks
+    else:
+        decisions = list(sequential)
+        verdicts = [d.verdict if d else None for d in decisions]
+        ranks = rank_cells(cells, base, verdicts, info.higher_is_better, level, adjust,
+                           BOOT_SEED)
+    out = []
+    for i, r in enumerate(rows):
+        c = None
+        if base is not None and i != base and cells[i] and cells[base]:
+            c = contrast(cells[i], cells[base], info.higher_is_better, info.bounds(),
+                         CI_LEVEL, BOOT_SEED, n_resamples)
+        out.append(ComparedRow(r, decisions[i] if i != base else None, c, ranks[i]))
+    return out
+
+
+def _not_done(points: Mapping[str, int]) -> list[str]:
+    return [f"{points[s]} {s}" for s in ("pending", "running", "failed") if points.get(s)]
+
+
+def points_text(points: Mapping[str, int]) -> str:
+    """'; 3 of 24 points not done: 2 pending, 1 failed' (or '' when every point is done)."""
+    left = _not_done(points)
+    if not left:
+        return ""
+    total = sum(points.values())
+    return f"; {total - points.get('done', 0)} of {total} points not done: {', '.join(left)}"
+
+
+def point_status(points: Mapping[str, int]) -> str:
+    """One line on the study's points for ``show``: all done, or what is pending/failed."""
+    total = sum(points.values())
+    if not total:
+        return "No points registered for this study (it was not run by `ablate run`)."
+    left = _not_done(points)
+    if not left:
+        return f"All {total} points done."
+    return (f"{points.get('done', 0)} of {total} points done; {', '.join(left)}: the table "
+            "covers the done ones only. Run the same command again to run the rest (a failed "
+            "point is retried up to 3 times).")

@@ -1,15 +1,18 @@
-"""Tables in the shape of the seed papers' tables (TextTable, rendered as Markdown or LaTeX),
-with the statistics columns against the baseline. Pure functions; labels, units and decimals come
-from the METRICS registry."""
+"""The study's tables as TextTables (rendered as Markdown or LaTeX): the verdict table first
+(the compared metric, Δ vs baseline, P(improvement), effect size, p, adjusted p, verdict,
+rank), then the other metrics. Pure functions; labels, units, decimals and ranges come from the
+METRICS registry, the statistics from ``reporting/summary.py``."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Protocol
 
+from ablation.analysis.estimates import CellEstimate
+from ablation.analysis.intervals import Interval
 from ablation.analysis.metrics import METRICS, table_metrics
 from ablation.analysis.records import TrialRecord
-from ablation.analysis.stats import Summary
+from ablation.analysis.verdicts import Decision
 from ablation.reporting.summary import ComparedRow, SummaryRow, compare_rows
 from ablation.reporting.text import TextTable
 
@@ -31,27 +34,52 @@ class CrossCell(Protocol):
     def mapping(self) -> str: ...
 
 
-def _fmt_spread(s: Summary, spread: float, digits: int, empty: str) -> str:
+def _nan(x: float) -> bool:
+    return x != x
+
+
+def fmt_num(x: float, digits: int, sign: bool = False) -> str:
+    """A number with ``digits`` decimals ('—' for NaN; '+' on positives when ``sign``)."""
+    if _nan(x):
+        return "—"
+    return f"{x:+.{digits}f}" if sign else f"{x:.{digits}f}"
+
+
+def fmt_effect(x: float) -> str:
+    """A standardised effect, two decimals; beyond ±99 (no spread to speak of: the seeds'
+    differences agree to rounding) as '> +99' / '< -99'."""
+    if _nan(x):
+        return "—"
+    if abs(x) > 99:
+        return "> +99" if x > 0 else "< -99"
+    return f"{x:+.2f}"
+
+
+def fmt_ci(ci: Interval, digits: int) -> str:
+    """'[low, high]', or '—' where there is no interval (n < 2)."""
+    if _nan(ci.low) or _nan(ci.high):
+        return "—"
+    return f"[{ci.low:.{digits}f}, {ci.high:.{digits}f}]"
+
+
+def fmt_mean_std(s: CellEstimate, digits: int = 2) -> str:
+    """'mean ± std' (or just the mean when n = 1: no spread is claimed)."""
     if s.n == 0:
-        return empty
-    if spread != spread:  # NaN: n = 1, no spread is claimed
-        return f"{s.mean:.{digits}f}"
-    return f"{s.mean:.{digits}f} ± {spread:.{digits}f}"
+        return "—"
+    return f"{s.mean:.{digits}f}" if _nan(s.std) else f"{s.mean:.{digits}f} ± {s.std:.{digits}f}"
 
 
-def fmt_mean_std(s: Summary, digits: int = 2) -> str:
-    """'mean ± std' (or just the mean when n = 1)."""
-    return _fmt_spread(s, s.std, digits, "-")
-
-
-def fmt_mean_ci(s: Summary, digits: int = 2) -> str:
-    """'mean ± CI half-width' (just the mean when n = 1: no spread is claimed)."""
-    return _fmt_spread(s, s.ci_half, digits, "—")
+def fmt_mean_ci(s: CellEstimate, digits: int = 2) -> str:
+    """'mean [t-interval]', clipped to the metric's range; a bare mean for one seed."""
+    if s.n == 0:
+        return "—"
+    ci = fmt_ci(s.t_ci, digits)
+    return f"{s.mean:.{digits}f}" if ci == "—" else f"{s.mean:.{digits}f} {ci}"
 
 
 def fmt_p(p: float) -> str:
     """p-value for a table: three decimals, '<0.001' below that, '—' when untested."""
-    if p != p:
+    if _nan(p):
         return "—"
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
@@ -62,51 +90,112 @@ def columns_for(rows: Sequence[SummaryRow], metric: str) -> list[str]:
     return table_metrics(recorded, metric)
 
 
-def _notes(metric: str, level: float, adjust: str) -> tuple[str, ...]:
-    name = METRICS.get(metric).label
-    holm = (" Verdicts use Holm-adjusted p-values over the comparisons with the baseline "
-            "(p shows the unadjusted value)." if adjust == "holm" else
-            " No correction for multiple comparisons (--adjust holm applies one).")
-    return ("Cells: mean ± half-width of the 95% confidence interval over seeds "
-            "(t distribution); a bare mean is a single seed (n = 1, no spread claimed).",
-            f"Δ, p and verdict compare {name} with the baseline at level {level:g}: paired "
-            "t-test where both ran the same seeds, else Welch's t-test; 'untested (n<2)' "
-            "means too few seeds to test." + holm,
-            f"Rank on {name}: configurations not distinguishable from the best share rank 1; "
-            "the next group's leader and its ties share the following rank (1, 1, 3, ...).")
+def adjustment_text(adjust: str, decisions: Sequence[Decision | None]) -> str:
+    """How the adjusted p was made, for a column header and the notes."""
+    kinds = {d.adjustment for d in decisions if d is not None}
+    if "sequential" in kinds:
+        return "sequential"
+    return {"holm": "Holm", "dunnett": "Dunnett", "none": "none"}.get(adjust, adjust)
 
 
-def _stat_cells(c: ComparedRow, digits: int) -> list[str]:
-    comp = c.comparison
-    if comp is None:
-        return ["—", "—", "—", c.verdict_text, str(c.rank)]
-    diff = f"{comp.diff:+.{digits}f}" if comp.diff == comp.diff else "—"
-    return [diff, fmt_p(comp.p), comp.test or "—", c.verdict_text, str(c.rank)]
+def _notes(metric: str, level: float, adjust: str, compared: Sequence[ComparedRow],
+           ) -> tuple[str, ...]:
+    info = METRICS.get(metric)
+    tested = sum(c.decision is not None and c.decision.verdict != "untested" for c in compared)
+    low, high = info.bounds()
+    how = adjustment_text(adjust, [c.decision for c in compared])
+    adjusted = {
+        "Holm": f"Holm over the {tested} comparisons with the baseline (family-wise error "
+                f"≤ {level:g})",
+        "Dunnett": f"Dunnett's many-to-one test over the {tested} comparisons (pooled "
+                   "variance, unpaired: p is its unadjusted t-test)",
+        "none": "not adjusted (each comparison at the level on its own)",
+        "sequential": "the --until-resolved rule's: p × level ÷ the threshold of the look "
+                      "that decided (Haybittle–Peto thresholds; docs/statistics.md)"}[how]
+    return (
+        f"{info.label.capitalize()}: mean [95% t-interval] over seeds, clipped to the "
+        f"metric's range [{low:g}, {high:g}]; a bare mean is one seed (no spread claimed). "
+        "Bootstrap intervals: BCa, else percentile (the method is named), 9,999 resamples, "
+        "seed 0.",
+        "Δ: cell − baseline, the mean of per-seed differences over the seeds both ran "
+        "(paired, ≥ 2 shared seeds), else the difference of means, with its 95% t-interval. "
+        "These intervals are per comparison, not simultaneous: one can exclude 0 while the "
+        "adjusted verdict says indistinguishable.",
+        "P(improvement): how often a run of the cell beats a run of the baseline with the "
+        "same seed (ties ½; Bouthillier et al. 2021), with a 95% bootstrap interval. Effect: "
+        "Cohen's d_z of the paired differences (Hedges' g unpaired).",
+        f"p: paired t-test (Welch's when fewer than 2 seeds are shared); p adj.: {adjusted}. "
+        f"Verdict: better/worse when p adj. < {level:g} in the metric's direction; "
+        "'untested (n<2)': too few seeds to test.",
+        "Rank: better cells first, then the baseline with every cell not told apart from it "
+        "(one shared rank), then worse cells; within a tier, cells not told apart from the "
+        "tier's best share its rank (1, 1, 3, ...).")
+
+
+def _verdict_cells(c: ComparedRow, digits: int) -> list[str]:
+    d, k = c.decision, c.contrast
+    if d is None or k is None:
+        return ["—"] * 6 + [c.verdict_text, str(c.rank)]
+    delta = fmt_num(k.diff, digits, sign=True)
+    ci = fmt_ci(k.t_ci, digits)
+    return [delta if ci == "—" else f"{delta} {ci}", fmt_num(k.p_improve, 2),
+            fmt_ci(k.p_improve_ci, 2), fmt_effect(k.effect.value), fmt_p(d.p),
+            fmt_p(d.p_adj), c.verdict_text, str(c.rank)]
+
+
+P_CI = "P(impr.) 95% CI"
+
+
+def verdict_table(study: str, compared: Sequence[ComparedRow], metric: str, level: float,
+                  adjust: str) -> TextTable:
+    """The verdict table of already compared rows (see :func:`paper_table`)."""
+    info = METRICS.get(metric)
+    many_axes = len({c.row.axis for c in compared if not c.row.is_baseline}) > 1
+    how = adjustment_text(adjust, [c.decision for c in compared])
+    header = ([*(["axis"] if many_axes else []), "value", "n",
+               f"{info.header} [95% CI]", "bootstrap 95% CI", "Δ vs baseline [95% CI]",
+               "P(improvement)", P_CI, "effect", "p", f"p adj. ({how})", "verdict", "rank"])
+    body = []
+    for c in compared:
+        r, s = c.row, c.row.stats.get(metric)
+        boot = "—" if s is None else fmt_ci(s.boot_ci, info.digits)
+        if s is not None and boot != "—":
+            boot = f"{boot} {s.boot_ci.method}"
+        cells = [*([r.axis] if many_axes else []), r.shown_label, str(r.n),
+                 "—" if s is None else fmt_mean_ci(s, info.digits), boot]
+        body.append(tuple(cells + _verdict_cells(c, info.digits)))
+    right = tuple(h not in ("axis", "value", "verdict") for h in header)
+    return TextTable(study, tuple(header), tuple(body),
+                     _notes(metric, level, adjust, compared), right)
 
 
 def paper_table(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
-                level: float = 0.05, adjust: str = "none") -> TextTable:
-    """The study in the shape of the seed tables, plus the statistics columns.
+                level: float = 0.05, adjust: str = "holm",
+                sequential: Sequence[Decision | None] | None = None) -> TextTable:
+    """The study's verdict table: per configuration n, the compared metric's mean with its t
+    and bootstrap CIs, Δ vs the baseline with its CI, P(improvement) with its CI, the effect
+    size, p, adjusted p, verdict and rank (an ``axis`` column leads when the study varies
+    more than one axis). ``sequential``: the verdicts of ``--until-resolved``."""
+    compared = compare_rows(rows, metric, level, adjust, sequential)
+    return verdict_table(study, compared, metric, level, adjust)
 
-    value | n | <compared metric> | <other recorded table metrics> | Δ | p | test | verdict |
-    rank; an ``axis`` column leads when the study varies more than one axis.
-    """
-    compared = compare_rows(rows, metric, level, adjust)
-    info = METRICS.get(metric)
-    columns = columns_for(rows, metric)
+
+def metrics_table(study: str, rows: Sequence[SummaryRow], metric: str) -> TextTable:
+    """The other metrics the trials recorded: mean [95% t-interval] per configuration."""
+    columns = columns_for(rows, metric)[1:]
     many_axes = len({r.axis for r in rows if not r.is_baseline}) > 1
     header = ([*(["axis"] if many_axes else []), "value", "n"]
-              + [f"{METRICS.get(m).header} ± CI95" for m in columns]
-              + [f"Δ {info.label} vs baseline", "p", "test", "verdict", "rank"])
+              + [f"{METRICS.get(m).header} [95% CI]" for m in columns])
     body = []
-    for c in compared:
-        r = c.row
+    for r in rows:
         cells = [*([r.axis] if many_axes else []), r.shown_label, str(r.n)]
         cells += [fmt_mean_ci(r.stats[m], METRICS.get(m).digits) if m in r.stats else "—"
                   for m in columns]
-        body.append(tuple(cells + _stat_cells(c, info.digits)))
-    right = tuple(h not in ("axis", "value", "test", "verdict") for h in header)
-    return TextTable(study, tuple(header), tuple(body), _notes(metric, level, adjust), right)
+        body.append(tuple(cells))
+    right = tuple(h not in ("axis", "value") for h in header)
+    return TextTable(f"{study}: other metrics", tuple(header), tuple(body),
+                     ("Mean [95% t-interval] over seeds, clipped to each metric's range.",),
+                     right)
 
 
 def per_trial_table(study: str, trials: Sequence[TrialRecord], metric: str) -> TextTable:

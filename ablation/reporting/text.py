@@ -36,24 +36,11 @@ def to_markdown(table: TextTable) -> str:
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
           "_": r"\_", "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}",
           "^": r"\textasciicircum{}", "±": r"$\pm$", "<": r"$<$", ">": r"$>$",
-          "Δ": r"$\Delta$", "→": r"$\rightarrow$", "—": "--", "−": "-"}
+          "Δ": r"$\Delta$", "→": r"$\rightarrow$", "—": "--", "−": "-", "†": r"$^\dagger$",
+          "≤": r"$\le$", "≥": r"$\ge$", "½": r"$\frac{1}{2}$", "²": r"$^2$", "∞": r"$\infty$",
+          "Σ": r"$\Sigma$", "√": r"$\surd$", "≈": r"$\approx$"}
 
 
 def latex_escape(text: str) -> str:
     """Text safe to put in a LaTeX document (special characters printed literally)."""
     return "".join(_LATEX.get(ch, ch) for ch in text)
-
-
-def to_latex(table: TextTable) -> str:
-    """A ``table`` environment with a ``tabular`` (plain \\hline rules, no extra packages)."""
-    right = table.right or (False,) * len(table.header)
-    spec = "".join("r" if r else "l" for r in right)
-    body = [" & ".join(latex_escape(c) for c in row) + r" \\" for row in table.rows]
-    caption = " ".join([table.title + ".", *table.notes]) if table.notes else table.title
-    return "\n".join([
-        r"\begin{table}[htbp]", r"\centering", r"\small",
-        rf"\begin{{tabular}}{{{spec}}}", r"\hline",
-        " & ".join(latex_escape(h) for h in table.header) + r" \\", r"\hline",
-        *body, r"\hline", r"\end{tabular}",
-        rf"\caption{{{latex_escape(caption)}}}", r"\end{table}"]) + "\n"
-

@@ -325,13 +325,14 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:
-        if seeds < 1:
-            raise UserError(f"--seeds must be >= 1, got {seeds}")
-        out = replace(out, seeds=tuple(range(seeds)))
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise UserError(f"--seeds must be from 1 to {MAX_SEEDS}, got {seeds}")
+        out = replace(out, seeds=extend_seeds(spec.seeds, seeds))
         if out.confirm is not None:
             if seeds < 2:
                 raise UserError("--seeds: a search's confirm stage needs at least 2 seeds")
-            out = replace(out, confirm=replace(out.confirm, seeds=tuple(range(seeds))))
+            out = replace(out, confirm=replace(out.confirm,
+                                               seeds=extend_seeds(out.confirm.seeds, seeds)))
     if n_trials is not None:
         if not out.is_search:
             raise UserError(f"--n-trials: study {spec.name!r} is a grid (sampler 'grid'); "
@@ -340,3 +341,19 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
             raise UserError(f"--n-trials must be >= 1, got {n_trials}")
         out = replace(out, n_trials=n_trials)
     return out
+
+
+def extend_seeds(seeds: tuple[int, ...], n: int) -> tuple[int, ...]:
+    """The first ``n`` seeds of the study's list, continued with the next unused integers.
+
+    So ``--seeds 5`` on a study of seeds (0, 1, 2) runs (0, 1, 2, 3, 4): the stored trials of
+    0-2 are the same points (same keys) and only 3 and 4 are new. A study file listing its
+    own seeds, e.g. [7, 11, 13], keeps them: (7, 11, 13, 14, 15), never a different set
+    beside the stored one.
+    """
+    out = list(seeds[:n])
+    nxt = max(seeds, default=-1) + 1
+    while len(out) < n:
+        out.append(nxt)
+        nxt += 1
+    return tuple(out)

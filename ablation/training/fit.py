@@ -46,7 +46,9 @@ class FitResult:
 
     ``precision`` is what actually ran ("fp32" or "bf16"); ``data`` and ``batcher`` are the
     splits and the input normalisation the model was trained with, so a post-step (compression)
-    need not load the data set again. A custom trainer may leave them None.
+    need not load the data set again. ``predictions`` are the predicted test labels in test-set
+    order and ``labels`` the true ones; the engine stores them (compactly) so the statistics
+    can tell test-set noise from training noise. A custom trainer may leave any of these None.
     """
 
     metrics: Metrics
@@ -55,6 +57,8 @@ class FitResult:
     precision: str = "fp32"
     data: Splits | None = None
     batcher: Batcher | None = None
+    predictions: torch.Tensor | None = None
+    labels: torch.Tensor | None = None
 
 
 EpochCallback = Callable[[EpochRecord], None]
@@ -229,13 +233,15 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
                                     for i in range(0, len(run.data.train_x), EVAL_BATCH))
         seconds += time.perf_counter() - t0
     model = model.to(memory_format=torch.contiguous_format)
-    metrics = measure(model, run.data, run.batcher, run.precision, seconds, curve)
-    return FitResult(metrics, tuple(curve), model, run.precision, run.data, run.batcher)
+    metrics, pred = measure(model, run.data, run.batcher, run.precision, seconds, curve)
+    return FitResult(metrics, tuple(curve), model, run.precision, run.data, run.batcher, pred,
+                     run.data.test_y)
 
 
 def measure(model: nn.Module, data: Splits, batcher: Batcher, precision: str,
-            train_seconds: float, curve: list[EpochRecord]) -> Metrics:
-    """Test-set metrics, timing and size of a trained model, in the precision it trained in."""
+            train_seconds: float, curve: list[EpochRecord]) -> tuple[Metrics, torch.Tensor]:
+    """Test-set metrics, timing and size of a trained model, in the precision it trained in,
+    and its predicted test labels."""
     t0 = time.perf_counter()
     test_loss, pred = evaluate(model, data.test_x, data.test_y, batcher, EVAL_LOSS, precision)
     infer = time.perf_counter() - t0
@@ -248,4 +254,5 @@ def measure(model: nn.Module, data: Splits, batcher: Batcher, precision: str,
         train_seconds=train_seconds, infer_seconds=infer,
         infer_ms_per_image=1000 * infer / max(1, len(data.test_x)),
         params=sum(p.numel() for p in model.parameters()), state_bytes=state_dict_bytes(model),
-        epochs_run=len(curve), confusion=tuple(tuple(int(v) for v in row) for row in cm.tolist()))
+        epochs_run=len(curve), confusion=tuple(tuple(int(v) for v in row) for row in cm.tolist())
+    ), pred

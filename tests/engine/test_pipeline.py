@@ -130,12 +130,13 @@ def test_a_compression_study_table_compares_its_own_metric_and_shows_bytes(tmp_p
     rows = list(csv.DictReader(io.StringIO(res.output)))
     assert {r["compared_metric"] for r in rows} == {"artifact_test_accuracy"}
     assert all(float(r["artifact_bytes_mean"]) > 0 for r in rows)
+    assert not any("e" in r["artifact_bytes_mean"] for r in rows)  # never 1.7658e+06
     pruned = next(r for r in rows if r["value"] == "0.9")
     # 90% of the weights removed after training: the artifact's accuracy, not the unpruned
     # model's test accuracy, is what the table compares.
-    diff = float(pruned["artifact_test_accuracy_mean"]) - float(
-        next(r for r in rows if r["baseline"] == "True")["artifact_test_accuracy_mean"])
-    assert float(pruned["diff_vs_baseline"]) == pytest.approx(diff, abs=1e-4)
+    diff = float(pruned["artifact_test_accuracy_pct_mean"]) - float(
+        next(r for r in rows if r["baseline"] == "True")["artifact_test_accuracy_pct_mean"])
+    assert float(pruned["diff_artifact_test_accuracy_pct"]) == pytest.approx(diff, abs=1e-4)
     shown = CliRunner().invoke(main, ["show", "cmp", "--storage", url]).output
     assert "artifact size" in shown and "artifact test" in shown  # headers may wrap
 

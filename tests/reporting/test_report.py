@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import math
 import re
 from pathlib import Path
@@ -9,9 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ablation.analysis.records import StudyData, TrialRecord, best_trial, importance_note
+from ablation.analysis.records import (
+    StudyData,
+    TrialRecord,
+    importance_note,
+    median_trial,
+)
 from ablation.cli import main
-from ablation.engine.reader import load_study_data, load_trials
+from ablation.engine.reader import load_evidence, load_study_data, load_trials
 from ablation.engine.store import open_store
 from ablation.engine.worker import RunOptions, run_study
 from ablation.reporting.browser import dump_dom, find_chromium, screenshot
@@ -104,11 +110,10 @@ def test_scatter_rows_skip_trials_without_the_metric():
     assert scatter_rows(trials, "artifact_bytes") == [TrialPoint(0, "opt=a", 1000.0, 50.0)]
 
 
-def test_best_trial_importance_note_and_confusion_rows():
+def test_importance_note_and_confusion_rows():
     trials = [trial(0, "opt", "a", 0.5), trial(1, "opt", "b", 0.7), trial(2, "opt", "c", 0.7),
               trial(3, "opt", "d", 0.99, state="fail")]
-    assert best_trial(trials) == 1  # ties go to the earlier trial; failed trials never win
-    assert best_trial([]) is None
+    assert median_trial([]) is None and median_trial(trials[3:]) is None  # failed: never shown
     assert "at least two varied parameters" in importance_note(trials)
     two = [TrialRecord(i, "complete", "factorial", "", 0, {"a": i % 2, "b": i % 3}, {})
            for i in range(4)]
@@ -134,20 +139,35 @@ def sections_of(page: str) -> dict[str, str]:
     return dict(re.findall(r'<section id="([^"]+)">(.*?)</section>', page, re.S))
 
 
-def test_report_has_one_figure_per_chart_section_and_no_external_scripts(storage_url, tmp_path):
+def test_report_leads_with_the_verdict_and_leaves_out_empty_sections(storage_url, tmp_path):
     make_study(storage_url, tmp_path)
     page = report_html(load_study_data(open_store(storage_url), "opt"))
     found = sections_of(page)
-    assert list(found) == ["summary", "bars-optimizer", "curves", "confusion", "time", "size",
-                           "importance"]
+    assert list(found) == ["verdict", "metrics", "setup", "environment", "noise",
+                           "bars-optimizer", "curves", "confusion", "time"]
     figures = {k: v.count('class="plotly-graph-div"') for k, v in found.items()}
-    assert figures == {"summary": 0, "bars-optimizer": 1, "curves": 1, "confusion": 1,
-                       "time": 1, "size": 0, "importance": 0}
-    assert "no compression results" in found["size"]
-    assert "two varied parameters" in found["importance"]
-    assert found["summary"].count("<tr>") == 4  # header + 3 optimizers
+    assert figures == {"verdict": 0, "metrics": 0, "setup": 0, "environment": 0, "noise": 0,
+                       "bars-optimizer": 1, "curves": 1, "confusion": 1, "time": 1}
+    verdict = found["verdict"]
+    for col in ("Δ vs baseline [95% CI]", "P(improvement)", "p adj. (Holm)", "verdict"):
+        assert html.escape(col) in verdict
+    assert verdict.count("<tr>") == 4  # header + 3 optimizers
+    assert "nadam" in found["setup"] and "optimizer" in found["setup"]  # the baseline config
+    assert "0-1" not in found["setup"] and "0, 1 (2 seeds)" in found["setup"]
+    env = found["environment"]
+    assert "cpu" in env and "torch" in env and "none recorded (CPU run)" in env
+    assert "2 points" not in page  # every point done: nothing pending to report
     assert not re.search(r"<script[^>]+src=", page)  # plotly.js is inline
     assert '<script src="http' not in page
+
+
+def test_confusion_matrix_is_the_baselines_median_seed():
+    trials = [trial(0, "opt", "nadam", 0.90, 0, True), trial(1, "opt", "nadam", 0.99, 1, True),
+              trial(2, "opt", "nadam", 0.93, 2, True), trial(3, "opt", "sgd", 0.999, 0)]
+    assert median_trial(trials) == 2  # 0.93: not the luckiest (0.99), not another cell's 0.999
+    assert median_trial(trials[:2]) == 0  # even count: the lower middle one
+    factorial = [trial(i, "factorial", f"c{i % 2}", 0.5 + 0.1 * i, i) for i in range(4)]
+    assert median_trial(factorial) == 1  # no baseline: the best cell (c1: 0.6, 0.8), lower
 
 
 def test_size_section_draws_pareto_front_when_trials_carry_artifact_bytes():
@@ -177,6 +197,10 @@ def test_report_command_and_its_user_errors(storage_url, tmp_path):
                               "--trial", "2"])
     assert ok.exit_code == 0, ok.output
     assert "Confusion matrix (trial 2: optimizer=" in out.read_text()
+    assert "chosen with --trial" in out.read_text()
+    default = runner.invoke(main, ["report", "opt", "--storage", storage_url, "-o", str(out)])
+    assert default.exit_code == 0, default.output
+    assert "seed 0; the baseline&#x27;s median seed" in out.read_text()
     bad = runner.invoke(main, ["report", "opt", "--storage", storage_url, "-o",
                                str(tmp_path / "nope" / "r.html")])
     assert bad.exit_code == 2 and "does not exist" in bad.output
@@ -212,6 +236,9 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
                           for i in range(0, len(data.test_x), EVAL_BATCH)])
     stored = load_trials(open_store(storage_url), "tiny")[0].metrics["test_accuracy"]
     assert float((pred == data.test_y).float().mean()) == pytest.approx(stored)
+    # the predictions stored with the trial are the trained model's, on the same test set
+    digest, correct = load_evidence(open_store(storage_url), "tiny").correct[0]
+    assert correct.tolist() == (pred == data.test_y).tolist() and len(digest) == 32
     out = tmp_path / "e.html"
     res = CliRunner().invoke(main, ["embed", "tiny", "--trial", "0", "--sample", "60",
                                     "--storage", storage_url, "--data-dir", str(tmp_path),
@@ -240,6 +267,10 @@ def test_report_renders_in_headless_chromium(storage_url, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(report_html(load_study_data(open_store(storage_url), "opt")), encoding="utf-8")
     dom = dump_dom(page)
+    # the verdict table is the page's first section, ahead of every chart
+    first = re.search(r'<section id="([^"]+)"', dom)
+    assert first is not None and first.group(1) == "verdict"
+    assert dom.index("P(improvement)") < dom.index('class="plot-container plotly"')
     # 4 charts (bars, curves, confusion, time): plotly builds one plot-container per chart
     assert dom.count('class="plot-container plotly"') == 4
     assert dom.count('class="main-svg"') >= 8  # each chart draws at least two SVG layers
