@@ -38,8 +38,9 @@ class ParetoRow:
 
 
 def config_name(t: TrialRecord) -> str:
-    """'axis=value' for a varied configuration, the bare label for the baseline or a factorial."""
-    if t.axis in ("", "baseline", "factorial") or t.label.startswith(f"{t.axis}="):
+    """'axis=value' for a varied configuration; the bare label for the baseline, or where the
+    label names its values itself (a factorial or a confirm stage: 'prune=0.5, quantize=int8')."""
+    if t.axis in ("", "baseline", "factorial") or "=" in t.label:
         return t.label
     return f"{t.axis}={t.label}"
 

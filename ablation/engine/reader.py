@@ -72,7 +72,8 @@ def load_trials(store: Store, study_name: str) -> list[TrialRecord]:
         params = {k: v for k, v in t.params.items() if k != "seed"}
         out.append(TrialRecord(t.number, t.state.name.lower(), str(attrs.get("axis", "")),
                                str(attrs.get("label", "")), int(attrs.get("seed", -1)),
-                               params, decode_metrics(attrs), t.value,
+                               params, decode_metrics(attrs),
+                               t.values[0] if t.values else None,  # the first objective
                                bool(attrs.get("is_baseline", False))))
     return out
 

@@ -79,7 +79,7 @@ def test_compression_search_confirms_points_of_its_pareto_front(tmp_path):
     assert "## Confirmed over seeds" in note
     pareto = tmp_path / "front.csv"
     _run(["export", "compression-search/confirm", "--pareto", str(pareto), "--storage", url])
-    assert pareto.read_text().startswith("label,seeds,artifact_test_accuracy,artifact_bytes")
+    assert pareto.read_text().startswith("label,seeds,artifact_test_accuracy_pct,artifact_bytes")
 
 
 def test_two_local_workers_share_one_trial_budget(tmp_path):
