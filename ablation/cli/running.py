@@ -13,6 +13,7 @@ import click
 
 from ablation.cli.common import (
     artifacts_option,
+    check_dir,
     data_dir_option,
     names,
     storage_option,
@@ -20,7 +21,9 @@ from ablation.cli.common import (
     trainer_option,
     write_text,
 )
+from ablation.cli.endings import after_running, before_running, sigterm_like_ctrl_c
 from ablation.errors import UserError
+from ablation.spec.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
 
 
 def trainer_for(ref: str | None) -> Any:
@@ -54,17 +57,18 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
 
 @click.command()
 @study_options
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+@click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=1, show_default=True,
               help="Worker processes on this machine sharing the study.")
-@click.option("--threads", type=click.IntRange(min=0), default=0,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads per worker (0: cores / workers; one worker: torch's default).")
 @click.option("--dry-run", is_flag=True,
               help="Smoke-test the whole path offline: 1 seed, 1 epoch, 256 images of the "
               "embedded digits data set (unless --dataset), a temporary database.")
+@sigterm_like_ctrl_c
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
-        trainer: str | None, max_trials: int | None, heartbeat_grace: int, workers: int,
-        threads: int, dry_run: bool) -> None:
+        trainer: str | None, max_trials: int | None, heartbeat_grace: int, retry_failed: bool,
+        workers: int, threads: int, dry_run: bool) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated.
 
     A study with ``refine`` runs its second stage (STUDY/fine) once the first is complete.
@@ -87,6 +91,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    before_running(store, spec, workers, threads, retry_failed)
 
     def run_one(s: Any, o: Any) -> Any:
         if workers > 1:
@@ -101,6 +106,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
     if tmp is not None:
         tmp.cleanup()
+    else:
+        after_running(store, [s.study_name for s in summaries])
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
@@ -115,36 +122,44 @@ def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
 
 @click.command()
 @study_options
-@click.option("--threads", type=click.IntRange(min=0), default=0,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
+@sigterm_like_ctrl_c
 def worker(study: str, dataset: str | None, model: str | None, epochs: int | None,
            seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
            trainer: str | None, max_trials: int | None, heartbeat_grace: int,
-           threads: int) -> None:
+           retry_failed: bool, threads: int) -> None:
     """Join STUDY as one more worker (any machine that reaches --storage); see docs/workers.md.
 
     Give the same STUDY and overrides as the `ablate run` that started it. The worker runs
     points until none is left, waiting for points other workers still run (a dead worker's
     point is taken over after --heartbeat-grace seconds).
     """
+    from ablation.engine.register import check_ready
+    from ablation.engine.store import open_store
     from ablation.engine.worker import run_study
     from ablation.reporting.console import WorkerProgress
 
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads)
     tag = f"{socket.gethostname()}:{os.getpid()}"
-    summary = run_study(spec, options, trainer_for(trainer), WorkerProgress(tag))
+    fit_fn = trainer_for(trainer)
+    check_ready(spec, options)  # user errors before the database file is created
+    store = open_store(storage, grace_seconds=heartbeat_grace)
+    before_running(store, spec, 1, threads, retry_failed)
+    summary = run_study(spec, options, fit_fn, WorkerProgress(tag), store)
     click.echo(f"worker {tag}: {summary.ran} trial(s) run, {summary.remaining} of "
                f"{summary.total} not done in {summary.study_name}")
+    after_running(store, [summary.study_name])
 
 
 @click.command("cross-eval")
 @click.option("--train", "train", required=True, help="Data sets to train on, comma-separated.")
 @click.option("--test", "test", required=True, help="Data sets to test on, comma-separated.")
 @click.option("--model", default="resnet-lite", show_default=True, help="Model to train.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--train-limit", type=click.IntRange(min=0), default=0,
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=10, show_default=True)
+@click.option("--seed", type=click.IntRange(0, INT_MAX), default=0, show_default=True)
+@click.option("--train-limit", type=click.IntRange(0, INT_MAX), default=0,
               help="Train on only the first N training images (0: all).")
 @click.option("--markdown", "md_path", type=click.Path(path_type=Path),
               help="Also write the matrix as Markdown to this file.")
@@ -152,7 +167,7 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @data_dir_option
 @artifacts_option
 @trainer_option
-@click.option("--threads", type=click.IntRange(min=0), default=0,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
 def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
                md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
@@ -171,6 +186,12 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     from ablation.reporting.text import to_markdown
 
     check_url(storage)
+    for option, given in (("--train", train), ("--test", test)):
+        if not names(given):
+            raise UserError(f"{option} {given!r}: give at least one data set name "
+                            "(comma-separated)")
+    if md_path is not None:
+        check_dir(md_path, storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
     cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
                            epochs, seed, train_limit, RichProgress())
@@ -178,4 +199,4 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
                                           f"seed {seed})", cells))
     click.echo(text)
     if md_path is not None:
-        write_text(md_path, text)
+        write_text(md_path, text, storage)

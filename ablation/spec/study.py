@@ -8,6 +8,7 @@ Raw dicts never leave this package.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,6 +20,15 @@ from ablation.spec.config import (
     TrainConfig,
     coerce_value,
     make_train_config,
+)
+from ablation.spec.limits import (
+    INT_MAX,
+    MAX_POINTS,
+    check_document,
+    check_grid_size,
+    check_stored_name,
+    check_study_name,
+    shown,
 )
 
 MODES = ("one-at-a-time", "factorial")
@@ -139,11 +149,14 @@ def _parse_seeds(raw: Any, where: str) -> tuple[int, ...]:
             raise UserError(f"{where}: study.seeds must be from 1 to {MAX_SEEDS}, got {raw}")
         return tuple(range(raw))
     if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
-                                              and s >= 0 for s in raw)):
+                                              and 0 <= s <= INT_MAX for s in raw)):
         if len(set(raw)) != len(raw):
             raise UserError(f"{where}: study.seeds has a duplicate seed")
+        if len(raw) > MAX_SEEDS:
+            raise UserError(f"{where}: study.seeds lists {len(raw)} seeds; at most {MAX_SEEDS}")
         return tuple(raw)
-    raise UserError(f"{where}: study.seeds must be a count or a list of seeds >= 0, got {raw!r}")
+    raise UserError(f"{where}: study.seeds must be a count or a list of seeds from 0 to "
+                    f"{INT_MAX}, got {shown(raw)}")
 
 
 def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str,
@@ -175,15 +188,18 @@ def _text(study: Mapping[str, Any], where: str) -> tuple[str, str]:
     name = study.get("name")
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]/ "):
         raise UserError(f"{where}: study.name must be a non-empty string without spaces, "
-                        f"'/' or brackets, got {name!r}")
+                        f"'/' or brackets, got {shown(name)}")
+    check_study_name(name, where)
     description = study.get("description", "")
     if not isinstance(description, str):
-        raise UserError(f"{where}: study.description must be a string, got {description!r}")
+        raise UserError(f"{where}: study.description must be a string, got "
+                        f"{shown(description)}")
     return name, description
 
 
 def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     """Validate a parsed study document (from TOML or YAML) into a StudySpec."""
+    check_document(doc, where)
     study, base, axes = _sections(doc, where)
     name, description = _text(study, where)
     baseline = make_train_config(base, f"{where}: baseline")
@@ -193,13 +209,17 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     metric, direction = check_metric(study, baseline, where)
     sampler, pruner = check_search(study, not all(a.is_grid for a in parsed), metric, where)
     n_trials = study.get("n_trials", 0)
-    if not isinstance(n_trials, int) or isinstance(n_trials, bool) or n_trials < 0:
-        raise UserError(f"{where}: study.n_trials must be an integer >= 0, got {n_trials!r}")
+    if (not isinstance(n_trials, int) or isinstance(n_trials, bool)
+            or not 0 <= n_trials <= MAX_POINTS):
+        raise UserError(f"{where}: study.n_trials must be an integer from 0 to {MAX_POINTS}, "
+                        f"got {shown(n_trials)}")
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
+    seeds = _parse_seeds(study.get("seeds", 3), where)
+    check_grid_size(config_count(parsed, baseline, mode, n_trials), len(seeds), where)
     return StudySpec(
         name=name, baseline=baseline, axes=parsed,
-        seeds=_parse_seeds(study.get("seeds", 3), where), description=description,
+        seeds=seeds, description=description,
         metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
         n_trials=n_trials, source=where,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
@@ -267,7 +287,21 @@ def with_overrides(spec: StudySpec, seeds: int | None = None,
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:
-        if seeds < 1:
-            raise UserError(f"--seeds must be >= 1, got {seeds}")
+        if not 1 <= seeds <= MAX_SEEDS:
+            raise UserError(f"--seeds must be from 1 to {MAX_SEEDS}, got {seeds}")
         out = replace(out, seeds=tuple(range(seeds)))
+    check_stored_name(out.storage_name, "command line")
+    check_grid_size(config_count(out.axes, out.baseline, out.mode, out.n_trials),
+                    len(out.seeds), "command line")
     return out
+
+
+def config_count(axes: tuple[Axis, ...], baseline: TrainConfig, mode: str,
+                 n_trials: int = 0) -> int:
+    """How many configurations a study runs, counted without building them."""
+    grid = [a for a in axes if a.is_grid]
+    if not all(a.is_grid for a in axes):
+        return max(1, n_trials)
+    if mode == "factorial":
+        return math.prod(len(a.choices) for a in grid)
+    return 1 + sum(v != getattr(baseline, a.name) for a in grid for v in a.choices)
