@@ -4,6 +4,7 @@
 - ``sleep_fit``: no training; deterministic made-up metrics, ABLATE_FAKE_PAUSE seconds per epoch.
 - ``slow_fit``: the real trainer, pausing ABLATE_FAKE_PAUSE seconds after every epoch (so a test
   can SIGKILL a worker between two checkpoints).
+- ``failing_fit``: as sleep_fit, but points with optimizer sgd fail (ABLATE_FAKE_FAIL says how).
 - ``ABLATE_FAKE_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
   training that started, whatever the database says.
 """
@@ -85,3 +86,19 @@ def untrained_fit(config: TrainConfig, seed: int, *, data_dir: Path,
                         dropout=config.dropout)
     made_up = sleep_fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
     return FitResult(made_up.metrics, made_up.curve, model)
+
+
+def failing_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: EpochCallback |
+                None = None, checkpoint: Any = None) -> FitResult:
+    """``sleep_fit``, except that points with ``optimizer = "sgd"`` fail: with ValueError (a
+    configuration failure), or as ABLATE_FAKE_FAIL says: "memory" (MemoryError, an
+    infrastructure failure) or "nan" (a diverging training loss)."""
+    _log(config, seed)
+    if config.optimizer != "sgd":
+        return sleep_fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
+    how = os.environ.get("ABLATE_FAKE_FAIL", "value")
+    if how == "memory":
+        raise MemoryError("fake: out of memory")
+    if how == "nan" and on_epoch is not None:
+        on_epoch(EpochRecord(1, float("nan"), 0.1, float("nan"), 0.1, 0.1, 0.0))
+    raise ValueError("fake: this configuration cannot train")

@@ -83,9 +83,17 @@ def study_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # click's FloatRange lets NaN through (every comparison with NaN is false).
+    if value is not None and value != value:
+        raise click.BadParameter("must be a number, not nan", ctx, param)
+    return value
+
+
 level_option = click.option(
     "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-    show_default=True, help="Significance level of the tests against the baseline.")
+    show_default=True, callback=_finite,
+    help="Significance level of the tests against the baseline.")
 adjust_option = click.option(
     "--adjust", type=click.Choice(["none", "holm"]), default="none", show_default=True,
     help="Correction for multiple comparisons of the verdicts: holm (Holm-Bonferroni over the "
@@ -101,18 +109,18 @@ def names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def check_dir(path: Path, storage: str | None = None) -> None:
+def check_dir(path: Path, storage: str | None = None, option: str = "output") -> None:
     """Fail before any slow work when the output cannot be written (missing folder, a
     directory, the study database or any SQLite file: see cli/outputs.py)."""
     from ablation.cli.outputs import check_output
 
-    check_output(path, storage)
+    check_output(path, storage, option=option)
 
 
 def write_text(path: Path, text: str, storage: str | None = None,
-               inputs: Sequence[Path] = ()) -> None:
+               inputs: Sequence[Path] = (), option: str = "output") -> None:
     """Write atomically (or to stdout for '-'), never over ``storage``'s database, any SQLite
     file or an input; a bad path is a user error (cli/outputs.py)."""
     from ablation.cli.outputs import write_output
 
-    write_output(path, text, storage, inputs)
+    write_output(path, text, storage, inputs, option)

@@ -97,9 +97,11 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     if not any(wanted.values()) and pareto_path is None:
         raise UserError("export: give at least one of --csv FILE, --markdown FILE, "
                         "--latex FILE, --pareto FILE")
-    for path in (*wanted.values(), pareto_path):
+    options = {"csv": "--csv", "markdown": "--markdown", "latex": "--latex",
+               "pareto": "--pareto"}
+    for kind, path in (*wanted.items(), ("pareto", pareto_path)):
         if path is not None:
-            check_dir(path, storage)
+            check_dir(path, storage, options[kind])
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
     trials = load_trials(store, name)
@@ -112,7 +114,7 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     for kind, text in texts.items():
         path = wanted[kind]
         assert path is not None
-        write_text(path, text, storage)
+        write_text(path, text, storage, option=options[kind])
 
 
 def _pareto_text(name: str, trials: Any) -> str:
@@ -142,18 +144,17 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
     from ablation.engine.reader import load_study_data
     from ablation.reporting.html import report_html, report_sections
 
+    check_dir(output, storage, "-o")
     if images is not None:
         from ablation.reporting.browser import find_chromium
 
+        check_image_folder(images, storage)
         if find_chromium() is None:
             raise UserError("--images needs chromium on PATH (Debian: apt-get install -y "
                             "chromium); the HTML report does not")
-    check_dir(output, storage)
-    if images is not None:
-        check_image_folder(images, storage)
     store = _open(storage)
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
-    write_text(output, report_html(data), storage)
+    write_text(output, report_html(data), storage, option="-o")
     if images is not None:
         from ablation.reporting.images import export_images
 
@@ -184,12 +185,12 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     from ablation.engine.trained import load_trial_model, predict_kaggle
     from ablation.reporting.exports import submission_csv
 
-    check_output(output, storage, [input_path])
+    check_output(output, storage, [input_path], "-o")
     store = _open(storage)
     loaded = load_trial_model(store, stored_name(store, study), number,
                               artifacts_dir_for(storage, artifacts), data_dir)
     write_text(output, submission_csv(predict_kaggle(loaded, input_path)), storage,
-               inputs=[input_path])
+               inputs=[input_path], option="-o")
 
 
 @click.command()
@@ -214,7 +215,7 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     from ablation.reporting.embedding import penultimate_features, sample_indices, tsne_2d
     from ablation.reporting.html import embed_html
 
-    check_dir(output, storage)
+    check_dir(output, storage, "-o")
     store = _open(storage)
     name = stored_name(store, study)
     loaded = load_trial_model(store, name, trial, artifacts_dir_for(storage, artifacts),
@@ -225,7 +226,8 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     xy = tsne_2d(penultimate_features(loaded.model, loaded.normalise,
                                       data.test_x[torch.from_numpy(idx)]))
     labels = [int(v) for v in data.test_y[idx].tolist()]
-    write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes), storage)
+    write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes), storage,
+               option="-o")
 
 
 @click.command()

@@ -76,7 +76,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     from ablation.engine.local import WorkersFailed, run_workers
     from ablation.engine.register import check_ready
     from ablation.engine.stages import run_stages
-    from ablation.engine.store import open_store, shown_url
+    from ablation.engine.store import open_store
     from ablation.engine.worker import run_study
     from ablation.reporting.console import RichProgress, WorkerProgress
 
@@ -103,7 +103,15 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    _say_done(spec, summaries, "(dry run, discarded)" if dry_run else shown_url(storage))
+    _finish(spec, summaries, store, tmp, storage)
+
+
+def _finish(spec: Any, summaries: list[Any], store: Any,
+            tmp: tempfile.TemporaryDirectory[str] | None, storage: str) -> None:
+    """The summary lines; then exit 1 if points failed for good (a dry run just cleans up)."""
+    from ablation.engine.store import shown_url
+
+    _say_done(spec, summaries, "(dry run, discarded)" if tmp else shown_url(storage))
     if tmp is not None:
         tmp.cleanup()
     else:
@@ -191,7 +199,7 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
             raise UserError(f"{option} {given!r}: give at least one data set name "
                             "(comma-separated)")
     if md_path is not None:
-        check_dir(md_path, storage)
+        check_dir(md_path, storage, "--markdown")
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
     cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
                            epochs, seed, train_limit, RichProgress())
@@ -199,4 +207,4 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
                                           f"seed {seed})", cells))
     click.echo(text)
     if md_path is not None:
-        write_text(md_path, text, storage)
+        write_text(md_path, text, storage, option="--markdown")

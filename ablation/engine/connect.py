@@ -55,8 +55,8 @@ def engine_kwargs(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
 def _postgres_args(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
     query = dict(parsed.query)
     args: dict[str, Any] = {}
-    if "connect_timeout" not in query:
-        args["connect_timeout"] = seconds("ABLATE_CONNECT_TIMEOUT")
+    if "connect_timeout" not in query:  # libpq waits 2 s at least, whatever it is told
+        args["connect_timeout"] = max(2, seconds("ABLATE_CONNECT_TIMEOUT"))
     options = str(query.get("options", ""))
     extra = []
     if "statement_timeout" not in options:
@@ -71,14 +71,27 @@ def _postgres_args(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
 def _mysql_args(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
     query = dict(parsed.query)
     args: dict[str, Any] = {}
+    # PyMySQL waits for the server's greeting with the *read* timeout, so that one starts at
+    # the connect timeout; _widen_read_timeout sets the statement timeout once connected.
     for key, name in (("connect_timeout", "ABLATE_CONNECT_TIMEOUT"),
-                      ("read_timeout", "ABLATE_STATEMENT_TIMEOUT"),
+                      ("read_timeout", "ABLATE_CONNECT_TIMEOUT"),
                       ("write_timeout", "ABLATE_STATEMENT_TIMEOUT")):
         if key not in query:
             args[key] = seconds(name)
     if read_only and "init_command" not in query:
         args["init_command"] = "SET SESSION TRANSACTION READ ONLY"
     return args
+
+
+@sa.event.listens_for(sa.engine.Engine, "connect")
+def _widen_read_timeout(dbapi_conn: Any, _record: Any) -> None:
+    """A PyMySQL connection made with our connect-time read timeout gets the statement one."""
+    if not type(dbapi_conn).__module__.startswith("pymysql"):
+        return
+    sock = getattr(dbapi_conn, "_sock", None)
+    if getattr(dbapi_conn, "_read_timeout", None) == seconds("ABLATE_CONNECT_TIMEOUT") and sock:
+        dbapi_conn._read_timeout = seconds("ABLATE_STATEMENT_TIMEOUT")
+        sock.settimeout(dbapi_conn._read_timeout)
 
 
 def first_line(exc: BaseException) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ablation.engine.connect import seconds
 from ablation.errors import UserError
 
 CREATION_LOOKS = 5  # ~7 s in all: longer than creating Optuna's tables takes on any server
@@ -40,7 +41,7 @@ def _optuna_schema() -> tuple[frozenset[str], str, tuple[str, ...]]:
 
 def _sqlite_contents(path: str) -> tuple[set[str], str | None]:
     uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=5)
+    conn = sqlite3.connect(uri, uri=True, timeout=seconds("ABLATE_LOCK_TIMEOUT"))
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return tables, _revision(tables, lambda q: conn.execute(q).fetchall())

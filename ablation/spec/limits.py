@@ -107,8 +107,9 @@ def check_document(doc: Mapping[str, Any], where: str) -> None:
 def _check_scalar(value: Any, where: str, path: str) -> None:
     if isinstance(value, bool):
         return
-    if isinstance(value, int):
-        check_int(value, where, path, -INT_MAX, INT_MAX)
+    if isinstance(value, int) and not -INT_MAX <= value <= INT_MAX:
+        raise UserError(f"{where}: {path} is {shown(value)}, beyond what every storage backend "
+                        f"keeps (-{INT_MAX}..{INT_MAX})")
     elif isinstance(value, float):
         check_float(value, where, path)
     elif isinstance(value, str):
