@@ -8,6 +8,7 @@ table stays fast.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import sqlite3
 import struct
@@ -166,6 +167,36 @@ def _still_consistent(tmp: Path) -> None:
     assert not list(tmp.rglob("*.part"))
 
 
+def _disk_full_on_upload(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The artifact folder fills up while the first trial's weights are stored."""
+    import ablation.engine.recording as recording
+
+    _study(tmp)
+
+    def upload(trial, store, artifacts_dir, path, mimetype):
+        raise OSError(errno.ENOSPC, "No space left on device", str(artifacts_dir / "x"))
+
+    monkeypatch.setattr(recording, "_upload", upload)
+
+
+def _upload_failure_recorded(tmp: Path) -> None:
+    from ablation.engine import db
+    from ablation.engine.store import open_store
+
+    url = f"sqlite:///{tmp / 'new.db'}"
+    trials = optuna.load_study(study_name="bad", storage=url).get_trials()
+    assert [t.state.name for t in trials] == ["FAIL"]
+    assert trials[0].user_attrs["failure"].startswith("OSError: [Errno 28]")
+    points = db.list_points(open_store(url).engine, "bad")
+    assert [(p.state, p.attempts) for p in points] == [("pending", 0)] * 2
+
+
+def _broken_trainer(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _study(tmp)
+    (tmp / "broken_trainer.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp))
+
+
 # ---------------------------------------------------------------- data files
 
 def _idx(tmp: Path, damage: Callable[[Path], None], n_test: int = 20) -> None:
@@ -308,7 +339,7 @@ NEW_CASES: list[Case] = [
          _write("s.toml", "x = " + "[" * 5000 + "]" * 5000 + "\n")),
     Case("study file", "deeply nested YAML", Y, 2, "nested too deeply",
          _write("s.yaml", "x: " + "[" * 5000 + "]" * 5000 + "\n")),
-    Case("study file", "nested lists within the limit but not a value", S, 2,
+    Case("study file", "choices nested 5 lists deep", S, 2,
          "nested 7 levels deep", _replace('["sgd", "nadam"]', '[[[[["sgd"]]]]]')),
     Case("study file", "seed beyond 2^31-1", S, 2,
          "study.seeds[0] is 2147483648, beyond what every storage backend keeps",
@@ -342,7 +373,14 @@ NEW_CASES: list[Case] = [
          _replace("width = 4", "width = 100000")),
     Case("study file", "YAML set value", Y, 2, "set values are not allowed",
          _write("s.yaml", _YAML.replace("[sgd, nadam]", "!!set {sgd: null}"))),
+    Case("study file", "val_fraction = 0 with a validation metric", S, 2,
+         "val_fraction = 0 leaves it empty", _replace("epochs = 1", "epochs = 1\n"
+                                                       "val_fraction = 0.0")),
     # command-line values
+    Case("CLI", "--trainer whose module fails as it loads",
+         (*S, "--trainer", "broken_trainer:fit"), 2,
+         "cannot import 'broken_trainer' (RuntimeError: boom at import)", _broken_trainer,
+         patches=True),
     Case("CLI", "--seeds 1000000", (*S, "--seeds", "1000000"), 2,
          "Invalid value for '--seeds'", _study),
     Case("CLI", "--threads 5000", (*S, "--threads", "5000"), 2,
@@ -369,7 +407,7 @@ NEW_CASES: list[Case] = [
     Case("CLI", "--sample 10^9", ("embed", "bad", "--trial", "0", "-o", "{tmp}/e.html",
                                   "--sample", "1000000000", *DONE), 2,
          "Invalid value for '--sample'", _done, same=("done.db",)),
-    Case("CLI", "--threads 1024 on one core per thread is warned, not refused",
+    Case("CLI", "--threads 1024 (more than the cores) is warned, not refused",
          ("run", "{tmp}/s.toml", *DONE, "--threads", "1024"), 0,
          "warning: 1 worker(s) x 1024 torch thread(s)", _done, writes_nothing=True),
     Case("CLI", "dashboard --host 0.0.0.0 without --allow-remote",
@@ -474,6 +512,9 @@ NEW_CASES: list[Case] = [
     Case("disk", "SQLite database that may not grow (disk full)", ("run", "{tmp}/s.toml", *DONE),
          2, "disk full while writing the database", _disk_full, after=_still_consistent,
          patches=True),
+    Case("disk", "disk full while storing a trial's weights", S, 2,
+         "disk full while writing", _disk_full_on_upload, after=_upload_failure_recorded,
+         writes_nothing=False, patches=True),
     Case("disk", "report output folder does not exist",
          ("report", "bad", "-o", "{tmp}/no/r.html", *DONE), 2, "does not exist", _done,
          same=("done.db",)),

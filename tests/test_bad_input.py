@@ -331,15 +331,21 @@ def test_bad_input(case, tmp_path, monkeypatch, fake_pg_port, silent_port, pg_em
 def render() -> str:
     """docs/bad-input.md from CASES."""
     lines = ["# Bad input and what `ablate` does with it", "",
-             "Generated from `tests/test_bad_input.py` (`CASES`), which runs every row and checks "
-             "the exit status and the message; `{tmp}` is a scratch folder, `{new}` a fresh "
-             "SQLite URL in it. Exit 2 means a user error: one line on stderr, no traceback, and "
-             "nothing written (the disk-full row keeps the trial finished before it).", "",
+             "Generated from `tests/test_bad_input.py` (`CASES`; rows 43 on, issue #12, in "
+             "`tests/bad_input_cases.py`), which runs every row and checks the exit status and "
+             "the message; `{tmp}` is a scratch folder, `{new}` a fresh SQLite URL in it, "
+             "`done.db` a finished study, SILENT a port that accepts connections and never "
+             "answers, PGEMPTY an empty PostgreSQL schema. Exit 2 means a user error: one line "
+             "on stderr, no traceback, no password, and nothing written: `{new}` is never "
+             "created and every database or input a row names is checked byte for byte after "
+             "the command (the disk-full rows keep what was finished before the disk filled).",
+             "",
              "| # | kind | bad input | command | exit | message contains |",
              "|---|---|---|---|---|---|"]
     for i, c in enumerate(CASES, 1):
         cmd = "ablate " + " ".join(a if " " not in a else f"'{a}'" for a in c.args)
-        cmd = cmd.replace("{pg}", "PORT").replace("|", "\\|")
+        cmd = (cmd.replace("{pg}", "PORT").replace("{silent}", "SILENT")
+               .replace("{pgempty}", "PGEMPTY").replace("|", "\\|"))
         lines.append(f"| {i} | {c.group} | {c.what} | `{cmd}` | {c.code} | "
                      f"{c.message.replace('|', '/')} |")
     return "\n".join(lines) + "\n"

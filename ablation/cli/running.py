@@ -177,6 +177,7 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @trainer_option
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
+@sigterm_like_ctrl_c
 def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
                md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
                trainer: str | None, threads: int) -> None:

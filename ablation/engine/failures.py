@@ -71,7 +71,17 @@ def stops_the_worker(exc: BaseException) -> bool:
     """Failures after which this worker stops instead of taking the next point: Ctrl-C,
     SIGTERM, a user-fixable problem (disk full), or a database it can no longer reach."""
     return isinstance(exc, KeyboardInterrupt | SystemExit | UserError | sa.exc.OperationalError
-                      | sa.exc.InterfaceError)
+                      | sa.exc.InterfaceError) or disk_full(exc) is not None
+
+
+def disk_full(exc: BaseException) -> UserError | None:
+    """A full disk or quota while writing an artifact: the user's to fix, so the point goes back
+    to pending and the run stops with exit 2 (as for a checkpoint)."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        where = f" {exc.filename}" if exc.filename else ""
+        return UserError(f"disk full while writing{where}: {exc.strerror}; free space and run "
+                         "the same command again")
+    return None
 
 
 def short_traceback(exc: BaseException) -> str:

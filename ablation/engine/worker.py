@@ -28,6 +28,7 @@ from ablation.engine.failures import (
     Diverged,
     MissingMetric,
     classify,
+    disk_full,
     give_up,
     reason,
     release,
@@ -160,6 +161,9 @@ class Worker:
             return
         except BaseException as exc:
             self._fail(trial, point_id, ckpt, exc)
+            full = disk_full(exc)
+            if full is not None:
+                raise full from None
             if stops_the_worker(exc):
                 raise
             self.progress.trial_end(point, None, f"failed: {reason(exc)}")
@@ -233,7 +237,7 @@ class Worker:
                 trial.set_user_attr("failure_kind", kind)
                 trial.set_user_attr("failure_traceback", short_traceback(exc))
             self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-            if interrupted or isinstance(exc, UserError | SystemExit):
+            if interrupted or isinstance(exc, UserError | SystemExit) or disk_full(exc):
                 release(engine, point_id, trial.number)
             elif kind == CONFIGURATION:
                 give_up(engine, point_id, trial.number)

@@ -106,14 +106,14 @@ def print_summary(study: str, rows: Sequence[ComparedRow], metric: str) -> None:
     """The study's table: one row per axis value, mean ± std over seeds of the compared metric
     and the next table metrics the trials recorded, then p, verdict and rank."""
     metrics = columns_for([c.row for c in rows], metric)[:TERMINAL_METRICS]
-    table = Table(title=study)
+    table = Table(title=escape(study))  # "name[dataset=digits]" is not rich markup
     headers = ["axis", "value", "n", *(METRICS.get(m).header for m in metrics), "p",
                "verdict", "rank"]
     for col in headers:
         table.add_column(col, justify="left" if col in ("axis", "value", "verdict") else "right")
     for c in rows:
         r = c.row
-        table.add_row(r.axis, r.shown_label, str(r.n),
+        table.add_row(escape(r.axis), escape(r.shown_label), str(r.n),
                       *(fmt_mean_std(r.stats[m], METRICS.get(m).digits) if m in r.stats
                         else "—" for m in metrics),
                       fmt_p(c.comparison.p) if c.comparison else "—", c.verdict_text,

@@ -28,6 +28,7 @@ from ablation.spec.limits import (
     check_grid_size,
     check_stored_name,
     check_study_name,
+    check_validation_split,
     shown,
 )
 
@@ -215,6 +216,8 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
                         f"got {shown(n_trials)}")
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
+    check_validation_split(metric, {baseline.val_fraction, *(
+        v for a in parsed if a.name == "val_fraction" for v in (*a.choices, a.low))}, where)
     seeds = _parse_seeds(study.get("seeds", 3), where)
     check_grid_size(config_count(parsed, baseline, mode, n_trials), len(seeds), where)
     return StudySpec(
