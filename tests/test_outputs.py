@@ -62,3 +62,13 @@ def test_a_write_is_complete_and_says_so(tmp_path, capsys):
     write_output(tmp_path / "out.csv", "a,b\n")
     assert (tmp_path / "out.csv").read_text() == "a,b\n"
     assert "wrote" in capsys.readouterr().out
+
+
+def test_a_symlinked_output_writes_its_target_and_keeps_the_link(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "out.csv").write_text("old")
+    (tmp_path / "link.csv").symlink_to(tmp_path / "real" / "out.csv")
+    write_output(tmp_path / "link.csv", "new", say=False)
+    assert (tmp_path / "link.csv").is_symlink()
+    assert (tmp_path / "real" / "out.csv").read_text() == "new"
+    assert not list(tmp_path.rglob("*.part"))

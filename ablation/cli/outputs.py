@@ -88,17 +88,27 @@ def write_output(path: Path, data: str | bytes, storage: str | None = None,
         return
     blob = data.encode("utf-8") if isinstance(data, str) else data
     check_output(path, storage, inputs, option)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+    target = path.resolve() if path.is_symlink() else path  # replace the file, not the link
+    try:
+        if target.exists() and not target.is_file():  # /dev/stdout, a FIFO: no rename there
+            with open(target, "wb") as f:
+                f.write(blob)
+        else:
+            _replace_atomically(target, blob)
+    except OSError as exc:
+        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+    if say:
+        click.echo(f"wrote {path}")
+
+
+def _replace_atomically(target: Path, blob: bytes) -> None:
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
     try:
         with open(tmp, "wb") as f:
             f.write(blob)
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise UserError(f"cannot write {path}: {exc.strerror or exc}") from None
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)  # after a failure or Ctrl-C; a no-op once renamed
-    if say:
-        click.echo(f"wrote {path}")
 
 
 def check_image_folder(folder: Path, storage: str | None = None) -> None:

@@ -108,14 +108,16 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
 def _finish(spec: Any, summaries: list[Any], store: Any,
             tmp: tempfile.TemporaryDirectory[str] | None, storage: str) -> None:
-    """The summary lines; then exit 1 if points failed for good (a dry run just cleans up)."""
+    """The summary lines; then exit 1 if points failed for good (a dry run's folder goes)."""
     from ablation.engine.store import shown_url
 
     _say_done(spec, summaries, "(dry run, discarded)" if tmp else shown_url(storage))
-    if tmp is not None:
-        tmp.cleanup()
-    else:
-        after_running(store, [s.study_name for s in summaries])
+    try:
+        after_running(store, [s.study_name for s in summaries])  # a failed smoke test too
+    finally:
+        if tmp is not None:
+            store.engine.dispose()
+            tmp.cleanup()
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:

@@ -83,12 +83,13 @@ class Worker:
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False
+        reap(self.store, self.study, self.name)  # trials and points of dead workers
         while self.options.max_trials is None or ran < self.options.max_trials:
-            reap(self.store, self.study, self.name)  # dead workers' trials and points
             optuna.storages.fail_stale_trials(self.study)
             stale = db.now() - dt.timedelta(seconds=grace)
             row = db.claim_point(self.store.engine, self.name, self.tag, stale, MAX_ATTEMPTS)
             if row is None:
+                reap(self.store, self.study, self.name)  # again before waiting on others
                 running = sum(r.state == "running"
                               for r in db.list_points(self.store.engine, self.name))
                 if running == 0:
