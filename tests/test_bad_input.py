@@ -344,6 +344,7 @@ def render() -> str:
              "|---|---|---|---|---|---|"]
     for i, c in enumerate(CASES, 1):
         cmd = "ablate " + " ".join(a if " " not in a else f"'{a}'" for a in c.args)
+        cmd = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in cmd)
         cmd = (cmd.replace("{pg}", "PORT").replace("{silent}", "SILENT")
                .replace("{pgempty}", "PGEMPTY").replace("|", "\\|"))
         lines.append(f"| {i} | {c.group} | {c.what} | `{cmd}` | {c.code} | "

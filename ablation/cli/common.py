@@ -26,6 +26,13 @@ class Group(click.Group):
 
         return guarded(lambda: super(Group, self).invoke(ctx), ctx)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """As click's, refusing a NUL byte in any argument (no path or name holds one)."""
+        for arg in args:
+            if "\x00" in arg:
+                raise click.UsageError(f"argument {arg!r} contains a NUL byte", ctx)
+        return super().parse_args(ctx, args)
+
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """As click's, with tracebacks of unexpected errors scrubbed of passwords."""
         from ablation.cli.guard import scrubbing_excepthook

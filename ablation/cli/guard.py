@@ -4,6 +4,7 @@ password, never a traceback for something the user can fix.
 - UserError: ``error: ...``, exit 2.
 - A database that cannot be reached, is locked, full or too slow: ``error: ...``, exit 2.
 - Trials that failed for good (engine.failures.TrialsFailed): ``error: ...``, exit 1.
+- A path that cannot be used (an OSError naming it: too long, not readable, ...): exit 2.
 - Ctrl-C: exit 130; SIGTERM (engine.signals.Terminated): exit 143; both with a resume hint.
 - Warnings (an unusable checkpoint, oversubscribed cores): ``warning: ...``, one line each.
 Anything else is a bug and keeps its traceback, scrubbed of passwords.
@@ -33,8 +34,10 @@ def _scrub(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """``text`` on one line (driver messages may span several), credentials masked."""
-    return _scrub(" ".join(part.strip() for part in str(text).splitlines() if part.strip()))
+    """``text`` on one line (driver messages may span several), credentials masked, control
+    characters (a NUL in a path, say) shown escaped rather than sent to the terminal."""
+    joined = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    return _scrub("".join(c if c.isprintable() else repr(c)[1:-1] for c in joined))
 
 
 def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
@@ -71,6 +74,9 @@ def _known_failure(exc: Exception, ctx: click.Context) -> None:
     if isinstance(exc, TrialsFailed):
         click.echo(f"error: {one_line(str(exc))}", err=True)
         ctx.exit(1)
+    if isinstance(exc, OSError) and exc.filename:  # a path the user gave cannot be used
+        click.echo(f"error: {one_line(f'{exc.filename}: {exc.strerror or exc}')}", err=True)
+        ctx.exit(2)
     if database_error(exc) or database_error(getattr(exc, "__cause__", None) or exc):
         click.echo(f"error: {one_line(describe(exc, 'database'))}", err=True)
         ctx.exit(2)

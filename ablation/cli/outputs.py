@@ -60,6 +60,13 @@ def check_output(path: Path, storage: str | None = None, inputs: Iterable[Path] 
     """Refuse ``path`` as an output before any slow work; see the module docstring."""
     if str(path) == "-":
         return
+    try:
+        _check_output(path, storage, inputs, option)
+    except OSError as exc:  # a name too long, a loop of links, ...
+        raise UserError(f"{option} {path}: {exc.strerror or exc}") from None
+
+
+def _check_output(path: Path, storage: str | None, inputs: Iterable[Path], option: str) -> None:
     for protected in _storage_files(storage):
         if _same(path, protected):
             raise UserError(f"{option} {path}: that is the study database (--storage); "

@@ -110,10 +110,11 @@ def describe(exc: BaseException, where: str) -> str:
                 f"{seconds('ABLATE_LOCK_TIMEOUT')} s); stop the other command or try again")
     if "disk is full" in low or "no space left" in low:
         return f"{where}: disk full while writing the database ({reason}); free space and re-run"
-    if "statement timeout" in low or "max_execution_time" in low:
+    if any(t in low for t in ("due to statement timeout", "max_execution_time exceeded",
+                              "query execution was interrupted")):
         return (f"{where}: a query ran longer than {seconds('ABLATE_STATEMENT_TIMEOUT')} s "
                 "(statement timeout); is the server overloaded?")
-    if "timeout" in low or "timed out" in low:
+    if "timeout expired" in low or "timed out" in low:
         return (f"{where}: no answer from the database server within "
                 f"{seconds('ABLATE_CONNECT_TIMEOUT')} s ({reason}); is the host up and the "
                 "port right?")

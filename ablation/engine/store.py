@@ -22,7 +22,7 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
-from ablation.engine.connect import describe, engine_kwargs
+from ablation.engine.connect import describe, engine_kwargs, first_line
 from ablation.engine.redaction import redact, remember, scrub
 from ablation.engine.redaction import shown_url as _shown_url
 from ablation.engine.schema import check_schema
@@ -152,11 +152,16 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
             Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
         storage = _rdb_storage(parsed.render_as_string(hide_password=False), kwargs, beat,
                                grace_seconds, read_only)
+    except UserError:
+        raise
     except (SQLAlchemyError, sqlite3.Error) as exc:
         raise UserError(describe(exc, f"--storage {shown}: cannot open the database")
                         ) from None
     except RuntimeError as exc:  # Optuna's schema check (an old or unknown schema)
         raise UserError(f"--storage {shown}: {scrub(str(exc))}") from None
+    except Exception as exc:  # noqa: BLE001 - a driver refusing a URL parameter (?charset=x)
+        raise UserError(f"--storage {shown}: cannot open the database: "
+                        f"{type(exc).__name__}: {first_line(exc)}") from None
     if sqlite_db and not read_only:
         # Optuna made its engine (and a pooled connection) already: start the pool over so
         # that every connection, the first included, gets the pragmas.
