@@ -24,7 +24,7 @@ def check_raw(name: str, where: str, train_x: torch.Tensor, train_y: torch.Tenso
     """Images and labels of both parts of a loaded data set agree and are usable."""
     for part, x, y in (("training", train_x, train_y), ("test", test_x, test_y)):
         at = f"{name}: the {part} part in {where}"
-        if x.dim() != 4 or x.dtype != torch.uint8:
+        if x.dim() != 4 or x.dtype != torch.uint8 or min(x.shape[1:]) < 1:
             raise UserError(f"{at}: images must be N x C x H x W bytes, got "
                             f"{tuple(x.shape)} {x.dtype}")
         if len(x) != len(y):

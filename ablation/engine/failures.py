@@ -75,12 +75,18 @@ def stops_the_worker(exc: BaseException) -> bool:
 
 
 def disk_full(exc: BaseException) -> UserError | None:
-    """A full disk or quota while writing an artifact: the user's to fix, so the point goes back
-    to pending and the run stops with exit 2 (as for a checkpoint)."""
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        where = f" {exc.filename}" if exc.filename else ""
+    """A full disk or quota, or a folder ablate may not write (read-only, permissions), while
+    storing a trial: the user's to fix, so the point goes back to pending and the run stops with
+    exit 2 (as for a checkpoint)."""
+    if not isinstance(exc, OSError):
+        return None
+    where = f" {exc.filename}" if exc.filename else ""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return UserError(f"disk full while writing{where}: {exc.strerror}; free space and run "
                          "the same command again")
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return UserError(f"cannot write{where}: {exc.strerror}; give ablate a writable "
+                         "--artifacts folder and run the same command again")
     return None
 
 

@@ -114,7 +114,7 @@ def test_failures_are_classified():
     assert classify(UserError("disk full")) == CONFIGURATION  # but it stops the run: see worker
 
 
-@pytest.mark.parametrize("damage", ["another-width", "garbage", "truncated"])
+@pytest.mark.parametrize("damage", ["another-width", "missing-keys", "garbage", "truncated"])
 def test_an_unusable_checkpoint_is_discarded_and_the_run_is_a_fresh_one(tiny_config, tmp_path,
                                                                        damage):
     from dataclasses import replace
@@ -123,10 +123,15 @@ def test_an_unusable_checkpoint_is_discarded_and_the_run_is_a_fresh_one(tiny_con
     if damage == "garbage":
         path.write_bytes(b"not a checkpoint" * 100)
     else:
-        fit(replace(tiny_config, width=8, epochs=2), 0, data_dir=tmp_path,
+        width = tiny_config.width if damage == "missing-keys" else 8
+        fit(replace(tiny_config, width=width, epochs=2), 0, data_dir=tmp_path,
             checkpoint=EpochCheckpoint(path))
         if damage == "truncated":
             path.write_bytes(path.read_bytes()[:5000])
+        if damage == "missing-keys":  # loads, right shapes, but not the whole model
+            state = torch.load(path, weights_only=True)
+            state["model"].pop(sorted(state["model"])[-1])
+            torch.save(state, path)
     fresh = fit(tiny_config, 0, data_dir=tmp_path)
     with pytest.warns(UserWarning, match="discarded"):
         safe = SafeCheckpoint(path)
