@@ -144,7 +144,8 @@ class Worker:
         except KeyboardInterrupt:
             release(self.store.engine, point_id, retry_of)
             raise
-        ckpt = SafeCheckpoint(checkpoint_path(self.options.artifacts_dir, self.name, point.key))
+        ckpt = SafeCheckpoint(EpochCheckpoint(checkpoint_path(self.options.artifacts_dir,
+                                                              self.name, point.key)))
         try:
             self._start(trial, point, point_id, env, retry_of)
             # Recording and compression (which may fine-tune for epochs) stay under the
@@ -200,7 +201,7 @@ class Worker:
         return value
 
     def _fit_and_record(self, trial: optuna.Trial, point: Point,
-                        ckpt: EpochCheckpoint) -> tuple[dict[str, Any], Metrics]:
+                        ckpt: SafeCheckpoint) -> tuple[dict[str, Any], Metrics]:
         def on_epoch(record: EpochRecord) -> None:
             if not math.isfinite(record.train_loss):
                 raise Diverged(f"training loss is {record.train_loss} at epoch {record.epoch} "
@@ -223,7 +224,7 @@ class Worker:
                                              self.options.artifacts_dir, self.store))
         return values, result.metrics
 
-    def _fail(self, trial: optuna.Trial, point_id: int, ckpt: EpochCheckpoint,
+    def _fail(self, trial: optuna.Trial, point_id: int, ckpt: SafeCheckpoint,
               exc: BaseException) -> None:
         """End the trial as FAIL with its reason, and decide its point's fate
         (engine/failures.py). If even that cannot be written (the database is gone), the trial
@@ -249,7 +250,7 @@ class Worker:
                 raise
 
     @staticmethod
-    def _note_resume(trial: optuna.Trial, ckpt: EpochCheckpoint) -> None:
+    def _note_resume(trial: optuna.Trial, ckpt: SafeCheckpoint) -> None:
         if ckpt.resumed_from is not None:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
 

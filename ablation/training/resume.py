@@ -22,33 +22,58 @@ from ablation.analysis.records import EpochRecord
 from ablation.training.checkpoint import EpochCheckpoint, Stateful
 
 
-class SafeCheckpoint(EpochCheckpoint):
-    """An EpochCheckpoint whose load never fails and never half-restores a run."""
+class SafeCheckpoint:
+    """Wraps a checkpoint (a file, or another kind with the same load/save/delete) so that its
+    load never fails and never half-restores a run."""
+
+    def __init__(self, inner: EpochCheckpoint) -> None:
+        self.inner = inner
+
+    @property
+    def path(self) -> Any:
+        """Where the wrapped checkpoint lives (shown in the warning)."""
+        return self.inner.path
+
+    @property
+    def resumed_from(self) -> int | None:
+        """Epoch the last load resumed from (None: a fresh start)."""
+        return self.inner.resumed_from
+
+    def save(self, model: nn.Module, opt: torch.optim.Optimizer,
+             sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
+             curve: list[EpochRecord], train_seconds: float,
+             extras: Mapping[str, Stateful] | None = None) -> None:
+        """As the wrapped checkpoint's save."""
+        self.inner.save(model, opt, sched, gen, curve, train_seconds, extras)
+
+    def delete(self) -> None:
+        """As the wrapped checkpoint's delete (the point is finished)."""
+        self.inner.delete()
 
     def load(self, model: nn.Module, opt: torch.optim.Optimizer,
              sched: torch.optim.lr_scheduler.LRScheduler, gen: torch.Generator,
              extras: Mapping[str, Stateful] | None = None,
              ) -> tuple[list[EpochRecord], float] | None:
-        """Restore the saved state, or discard the file and leave the fresh state as it was."""
-        if not self.path.is_file():
-            return None
+        """Restore the saved state, or discard it and leave the fresh state as it was."""
+        if type(self.inner) is EpochCheckpoint and not self.inner.path.is_file():
+            return None  # nothing saved: no snapshot needed
         fresh = _snapshot(model, opt, sched, gen, extras or {})
         try:
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                loaded = super().load(model, opt, sched, gen, extras)
+                loaded = self.inner.load(model, opt, sched, gen, extras)
             if caught:  # the format check refused it (truncated, foreign, missing state)
                 raise ValueError(str(caught[0].message).split(": ", 1)[-1])
-        except Exception as exc:  # noqa: BLE001 - any unusable file: start over, never fail
+        except Exception as exc:  # noqa: BLE001 - any unusable checkpoint: start over
             _restore(fresh, model, opt, sched, gen, extras or {})
-            self.resumed_from = None
+            self.inner.resumed_from = None
             self._discard(exc)
             return None
         return loaded
 
     def _discard(self, exc: Exception) -> None:
         why = " ".join(str(exc).split())[:200] or type(exc).__name__
-        self.path.unlink(missing_ok=True)
+        self.inner.delete()
         warnings.warn(f"checkpoint {self.path} discarded ({why}); the point trains from "
                       "epoch 0", stacklevel=3)
 

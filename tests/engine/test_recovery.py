@@ -134,7 +134,7 @@ def test_an_unusable_checkpoint_is_discarded_and_the_run_is_a_fresh_one(tiny_con
             torch.save(state, path)
     fresh = fit(tiny_config, 0, data_dir=tmp_path)
     with pytest.warns(UserWarning, match="discarded"):
-        safe = SafeCheckpoint(path)
+        safe = SafeCheckpoint(EpochCheckpoint(path))
         resumed = fit(tiny_config, 0, data_dir=tmp_path, checkpoint=safe)
     assert safe.resumed_from is None
     for (k, a), b in zip(fresh.model.state_dict().items(), resumed.model.state_dict().values(),
