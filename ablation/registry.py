@@ -38,7 +38,7 @@ class Registry(Generic[T]):
         """The component called ``name``; an unknown name is a UserError listing the known ones."""
         try:
             return self._items[name]
-        except KeyError:
+        except (KeyError, TypeError):  # TypeError: an unhashable value (a list) is no name
             known = ", ".join(sorted(self._items))
             raise UserError(f"unknown {self.kind} {name!r}; known: {known}") from None
 
@@ -47,7 +47,8 @@ class Registry(Generic[T]):
         return list(self._items)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._items
+        # A list or table where a name belongs (study files) is simply not a known name.
+        return isinstance(name, str) and name in self._items
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._items)

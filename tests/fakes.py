@@ -7,6 +7,7 @@
   (for the statistics: rounds, plans).
 - ``slow_fit``: the real trainer, pausing ABLATE_FAKE_PAUSE seconds after every epoch (so a test
   can SIGKILL a worker between two checkpoints).
+- ``failing_fit``: as sleep_fit, but points with optimizer sgd fail (ABLATE_FAKE_FAIL says how).
 - ``ABLATE_FAKE_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
   training that started, whatever the database says.
 """
@@ -131,3 +132,19 @@ def noisy_fit(config: TrainConfig, seed: int, *, data_dir: Path,
                       infer_ms_per_image=0.0, params=6, state_bytes=100, epochs_run=1,
                       confusion=((5000, 0), (0, 5000)))
     return FitResult(metrics, (), nn.Linear(2, 2))
+
+
+def failing_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: EpochCallback |
+                None = None, checkpoint: Any = None) -> FitResult:
+    """``sleep_fit``, except that points with ``optimizer = "sgd"`` fail: with ValueError (a
+    configuration failure), or as ABLATE_FAKE_FAIL says: "memory" (MemoryError, an
+    infrastructure failure) or "nan" (a diverging training loss)."""
+    _log(config, seed)
+    if config.optimizer != "sgd":
+        return sleep_fit(config, seed, data_dir=data_dir, on_epoch=on_epoch)
+    how = os.environ.get("ABLATE_FAKE_FAIL", "value")
+    if how == "memory":
+        raise MemoryError("fake: out of memory")
+    if how == "nan" and on_epoch is not None:
+        on_epoch(EpochRecord(1, float("nan"), 0.1, float("nan"), 0.1, 0.1, 0.0))
+    raise ValueError("fake: this configuration cannot train")

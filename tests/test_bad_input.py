@@ -13,7 +13,6 @@ import socket
 import struct
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
@@ -22,7 +21,9 @@ from click.testing import CliRunner
 
 from ablation.cli import main
 from ablation.training import checkpoint as ckpt_mod
-from tests.helpers import write_idx
+from tests.bad_input_cases import NEW_CASES, PG_EMPTY, Case
+from tests.bad_input_cases import _done as copy_done
+from tests.helpers import scratch_database, write_idx
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 
@@ -89,10 +90,7 @@ def _first_trial_kept(tmp: Path) -> None:
 
 def _done(tmp: Path, changed: str = "") -> None:
     """A finished study in {tmp}/done.db (2 tiny trials), and s.toml (changed if asked)."""
-    _study(tmp)
-    res = CliRunner().invoke(main, ["run", str(tmp / "s.toml"), "--storage",
-                                    f"sqlite:///{tmp / 'done.db'}"])
-    assert res.exit_code == 0, res.output
+    copy_done(tmp)
     if changed:
         _study(tmp, "epochs = 1", changed)
 
@@ -101,21 +99,6 @@ def _done_intact(tmp: Path) -> None:
     trials = optuna.load_study(study_name="bad", storage=f"sqlite:///{tmp / 'done.db'}"
                                ).get_trials()
     assert [t.state.name for t in trials] == ["COMPLETE", "COMPLETE"]
-
-
-@dataclass(frozen=True)
-class Case:
-    """One bad input: the command (placeholders filled per test), exit status, message."""
-
-    group: str
-    what: str
-    args: tuple[str, ...]
-    code: int
-    message: str
-    setup: Callable[..., None] | None = None
-    after: Callable[[Path], None] | None = None
-    writes_nothing: bool = True  # {new} must not exist afterwards
-    patches: bool = False  # setup also takes pytest's monkeypatch
 
 
 S = ("run", "{tmp}/s.toml", "--storage", "{new}")
@@ -225,6 +208,7 @@ CASES: list[Case] = [
          "disk full", _disk_full_on_second_checkpoint, after=_first_trial_kept,
          writes_nothing=False, patches=True),
 ]
+CASES += NEW_CASES  # issue #12: tests/bad_input_cases.py
 
 
 @pytest.fixture(scope="module")
@@ -273,15 +257,59 @@ def _refuse_password(conn: socket.socket) -> None:
     conn.sendall(b"E" + struct.pack(">I", len(body) + 4) + body)
 
 
+@pytest.fixture(scope="module")
+def silent_port() -> Iterator[int]:
+    """A TCP port that accepts connections and never answers (a hung database host)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(16)
+    held: list[socket.socket] = []
+
+    def serve() -> None:
+        while True:
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    yield server.getsockname()[1]
+    server.close()
+    for conn in held:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def pg_empty() -> Iterator[str | None]:
+    """An empty PostgreSQL schema for the rows that need one (None without a server)."""
+    try:
+        with scratch_database("postgres", "CREATE SCHEMA {}", "DROP SCHEMA {} CASCADE") as (
+                base, schema):
+            sep = "&" if "?" in base else "?"
+            PG_EMPTY[:] = [f"{base}{sep}options=-csearch_path%3D{schema}"]
+            yield PG_EMPTY[0]
+    except pytest.skip.Exception:
+        yield None
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.what for c in CASES])
-def test_bad_input(case, tmp_path, monkeypatch, fake_pg_port):
+def test_bad_input(case, tmp_path, monkeypatch, fake_pg_port, silent_port, pg_empty):
     monkeypatch.chdir(tmp_path)
+    if "{pgempty}" in " ".join(case.args) and pg_empty is None:
+        pytest.skip("no PostgreSQL server reachable")
     if case.setup is not None:
         case.setup(*((tmp_path, monkeypatch) if case.patches else (tmp_path,)))
+    for key, value in case.env:
+        monkeypatch.setenv(key, value)
+    kept = {name: (tmp_path / name).read_bytes() for name in case.same}
     fill = {"tmp": str(tmp_path), "new": f"sqlite:///{tmp_path / 'new.db'}",
-            "pg": str(fake_pg_port)}
+            "pg": str(fake_pg_port), "silent": str(silent_port), "pgempty": pg_empty or ""}
     args = [a.format(**fill) for a in case.args]
-    res = CliRunner().invoke(main, args)
+    try:
+        res = CliRunner().invoke(main, args)
+    finally:
+        if case.after is not None and case.same:  # release what the set-up holds (locks)
+            case.after(tmp_path)
     out = res.output
     assert res.exit_code == case.code, out
     assert case.message.format(**fill) in out, out
@@ -289,32 +317,43 @@ def test_bad_input(case, tmp_path, monkeypatch, fake_pg_port):
     assert res.exception is None or isinstance(res.exception, SystemExit), repr(res.exception)
     if case.code == 2 and out.startswith("error:"):
         assert out.count("\n") == 1, out  # one line
+    for text in case.absent:
+        assert text not in out, out
     if case.writes_nothing:
         assert not (tmp_path / "new.db").exists()
         assert not (tmp_path / "storage").exists()
-    if case.after is not None:
+    for name, blob in kept.items():
+        assert (tmp_path / name).read_bytes() == blob, f"{name} changed"
+    if case.after is not None and not case.same:
         case.after(tmp_path)
 
 
 def render() -> str:
     """docs/bad-input.md from CASES."""
     lines = ["# Bad input and what `ablate` does with it", "",
-             "Generated from `tests/test_bad_input.py` (`CASES`), which runs every row and checks "
-             "the exit status and the message; `{tmp}` is a scratch folder, `{new}` a fresh "
-             "SQLite URL in it. Exit 2 means a user error: one line on stderr, no traceback, and "
-             "nothing written (the disk-full row keeps the trial finished before it).", "",
+             "Generated from `tests/test_bad_input.py` (`CASES`; rows 43 on, issue #12, in "
+             "`tests/bad_input_cases.py`), which runs every row and checks the exit status and "
+             "the message; `{tmp}` is a scratch folder, `{new}` a fresh SQLite URL in it, "
+             "`done.db` a finished study, SILENT a port that accepts connections and never "
+             "answers, PGEMPTY an empty PostgreSQL schema. Exit 2 means a user error: one line "
+             "on stderr, no traceback, no password, and nothing written: `{new}` is never "
+             "created and every database or input a row names is checked byte for byte after "
+             "the command (the disk-full rows keep what was finished before the disk filled).",
+             "",
              "| # | kind | bad input | command | exit | message contains |",
              "|---|---|---|---|---|---|"]
     for i, c in enumerate(CASES, 1):
         cmd = "ablate " + " ".join(a if " " not in a else f"'{a}'" for a in c.args)
-        cmd = cmd.replace("{pg}", "PORT").replace("|", "\\|")
+        cmd = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in cmd)
+        cmd = (cmd.replace("{pg}", "PORT").replace("{silent}", "SILENT")
+               .replace("{pgempty}", "PGEMPTY").replace("|", "\\|"))
         lines.append(f"| {i} | {c.group} | {c.what} | `{cmd}` | {c.code} | "
                      f"{c.message.replace('|', '/')} |")
     return "\n".join(lines) + "\n"
 
 
 def test_docs_table_is_current():
-    assert len(CASES) >= 30
+    assert len(CASES) >= 30 and len(NEW_CASES) >= 60
     if os.environ.get("ABLATE_WRITE_DOCS") == "1":
         DOC.write_text(render())
     assert DOC.read_text() == render(), "docs/bad-input.md is stale: ABLATE_WRITE_DOCS=1"

@@ -7,31 +7,38 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ablation.analysis.metrics import METRICS, selectable
-from ablation.errors import UserError
 
 DEFAULT_STORAGE = "sqlite:///storage/ablate.db"
 
 
 class Group(click.Group):
-    """Turns UserError into one line on stderr and exit status 2; Ctrl-C into a resume hint."""
+    """Ends every command with one clear line and a status on failure (cli/guard.py)."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except UserError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(2)
-        except KeyboardInterrupt:
-            click.echo("\ninterrupted: the running trial is marked failed; run the same command "
-                       "again to resume where it stopped", err=True)
-            ctx.exit(130)
+        from ablation.cli.guard import guarded
+
+        return guarded(lambda: super(Group, self).invoke(ctx), ctx)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """As click's, refusing a NUL byte in any argument (no path or name holds one)."""
+        for arg in args:
+            if "\x00" in arg:
+                raise click.UsageError(f"argument {arg!r} contains a NUL byte", ctx)
+        return super().parse_args(ctx, args)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """As click's, with tracebacks of unexpected errors scrubbed of passwords."""
+        from ablation.cli.guard import scrubbing_excepthook
+
+        sys.excepthook = scrubbing_excepthook
+        return super().main(*args, **kwargs)
 
 
 storage_option = click.option(
@@ -67,7 +74,7 @@ def variant_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed([
         click.option("--dataset", help="Override the baseline data set (e.g. digits, mnist)."),
         click.option("--model", help="Override the baseline model."),
-        click.option("--epochs", type=click.IntRange(min=1),
+        click.option("--epochs", type=click.IntRange(min=1, max=100_000),
                      help="Override the number of epochs.")]):
         fn = option(fn)
     return fn
@@ -77,22 +84,32 @@ def study_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """What to run and where: shared by ``run`` and ``worker`` so both build the same study."""
     options: list[Callable[[Any], Any]] = [
         click.argument("study"), variant_options,
-        click.option("--seeds", type=click.IntRange(min=1),
-                     help="Number of seeds per configuration."),
+        click.option("--seeds", type=click.IntRange(min=1, max=1000),
+                     help="Number of seeds per configuration (at most 1000)."),
         storage_option, data_dir_option, artifacts_option, trainer_option,
-        click.option("--max-trials", type=click.IntRange(min=1), default=None,
+        click.option("--max-trials", type=click.IntRange(min=1, max=2**31 - 1), default=None,
                      help="Stop after this many trials; the rest stay for the next run."),
-        click.option("--heartbeat-grace", type=click.IntRange(min=2), default=60,
-                     show_default=True, help="Seconds without a heartbeat after which a "
-                     "running trial counts as dead and its point is retried.")]
+        click.option("--heartbeat-grace", type=click.IntRange(min=2, max=7 * 86400),
+                     default=60, show_default=True, help="Seconds without a heartbeat after "
+                     "which a running trial counts as dead and its point is retried."),
+        click.option("--retry-failed", is_flag=True, help="Try the points that failed for "
+                     "good (a configuration error, or 3 failed attempts) once more.")]
     for option in reversed(options):
         fn = option(fn)
     return fn
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    # click's FloatRange lets NaN through (every comparison with NaN is false).
+    if value is not None and value != value:
+        raise click.BadParameter("must be a number, not nan", ctx, param)
+    return value
+
+
 level_option = click.option(
     "--level", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-    show_default=True, help="Significance level of the tests against the baseline.")
+    show_default=True, callback=_finite,
+    help="Significance level of the tests against the baseline.")
 adjust_option = click.option(
     "--adjust", type=click.Choice(["holm", "dunnett", "none"]), default="holm",
     show_default=True,
@@ -110,23 +127,18 @@ def names(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def check_dir(path: Path) -> None:
-    """Fail before any slow work when the output's directory is missing."""
-    if str(path) != "-" and not path.parent.is_dir():
-        raise UserError(f"cannot write {path}: directory {path.parent} does not exist")
+def check_dir(path: Path, storage: str | None = None, option: str = "output") -> None:
+    """Fail before any slow work when the output cannot be written (missing folder, a
+    directory, the study database or any SQLite file: see cli/outputs.py)."""
+    from ablation.cli.outputs import check_output
+
+    check_output(path, storage, option=option)
 
 
-def write_text(path: Path, text: str) -> None:
-    """Write atomically (or to stdout for '-'); a bad path is a user error."""
-    if str(path) == "-":
-        sys.stdout.write(text)
-        return
-    check_dir(path)
-    tmp = path.with_name(f".{path.name}.part")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise UserError(f"cannot write {path}: {exc.strerror}") from None
-    click.echo(f"wrote {path}")
+def write_text(path: Path, text: str, storage: str | None = None,
+               inputs: Sequence[Path] = (), option: str = "output") -> None:
+    """Write atomically (or to stdout for '-'), never over ``storage``'s database, any SQLite
+    file or an input; a bad path is a user error (cli/outputs.py)."""
+    from ablation.cli.outputs import write_output
+
+    write_output(path, text, storage, inputs, option)

@@ -19,7 +19,10 @@ from ablation.cli.common import (
     variant_options,
     write_text,
 )
+from ablation.cli.endings import note_failures
+from ablation.cli.outputs import check_image_folder, check_output, image_writer
 from ablation.errors import UserError
+from ablation.spec.limits import INT_MAX
 
 
 def _open(storage: str) -> Any:
@@ -107,6 +110,7 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
                    f"search trial: ablate export '{name}' --per-trial --csv FILE)")
         name = confirmed
     print_verdicts(store, name, metric, level, adjust, noise)
+    note_failures(store, name)
 
 
 @click.command()
@@ -139,6 +143,11 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     if not any(wanted.values()) and pareto_path is None:
         raise UserError("export: give at least one of --csv FILE, --markdown FILE, "
                         "--latex FILE, --pareto FILE")
+    options = {"csv": "--csv", "markdown": "--markdown", "latex": "--latex",
+               "pareto": "--pareto"}
+    for kind, path in (*wanted.items(), ("pareto", pareto_path)):
+        if path is not None:
+            check_dir(path, storage, options[kind])
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
     trials = load_trials(store, name)
@@ -151,7 +160,7 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     for kind, text in texts.items():
         path = wanted[kind]
         assert path is not None
-        write_text(path, text)
+        write_text(path, text, storage, option=options[kind])
 
 
 def _pareto_text(name: str, trials: Any) -> str:
@@ -170,7 +179,7 @@ def _pareto_text(name: str, trials: Any) -> str:
 @variant_options
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="HTML file to write (self-contained: opens offline).")
-@click.option("--trial", type=click.IntRange(min=0), default=None,
+@click.option("--trial", type=click.IntRange(0, INT_MAX), default=None,
               help="Trial whose confusion matrix is shown (default: the baseline's median seed).")
 @click.option("--images", type=click.Path(path_type=Path), default=None,
               help="Also write each chart as SVG and PNG into this directory (needs chromium).")
@@ -185,26 +194,28 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
     from ablation.engine.reader import load_study_data
     from ablation.reporting.html import report_html, report_sections
 
+    check_dir(output, storage, "-o")
     if images is not None:
         from ablation.reporting.browser import find_chromium
 
+        check_image_folder(images, storage)
         if find_chromium() is None:
             raise UserError("--images needs chromium on PATH (Debian: apt-get install -y "
                             "chromium); the HTML report does not")
     store = _open(storage)
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
-    check_dir(output)
-    write_text(output, report_html(data, level, adjust))
+    write_text(output, report_html(data, level, adjust), storage, option="-o")
     if images is not None:
         from ablation.reporting.images import export_images
 
-        for path in export_images(report_sections(data, level, adjust), images):
+        for path in export_images(report_sections(data, level, adjust), images,
+                                  write=image_writer(storage)):
             click.echo(f"wrote {path}")
 
 
 @click.command()
 @click.argument("study")
-@click.option("--trial", "number", type=click.IntRange(min=0), required=True,
+@click.option("--trial", "number", type=click.IntRange(0, INT_MAX), required=True,
               help="Number of the stored trial whose model predicts.")
 @click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
               path_type=Path), required=True,
@@ -225,20 +236,21 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     from ablation.engine.trained import load_trial_model, predict_kaggle
     from ablation.reporting.exports import submission_csv
 
+    check_output(output, storage, [input_path], "-o")
     store = _open(storage)
-    check_dir(output)
     loaded = load_trial_model(store, stored_name(store, study), number,
                               artifacts_dir_for(storage, artifacts), data_dir)
-    write_text(output, submission_csv(predict_kaggle(loaded, input_path)))
+    write_text(output, submission_csv(predict_kaggle(loaded, input_path)), storage,
+               inputs=[input_path], option="-o")
 
 
 @click.command()
 @click.argument("study")
-@click.option("--trial", type=click.IntRange(min=0), required=True,
+@click.option("--trial", type=click.IntRange(0, INT_MAX), required=True,
               help="Trial whose trained model is mapped.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="HTML file to write.")
-@click.option("--sample", type=click.IntRange(min=10), default=1000, show_default=True,
+@click.option("--sample", type=click.IntRange(10, 100_000), default=1000, show_default=True,
               help="Number of test images to map.")
 @storage_option
 @data_dir_option
@@ -254,9 +266,9 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     from ablation.reporting.embedding import penultimate_features, sample_indices, tsne_2d
     from ablation.reporting.html import embed_html
 
+    check_dir(output, storage, "-o")
     store = _open(storage)
     name = stored_name(store, study)
-    check_dir(output)
     loaded = load_trial_model(store, name, trial, artifacts_dir_for(storage, artifacts),
                               data_dir)
     config = loaded.config
@@ -265,23 +277,40 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     xy = tsne_2d(penultimate_features(loaded.model, loaded.normalise,
                                       data.test_x[torch.from_numpy(idx)]))
     labels = [int(v) for v in data.test_y[idx].tolist()]
-    write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes))
+    write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes), storage,
+               option="-o")
 
 
 @click.command()
 @storage_option
 @artifacts_option
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; beyond loopback only with --allow-remote.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-def dashboard(storage: str, artifacts: Path | None, host: str, port: int) -> None:
-    """Serve optuna-dashboard on the study database (trials, curves, artifacts)."""
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a --host other than loopback. optuna-dashboard has no "
+              "authentication: anyone who reaches the port reads every study.")
+def dashboard(storage: str, artifacts: Path | None, host: str, port: int,
+              allow_remote: bool) -> None:
+    """Serve optuna-dashboard on the study database, read-only (trials, curves, artifacts)."""
     import optuna_dashboard
 
-    from ablation.engine.artifact_store import artifact_store
+    from ablation.cli.serving import is_loopback, read_only, serve
+    from ablation.engine.artifact_store import artifact_store, is_bucket
     from ablation.engine.store import artifacts_dir_for, shown_url
 
+    remote = not is_loopback(host)
+    if remote and not allow_remote:
+        raise UserError(f"--host {host}: serving beyond this machine needs --allow-remote; "
+                        "optuna-dashboard has no authentication, so anyone who reaches the "
+                        "port could read every study")
     store = _open(storage)
-    art = artifact_store(artifacts_dir_for(storage, artifacts))
-    click.echo(f"optuna-dashboard on http://{host}:{port}/ for {shown_url(storage)} "
-               "(Ctrl-C stops it)")
-    optuna_dashboard.run_server(store.optuna, host=host, port=port, artifact_store=art)
+    art = artifacts_dir_for(storage, artifacts)
+    # read-only: an artifacts folder that does not exist is not created (no artifacts to show)
+    arts = artifact_store(art, create=False) if is_bucket(art) or Path(art).is_dir() else None
+    if remote:
+        click.echo(f"warning: serving on {host}:{port} without authentication: anyone who "
+                   "reaches it can read every study (writes are refused)", err=True)
+    click.echo(f"optuna-dashboard (read-only) on http://{host}:{port}/ for "
+               f"{shown_url(storage)} (Ctrl-C stops it)")
+    serve(read_only(optuna_dashboard.wsgi(store.optuna, artifact_store=arts)), host, port)

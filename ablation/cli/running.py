@@ -14,6 +14,7 @@ import click
 
 from ablation.cli.common import (
     artifacts_option,
+    check_dir,
     data_dir_option,
     level_option,
     names,
@@ -22,8 +23,10 @@ from ablation.cli.common import (
     trainer_option,
     write_text,
 )
+from ablation.cli.endings import after_running, before_running, sigterm_like_ctrl_c
 from ablation.cli.ray_options import ray_options, ray_plan
 from ablation.errors import UserError
+from ablation.spec.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
 
 
 def trainer_for(ref: str | None) -> Any:
@@ -65,9 +68,9 @@ n_trials_option = click.option(
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--workers, --threads and --dry-run of ``run``."""
     for option in reversed([
-        click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-                     help="Worker processes on this machine sharing the study."),
-        click.option("--threads", type=click.IntRange(min=0), default=0,
+        click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=1,
+                     show_default=True, help="Worker processes on this machine sharing the study."),
+        click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
                      help="torch threads per worker (0: cores / workers; one worker: torch's "
                      "default)."),
         click.option("--dry-run", is_flag=True,
@@ -100,19 +103,19 @@ def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @run_options
 @ray_options
 @rounds_options
+@sigterm_like_ctrl_c
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
-        trainer: str | None, max_trials: int | None, heartbeat_grace: int, n_trials: int | None,
-        workers: int, threads: int, dry_run: bool, until_resolved: bool, max_seeds: int | None,
-        round_seeds: int, level: float, **ray: Any) -> None:
+        trainer: str | None, max_trials: int | None, heartbeat_grace: int, retry_failed: bool,
+        n_trials: int | None, workers: int, threads: int, dry_run: bool, until_resolved: bool,
+        max_seeds: int | None, round_seeds: int, level: float, **ray: Any) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated
     (--seeds N adds only missing seeds). Ends with the verdict table and where it is stored.
 
     Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
-    from ablation.cli.reading import print_verdicts
     from ablation.engine.register import check_ready
-    from ablation.engine.store import open_store, shown_url
+    from ablation.engine.store import open_store
 
     tmp = None
     if dry_run:
@@ -128,15 +131,30 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    before_running(store, spec, workers, threads, retry_failed)
     _say_if_new_beside_others(store, spec)
     summaries = _run_all(spec, options, rounds, fit_fn,
                          _runner(cluster, workers, fit_fn, store), store)
-    where = "(dry run, discarded)" if dry_run else shown_url(storage)
+    _finish(spec, summaries, store, tmp, storage, level)
+
+
+def _finish(spec: Any, summaries: list[Any], store: Any,
+            tmp: tempfile.TemporaryDirectory[str] | None, storage: str, level: float) -> None:
+    """The summary lines and verdict tables; then exit 1 if points failed for good (a dry
+    run's folder goes either way)."""
+    from ablation.cli.reading import print_verdicts
+    from ablation.engine.store import shown_url
+
+    where = "(dry run, discarded)" if tmp else shown_url(storage)
     _say_done(spec, summaries, where)
-    for name in dict.fromkeys(s.study_name for s in summaries):
-        print_verdicts(store, name, level=level, lines=(f"Stored in {where} as {name!r}.",))
-    if tmp is not None:
-        tmp.cleanup()
+    try:
+        for name in dict.fromkeys(s.study_name for s in summaries):
+            print_verdicts(store, name, level=level, lines=(f"Stored in {where} as {name!r}.",))
+        after_running(store, [s.study_name for s in summaries])  # a failed smoke test too
+    finally:
+        if tmp is not None:
+            store.engine.dispose()
+            tmp.cleanup()
 
 
 def _runner(plan: Any, workers: int, fit_fn: Any, store: Any) -> Callable[[Any, Any], Any]:
@@ -234,18 +252,21 @@ def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
 @click.command()
 @study_options
 @n_trials_option
-@click.option("--threads", type=click.IntRange(min=0), default=0,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
+@sigterm_like_ctrl_c
 def worker(study: str, dataset: str | None, model: str | None, epochs: int | None,
            seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
            trainer: str | None, max_trials: int | None, heartbeat_grace: int,
-           n_trials: int | None, threads: int) -> None:
+           retry_failed: bool, n_trials: int | None, threads: int) -> None:
     """Join STUDY as one more worker (any machine that reaches --storage); see docs/workers.md.
 
     Give the same STUDY and overrides as the `ablate run` that started it. The worker runs
     points until none is left, waiting for points other workers still run (a dead worker's
     point is taken over after --heartbeat-grace seconds).
     """
+    from ablation.engine.register import check_ready
+    from ablation.engine.store import open_store
     from ablation.engine.worker import run_study
     from ablation.reporting.console import WorkerProgress
 
@@ -253,18 +274,23 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
                                  artifacts, max_trials, heartbeat_grace, threads,
                                  n_trials=n_trials)
     tag = f"{socket.gethostname()}:{os.getpid()}"
-    summary = run_study(spec, options, trainer_for(trainer), WorkerProgress(tag))
+    fit_fn = trainer_for(trainer)
+    check_ready(spec, options)  # user errors before the database file is created
+    store = open_store(storage, grace_seconds=heartbeat_grace)
+    before_running(store, spec, 1, threads, retry_failed)
+    summary = run_study(spec, options, fit_fn, WorkerProgress(tag), store)
     click.echo(f"worker {tag}: {summary.ran} trial(s) run, {summary.remaining} of "
                f"{summary.total} not done in {summary.study_name}")
+    after_running(store, [summary.study_name])
 
 
 @click.command("cross-eval")
 @click.option("--train", "train", required=True, help="Data sets to train on, comma-separated.")
 @click.option("--test", "test", required=True, help="Data sets to test on, comma-separated.")
 @click.option("--model", default="resnet-lite", show_default=True, help="Model to train.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--train-limit", type=click.IntRange(min=0), default=0,
+@click.option("--epochs", type=click.IntRange(1, MAX_EPOCHS), default=10, show_default=True)
+@click.option("--seed", type=click.IntRange(0, INT_MAX), default=0, show_default=True)
+@click.option("--train-limit", type=click.IntRange(0, INT_MAX), default=0,
               help="Train on only the first N training images (0: all).")
 @click.option("--markdown", "md_path", type=click.Path(path_type=Path),
               help="Also write the matrix as Markdown to this file.")
@@ -272,8 +298,9 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @data_dir_option
 @artifacts_option
 @trainer_option
-@click.option("--threads", type=click.IntRange(min=0), default=0,
+@click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
+@sigterm_like_ctrl_c
 def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
                md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
                trainer: str | None, threads: int) -> None:
@@ -291,6 +318,12 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     from ablation.reporting.text import to_markdown
 
     check_url(storage)
+    for option, given in (("--train", train), ("--test", test)):
+        if not names(given):
+            raise UserError(f"{option} {given!r}: give at least one data set name "
+                            "(comma-separated)")
+    if md_path is not None:
+        check_dir(md_path, storage, "--markdown")
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
     cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
                            epochs, seed, train_limit, RichProgress())
@@ -298,4 +331,4 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
                                           f"seed {seed})", cells))
     click.echo(text)
     if md_path is not None:
-        write_text(md_path, text)
+        write_text(md_path, text, storage, option="--markdown")

@@ -23,6 +23,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ablation.data.checks import (
+    check_labels,
+    check_raw,
+    check_split_sizes,
+    csv_rows,
+    read_csv_text,
+)
 from ablation.errors import UserError
 from ablation.registry import Registry
 
@@ -294,29 +301,32 @@ def _kaggle(data_dir: Path) -> RawData:
 
 def read_kaggle_csv(path: Path, labelled: bool) -> tuple[np.ndarray, np.ndarray]:
     """Read a Kaggle digit CSV into (N x 1 x 28 x 28 uint8, labels or empty)."""
-    with open(path, encoding="utf-8") as f:
-        header = f.readline().strip().split(",")
+    text = read_csv_text(path)
+    header = text.split("\n", 1)[0].strip().split(",")
     want = (["label"] if labelled else []) + [f"pixel{i}" for i in range(784)]
     if header != want:
         raise UserError(f"{path}: expected the header {want[0]},{want[1 if labelled else 1]},..."
                         f"pixel783 ({len(want)} columns), got {len(header)} columns "
-                        f"starting {','.join(header[:2])}")
-    try:
-        table = np.loadtxt(path, delimiter=",", skiprows=1, dtype=np.int64, ndmin=2)
-    except ValueError as exc:
-        raise UserError(f"{path}: malformed row: {exc}") from None
+                        f"starting {','.join(header[:2])[:40]}")
+    table = csv_rows(path, text, len(want))
     pixels = table[:, 1:] if labelled else table
     if pixels.size and (pixels.min() < 0 or pixels.max() > 255):
         raise UserError(f"{path}: pixel values must be 0..255")
     x = pixels.astype(np.uint8).reshape(-1, 1, 28, 28)
     y = table[:, 0].astype(np.int64) if labelled else np.empty(0, np.int64)
+    if labelled:
+        check_labels(y, 10, str(path))
     return x, y
 
 
 @lru_cache(maxsize=4)
 def load_raw(name: str, data_dir: str) -> RawData:
-    """Load a registered data set once per process (trials of a study share it)."""
-    return DATASETS.get(name).load(Path(data_dir))
+    """Load a registered data set once per process (trials of a study share it); its parts
+    are checked (labels, counts, emptiness) before anything trains on them."""
+    raw = DATASETS.get(name).load(Path(data_dir))
+    check_raw(name, data_dir, raw.train_x, raw.train_y, raw.test_x, raw.test_y,
+              len(raw.classes))
+    return raw
 
 
 def make_splits(name: str, data_dir: Path, val_fraction: float, train_limit: int = 0) -> Splits:
@@ -327,6 +337,7 @@ def make_splits(name: str, data_dir: Path, val_fraction: float, train_limit: int
     if train_limit:
         train = np.random.default_rng(SPLIT_SEED).permutation(train)[:train_limit]
         train.sort()
+    check_split_sizes(name, str(data_dir), len(train), len(val), len(raw.test_y), val_fraction)
     t, v = torch.from_numpy(train), torch.from_numpy(val)
     return Splits(name, raw.train_x[t], raw.train_y[t], raw.train_x[v], raw.train_y[v],
                   raw.test_x, raw.test_y, raw.classes)

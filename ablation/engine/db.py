@@ -164,13 +164,15 @@ def claim_point(engine: Engine, study: str, worker: str, stale_before: dt.dateti
     """Atomically take the next runnable point, or None when nothing is left to do.
 
     Runnable: pending; failed with attempts left; or running with a heartbeat older than
-    ``stale_before`` (its worker died). The UPDATE re-checks the state it read, so two workers
+    ``stale_before`` (its worker died) and attempts left (a point that kills its worker every
+    time must not be retried forever). The UPDATE re-checks the state it read, so two workers
     racing for one row cannot both win: the loser sees rowcount 0 and tries the next.
     """
     runnable = sa.or_(
         POINTS.c.state == "pending",
         sa.and_(POINTS.c.state == "failed", POINTS.c.attempts < max_attempts),
-        sa.and_(POINTS.c.state == "running", POINTS.c.heartbeat < stale_before))
+        sa.and_(POINTS.c.state == "running", POINTS.c.heartbeat < stale_before,
+                POINTS.c.attempts < max_attempts))
     while True:
         with engine.begin() as conn:
             cand = conn.execute(sa.select(POINTS.c.id, POINTS.c.state, POINTS.c.attempts)

@@ -19,8 +19,12 @@ class Heartbeat:
 
     def _loop(self) -> None:
         while not self._stop.wait(self._store.heartbeat_seconds):
-            self._store.optuna.record_heartbeat(self._trial_id)
-            db.beat(self._store.engine, [self._point_id])
+            try:
+                self._store.optuna.record_heartbeat(self._trial_id)
+                db.beat(self._store.engine, [self._point_id])
+            except Exception:  # noqa: BLE001 - a lock or a dropped connection: beat again next
+                # time; a thread that died here would let another worker take over a live trial.
+                continue
 
     def __enter__(self) -> Heartbeat:
         self._store.optuna.record_heartbeat(self._trial_id)

@@ -16,10 +16,12 @@ import socket
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from types import FrameType
 
+from ablation.engine.connect import database_error, describe
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
+from ablation.engine.redaction import scrub
 from ablation.engine.register import register
+from ablation.engine.signals import prepare_worker_process
 from ablation.engine.store import Store, open_store
 from ablation.engine.worker import count_done, run_study
 from ablation.errors import UserError
@@ -51,23 +53,22 @@ def threads_per_worker(workers: int, requested: int = 0, available: int | None =
     return max(1, (available or cores()) // workers)
 
 
-def _first_interrupt_only(_sig: int, _frame: FrameType | None) -> None:
-    # The terminal's Ctrl-C reaches every worker and the parent forwards one more: only the
-    # first may interrupt, so the worker can record its interrupted trial undisturbed.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    raise KeyboardInterrupt
-
-
 def worker_main(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
                 progress: ProgressFactory | None) -> None:
     """Entry point of one spawned worker: run points until none is left, then exit."""
-    signal.signal(signal.SIGINT, _first_interrupt_only)
+    prepare_worker_process()  # SIGTERM like Ctrl-C, once; one-line warnings
     try:
         run_study(spec, options, fit_fn, progress(options.worker) if progress else None)
     except KeyboardInterrupt:
         sys.exit(130)
     except UserError as exc:
-        print(f"error: [{options.worker}] {exc}", file=sys.stderr, flush=True)
+        print(f"error: [{options.worker}] {scrub(str(exc))}", file=sys.stderr, flush=True)
+        sys.exit(2)
+    except Exception as exc:
+        if not database_error(exc):
+            raise
+        print(f"error: [{options.worker}] {describe(exc, 'database')}", file=sys.stderr,
+              flush=True)
         sys.exit(2)
 
 

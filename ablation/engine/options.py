@@ -91,8 +91,9 @@ def load_trainer(ref: str) -> FitFn:
         raise UserError(f"--trainer {ref!r}: expected module:function, e.g. mypkg.train:fit")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise UserError(f"--trainer {ref!r}: cannot import {module_name!r} ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - ImportError, or the module fails as it loads
+        raise UserError(f"--trainer {ref!r}: cannot import {module_name!r} "
+                        f"({type(exc).__name__}: {' '.join(str(exc).split())[:200]})") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise UserError(f"--trainer {ref!r}: module {module_name!r} has no function {attr!r}")

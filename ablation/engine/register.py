@@ -13,6 +13,7 @@ from sqlalchemy import exc as sa_exc
 from ablation.analysis.metrics import METRICS
 from ablation.engine import db
 from ablation.engine.options import RunOptions
+from ablation.engine.preflight import check_points
 from ablation.engine.pruners import PRUNERS
 from ablation.engine.samplers import SAMPLERS
 from ablation.engine.space import Point, fingerprint, grid_points
@@ -31,6 +32,7 @@ def check_ready(spec: StudySpec, options: RunOptions) -> list[Point]:
     points = grid_points(spec)  # a search's choice axes (dataset, say) are among these too
     for name in sorted({p.config.dataset for p in points}):
         load_raw(name, str(options.data_dir))
+    check_points(points, options.data_dir)
     _check_artifacts_dir(options.artifacts_dir)
     return [] if spec.is_search else points
 

@@ -58,6 +58,8 @@ def search_point(spec: StudySpec, number: int, params: dict[str, Any]) -> Point:
 class SearchWorker(Worker):
     """A worker of a sampled search: asks, trains and tells until the budget is used."""
 
+    retries_points = False  # a failed search trial frees its budget: the next one samples anew
+
     def run(self) -> int:
         """Run trials until the study's budget is used; returns how many this worker ran.
 

@@ -22,11 +22,14 @@ from sqlalchemy.exc import (
     SQLAlchemyError,
 )
 
+from ablation.engine.connect import describe, engine_kwargs, first_line
+from ablation.engine.redaction import redact, remember, scrub
+from ablation.engine.redaction import shown_url as _shown_url
+from ablation.engine.schema import check_schema
 from ablation.errors import UserError
 
 DEFAULT_HOME = Path("storage")
 DEFAULT_URL = f"sqlite:///{DEFAULT_HOME / 'ablate.db'}"
-SQLITE_BUSY_SECONDS = 60  # several local workers wait for the write lock instead of failing
 
 # Heartbeats let a crashed worker's trial be detected: Optuna marks it FAIL after the grace period.
 HEARTBEAT_SECONDS = 10
@@ -71,11 +74,15 @@ def check_url(url: str) -> sa.URL:
     """Parse a storage URL and load its driver without connecting; errors are UserErrors."""
     try:
         parsed = make_url(url)
-    except ArgumentError:
-        raise UserError(f"--storage {url!r} is not a database URL; examples: "
+    except (ArgumentError, ValueError) as exc:
+        hint = f" ({exc})" if isinstance(exc, ValueError) else ""
+        raise UserError(f"--storage {_shown_url(url)!r} is not a database URL{hint}; examples: "
                         f"{DEFAULT_URL}, postgresql://user@host/db") from None
+    remember(parsed)
     parsed = _installed_driver(parsed)
     url = _redact(parsed)  # messages never show a password
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise UserError(f"--storage {url!r}: port {parsed.port} is not a TCP port (1-65535)")
     try:
         parsed.get_dialect().import_dbapi()
     except NoSuchModuleError:
@@ -122,31 +129,40 @@ def _is_sqlite_file(path: Path) -> bool:
         return f.read(16) == b"SQLite format 3\x00"
 
 
-def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SECONDS) -> Store:
+def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SECONDS,
+               read_only: bool | None = None) -> Store:
     """Open (creating if needed) Optuna's storage at ``url``; connection failures are UserErrors.
 
-    ``must_exist`` is for commands that only read: they never create an empty database.
+    ``must_exist`` is for commands that only read: they never create an empty database, and
+    open it read-only (``read_only`` defaults to ``must_exist``): no table is ever created and
+    an empty, foreign or old-schema database is refused with its bytes untouched.
     ``grace_seconds``: a running trial whose heartbeat is older than this counts as dead.
     """
     parsed = check_url(url)
-    if must_exist and parsed.get_backend_name() == "sqlite" and not Path(
-            parsed.database or "").is_file():
-        raise UserError(f"--storage {url!r}: no database at {parsed.database}; run a study first")
-    kwargs: dict = {}
-    if parsed.get_backend_name() == "sqlite":
-        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {"connect_args": {"timeout": SQLITE_BUSY_SECONDS}}
-    else:
-        kwargs = {"pool_pre_ping": True}
+    read_only = must_exist if read_only is None else read_only
+    shown = _redact(parsed)
+    sqlite_db = parsed.get_backend_name() == "sqlite"
+    if must_exist and sqlite_db and not Path(parsed.database or "").is_file():
+        raise UserError(f"--storage {shown}: no database at {parsed.database}; run a study first")
+    kwargs = engine_kwargs(parsed, read_only)
     beat = heartbeat_for(grace_seconds)
     try:
+        check_schema(parsed, kwargs, read_only, shown)
+        if sqlite_db:
+            Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
         storage = _rdb_storage(parsed.render_as_string(hide_password=False), kwargs, beat,
-                               grace_seconds)
+                               grace_seconds, read_only)
+    except UserError:
+        raise
     except (SQLAlchemyError, sqlite3.Error) as exc:
-        reason = (str(getattr(exc, "orig", exc)).strip().splitlines() or [type(exc).__name__])[0]
-        raise UserError(f"--storage {_redact(parsed)}: cannot open the database: {reason}"
+        raise UserError(describe(exc, f"--storage {shown}: cannot open the database")
                         ) from None
-    if parsed.get_backend_name() == "sqlite":
+    except RuntimeError as exc:  # Optuna's schema check (an old or unknown schema)
+        raise UserError(f"--storage {shown}: {scrub(str(exc))}") from None
+    except Exception as exc:  # noqa: BLE001 - a driver refusing a URL parameter (?charset=x)
+        raise UserError(f"--storage {shown}: cannot open the database: "
+                        f"{type(exc).__name__}: {first_line(exc)}") from None
+    if sqlite_db and not read_only:
         # Optuna made its engine (and a pooled connection) already: start the pool over so
         # that every connection, the first included, gets the pragmas.
         sa.event.listen(storage.engine, "connect", _sqlite_pragmas)
@@ -154,13 +170,14 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
     return Store(url, storage, storage.engine, grace_seconds, beat)
 
 
-def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int) -> optuna.storages.RDBStorage:
+def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int,
+                 read_only: bool = False) -> optuna.storages.RDBStorage:
     # Workers starting together on a new PostgreSQL database race to create Optuna's tables;
     # the loser's CREATE fails on the catalog's unique index and succeeds on a second look.
     for attempt in range(4):
         try:
             return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=beat,
-                                              grace_period=grace)
+                                              grace_period=grace, skip_table_creation=read_only)
         except (IntegrityError, ProgrammingError):
             if attempt == 3:
                 raise
@@ -169,15 +186,12 @@ def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int) -> optuna.storag
 
 
 def _redact(url: sa.URL) -> str:
-    return url.render_as_string(hide_password=True)
+    return redact(url)
 
 
 def shown_url(url: str) -> str:
     """``url`` as it may be shown (messages, logs, reports): its password masked."""
-    try:
-        return _redact(make_url(url))
-    except ArgumentError:
-        return url if "@" not in url else "<storage URL>"
+    return _shown_url(url)
 
 
 def artifacts_dir_for(url: str, given: Path | str | None) -> Path | str:

@@ -22,6 +22,7 @@ from torch import nn
 from ablation.data.datasets import make_splits
 from ablation.engine import db
 from ablation.engine.artifact_store import Location, artifact_store
+from ablation.engine.schema import has_table
 from ablation.engine.store import Store
 from ablation.errors import UserError
 from ablation.models import build_model
@@ -61,7 +62,8 @@ class LoadedModel:
 def trial_config(store: Store, study_name: str, number: int) -> tuple[TrainConfig, str]:
     """The resolved training configuration a stored trial ran with, and the precision it
     actually ran in (both from its ablate_runs record)."""
-    db.create_tables(store.engine)
+    if not has_table(store.engine, db.RUNS.name):  # a study Optuna alone wrote: no records
+        raise UserError(f"study {study_name!r} has no run records: it was not run by ablate")
     record = next((r for r in db.runs(store.engine, study_name) if r["trial_number"] == number),
                   None)
     if record is None:
@@ -100,7 +102,17 @@ def trial_weights(store: Store, study_name: str, number: int,
         raise UserError(f"weights of trial {number} (artifact {artifact_id}) not found in "
                         f"{artifacts_dir}; pass --artifacts DIR where the study stored them"
                         ) from None
-    return torch.load(io.BytesIO(blob), weights_only=True)
+    try:
+        state = torch.load(io.BytesIO(blob), weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - truncated, garbage, or not a weights file
+        raise UserError(f"weights of trial {number} (artifact {artifact_id} in {artifacts_dir}) "
+                        f"are corrupt or not a weights file: {' '.join(str(exc).split())[:160]}"
+                        ) from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor)
+                                              for v in state.values()):
+        raise UserError(f"weights of trial {number} (artifact {artifact_id} in {artifacts_dir}) "
+                        "are not a model's state dict")
+    return state
 
 
 def load_trial_model(store: Store, study_name: str, number: int, artifacts_dir: Location,
@@ -111,7 +123,12 @@ def load_trial_model(store: Store, study_name: str, number: int, artifacts_dir: 
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
                         width=config.width, blocks=config.blocks, dropout=config.dropout)
-    model.load_state_dict(state)
+    try:
+        model.load_state_dict(state)
+    except (RuntimeError, KeyError, ValueError) as exc:  # another model's weights
+        first = " ".join(str(exc).split())[:200]
+        raise UserError(f"weights of trial {number} of study {study_name!r} do not fit its "
+                        f"{config.model} model ({first}); was the artifact replaced?") from None
     model.eval()
     batcher = Batcher.for_data(data.train_x, augment=False)
     return LoadedModel(model, config, data.input_shape, data.classes, batcher, precision)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as dt
+import math
 import os
 import socket
 import time
@@ -22,8 +23,23 @@ from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine import db
 from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
+from ablation.engine.failures import (
+    CONFIGURATION,
+    MAX_ATTEMPTS,
+    Diverged,
+    MissingMetric,
+    classify,
+    disk_full,
+    give_up,
+    reason,
+    release,
+    retry_later,
+    short_traceback,
+    stops_the_worker,
+)
 from ablation.engine.heartbeat import Heartbeat
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
+from ablation.engine.reaper import LOST, reap
 from ablation.engine.recording import record_compression, record_result
 from ablation.engine.register import register
 from ablation.engine.samplers import PointSampler, distributions
@@ -32,8 +48,8 @@ from ablation.engine.store import Store, open_store
 from ablation.errors import UserError
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.spec.study import StudySpec
-from ablation.training.checkpoint import EpochCheckpoint
 from ablation.training.precision import resolve_precision
+from ablation.training.resume import SafeCheckpoint
 
 
 def point_from_row(row: db.PointRow) -> Point:
@@ -45,6 +61,8 @@ def point_from_row(row: db.PointRow) -> Point:
 
 class Worker:
     """One worker of one study: the spec, where and how it runs, its store, study and trainer."""
+
+    retries_points = True  # a failed machine is retried; a search samples afresh instead
 
     def __init__(self, spec: StudySpec, options: RunOptions, store: Store, study: optuna.Study,
                  trainer: FitFn, progress: Progress | None = None) -> None:
@@ -65,11 +83,13 @@ class Worker:
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False
+        reap(self.store, self.study, self.name)  # trials and points of dead workers
         while self.options.max_trials is None or ran < self.options.max_trials:
             optuna.storages.fail_stale_trials(self.study)
             stale = db.now() - dt.timedelta(seconds=grace)
-            row = db.claim_point(self.store.engine, self.name, self.tag, stale)
+            row = db.claim_point(self.store.engine, self.name, self.tag, stale, MAX_ATTEMPTS)
             if row is None:
+                reap(self.store, self.study, self.name)  # again before waiting on others
                 running = sum(r.state == "running"
                               for r in db.list_points(self.store.engine, self.name))
                 if running == 0:
@@ -80,8 +100,12 @@ class Worker:
                 time.sleep(poll)
                 continue
             said_waiting = False
-            if row.trial_number is not None:  # the trial that ran this point before died/failed
-                self._fail_dead_trial(row.trial_number)
+            try:
+                if row.trial_number is not None:  # the trial that ran it before died/failed
+                    self._fail_dead_trial(row.trial_number)
+            except KeyboardInterrupt:  # claimed but not started: give the point back
+                release(self.store.engine, row.id, row.trial_number)
+                raise
             self.run_point(point_from_row(row), row.id, env, row.trial_number)
             ran += 1
         return ran
@@ -97,6 +121,7 @@ class Worker:
             if t.number == number:
                 # Another worker may have failed it first.
                 with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+                    self.store.optuna.set_trial_user_attr(t._trial_id, "failure", LOST)
                     self.store.optuna.set_trial_state_values(t._trial_id,
                                                              optuna.trial.TrialState.FAIL)
 
@@ -104,56 +129,90 @@ class Worker:
         sampler = self.study.sampler
         assert isinstance(sampler, PointSampler)
         sampler.values = point.params
-        trial = self.study.ask(distributions(self.spec, point.params))
-        for key, value in (("axis", point.axis), ("label", point.label), ("seed", point.seed),
-                           ("point_key", point.key), ("is_baseline", point.is_baseline)):
-            trial.set_user_attr(key, value)
-        if retry_of is not None:
-            trial.set_user_attr("retry_of", retry_of)
-        return trial
+        return self.study.ask(distributions(self.spec, point.params))
 
     def run_point(self, point: Point, point_id: int, env: dict[str, Any],
                   retry_of: int | None = None) -> None:
-        """Train one point as one Optuna trial and record its outcome."""
-        self.run_trial(self._ask(point, retry_of), point, point_id, env)
-
-    def run_trial(self, trial: optuna.Trial, point: Point, point_id: int,
-                  env: dict[str, Any]) -> None:
-        """Train ``point`` as the asked ``trial`` (a grid point's, or a sampled search's)."""
-        engine = self.store.engine
-        # Recorded now, so a worker taking the point over after a crash can fail this trial.
-        db.set_point(engine, point_id, "running", trial.number)
-        db.start_run(engine, self.name, trial.number, point.key, point.seed,
-                         point.config.describe(),
-                         {**env, "precision": resolve_precision(point.config.precision)})
-        self.progress.trial_start(point, trial.number)
-        ckpt = checkpoint_for(self.options.artifacts_dir, self.name, point.key)
+        """Train one claimed point as one Optuna trial and record its outcome."""
         try:
+            trial = self._ask(point, retry_of)
+        except KeyboardInterrupt:  # claimed but not started: give the point back
+            release(self.store.engine, point_id, retry_of)
+            raise
+        self.run_trial(trial, point, point_id, env, retry_of)
+
+    def run_trial(self, trial: optuna.Trial, point: Point, point_id: int, env: dict[str, Any],
+                  retry_of: int | None = None) -> None:
+        """Train ``point`` as the asked ``trial`` (a grid point's, or a sampled search's).
+
+        Whatever happens after the trial is created ends it (COMPLETE, PRUNED or FAIL with a
+        reason): a failure of the configuration fails the point for good, one of the machine is
+        retried, and Ctrl-C, SIGTERM and user-fixable trouble give the point back and stop here.
+        """
+        ckpt = SafeCheckpoint(checkpoint_for(self.options.artifacts_dir, self.name, point.key))
+        try:
+            self._start(trial, point, point_id, env, retry_of)
             # Recording and compression (which may fine-tune for epochs) stay under the
             # heartbeat, so no other worker takes the point over meanwhile, and a failure there
             # fails the trial here instead of leaving it RUNNING until stale detection.
             with Heartbeat(self.store, trial._trial_id, point_id):
                 values, metrics = self._fit_and_record(trial, point, ckpt)
+                self.study.tell(trial, self._objectives(values))
         except optuna.TrialPruned:
             self._note_resume(trial, ckpt)
             self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-            db.set_point(engine, point_id, "done", trial.number)
+            db.set_point(self.store.engine, point_id, "done", trial.number)
             ckpt.delete()
             self.progress.trial_end(point, None, "pruned")
             return
         except BaseException as exc:
             self._fail(trial, point_id, ckpt, exc)
-            raise
-        objectives = self.spec.objectives or (self.spec.metric,)
-        self.study.tell(trial, [values[m] for m in objectives])
-        db.set_point(engine, point_id, "done", trial.number)
-        db.finish_run(engine, self.name, trial.number)
+            full = disk_full(exc)
+            if full is not None:
+                raise full from None
+            if stops_the_worker(exc):
+                raise
+            self.progress.trial_end(point, None, f"failed: {reason(exc)}")
+            return
+        db.set_point(self.store.engine, point_id, "done", trial.number)
+        db.finish_run(self.store.engine, self.name, trial.number)
         ckpt.delete()
         self.progress.trial_end(point, metrics, "complete")
 
+    def _start(self, trial: optuna.Trial, point: Point, point_id: int, env: dict[str, Any],
+               retry_of: int | None) -> None:
+        # Recorded first, so a worker taking the point over after a crash can fail this trial.
+        db.set_point(self.store.engine, point_id, "running", trial.number)
+        for key, value in (("axis", point.axis), ("label", point.label), ("seed", point.seed),
+                           ("point_key", point.key), ("is_baseline", point.is_baseline)):
+            trial.set_user_attr(key, value)
+        if retry_of is not None:
+            trial.set_user_attr("retry_of", retry_of)
+        db.start_run(self.store.engine, self.name, trial.number, point.key, point.seed,
+                     point.config.describe(),
+                     {**env, "precision": resolve_precision(point.config.precision)})
+        self.progress.trial_start(point, trial.number)
+
+    def _objectives(self, values: dict[str, Any]) -> list[float]:
+        """The study's objective values of a finished trial (its metric, or each of its
+        objectives): present and finite, else the trial fails as a configuration failure."""
+        out = []
+        for name in self.spec.objectives or (self.spec.metric,):
+            if name not in values:
+                raise MissingMetric(f"the study metric {name!r} was not recorded "
+                                    f"(recorded: {', '.join(sorted(values)) or 'none'})")
+            value = float(values[name])
+            if not math.isfinite(value):
+                raise Diverged(f"the study metric {name} is {value} (training diverged?)")
+            out.append(value)
+        return out
+
     def _fit_and_record(self, trial: optuna.Trial, point: Point,
-                        ckpt: EpochCheckpoint) -> tuple[dict[str, Any], Metrics]:
+                        ckpt: SafeCheckpoint) -> tuple[dict[str, Any], Metrics]:
         def on_epoch(record: EpochRecord) -> None:
+            if not math.isfinite(record.train_loss):
+                raise Diverged(f"training loss is {record.train_loss} at epoch {record.epoch} "
+                               "(learning rate too high?)")
             db.add_epoch(self.store.engine, self.name, trial.number,
                              dataclasses.asdict(record))
             self.progress.epoch(record, point.config.epochs)
@@ -173,19 +232,33 @@ class Worker:
                                              self.options.artifacts_dir, self.store))
         return values, result.metrics
 
-    def _fail(self, trial: optuna.Trial, point_id: int, ckpt: EpochCheckpoint,
+    def _fail(self, trial: optuna.Trial, point_id: int, ckpt: SafeCheckpoint,
               exc: BaseException) -> None:
-        # Ctrl-C and user-fixable trouble (disk full, ...) are not the point's fault: it goes
-        # back to pending, keeping its attempts, and resumes from its checkpoint next time.
+        """End the trial as FAIL with its reason, and decide its point's fate
+        (engine/failures.py). If even that cannot be written (the database is gone), the trial
+        is left to the reaper of the next worker, and the original error goes on."""
         interrupted = isinstance(exc, KeyboardInterrupt)
-        self._note_resume(trial, ckpt)
-        trial.set_user_attr("failure", "interrupted" if interrupted else repr(exc)[:500])
-        self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        back = "pending" if isinstance(exc, KeyboardInterrupt | UserError) else "failed"
-        db.set_point(self.store.engine, point_id, back, trial.number)
+        kind = classify(exc)
+        engine = self.store.engine
+        try:
+            self._note_resume(trial, ckpt)
+            trial.set_user_attr("failure", "interrupted" if interrupted else reason(exc))
+            if not interrupted and not isinstance(exc, UserError):
+                trial.set_user_attr("failure_kind", kind)
+                trial.set_user_attr("failure_traceback", short_traceback(exc))
+            self.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            if interrupted or isinstance(exc, UserError | SystemExit) or disk_full(exc):
+                release(engine, point_id, trial.number)
+            elif kind == CONFIGURATION or not self.retries_points:
+                give_up(engine, point_id, trial.number)
+            else:
+                retry_later(engine, point_id, trial.number)
+        except Exception:  # noqa: BLE001 - the database failed too: keep the first error
+            if not stops_the_worker(exc):
+                raise
 
     @staticmethod
-    def _note_resume(trial: optuna.Trial, ckpt: EpochCheckpoint) -> None:
+    def _note_resume(trial: optuna.Trial, ckpt: SafeCheckpoint) -> None:
         if ckpt.resumed_from is not None:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
 

@@ -6,7 +6,7 @@ import base64
 import re
 import tempfile
 import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from html import unescape
 from pathlib import Path
 
@@ -32,8 +32,13 @@ def decode_images(dom: str) -> tuple[str, bytes]:
             base64.b64decode(png_url[len(PNG_PREFIX):]))
 
 
-def export_images(sections: Sequence[Section], folder: Path) -> list[Path]:
-    """Write ``<section key>.svg`` and ``.png`` for every chart section; returns the paths."""
+def export_images(sections: Sequence[Section], folder: Path,
+                  write: Callable[[Path, bytes], None] | None = None) -> list[Path]:
+    """Write ``<section key>.svg`` and ``.png`` for every chart section; returns the paths.
+
+    ``write(path, bytes)`` writes one file (the CLI passes its guarded, atomic writer).
+    """
+    put = write or (lambda p, b: p.write_bytes(b))
     if find_chromium() is None:
         raise UserError("--images needs chromium on PATH (Debian: apt-get install -y chromium)")
     if not folder.parent.is_dir():
@@ -47,8 +52,8 @@ def export_images(sections: Sequence[Section], folder: Path) -> list[Path]:
             page = Path(tmp) / f"{s.key}.html"
             page.write_text(image_page(s.figure), encoding="utf-8")
             svg, png = decode_images(dump_dom(page))
-            for path, write in ((folder / f"{s.key}.svg", lambda p, t=svg: p.write_text(t)),
-                                (folder / f"{s.key}.png", lambda p, b=png: p.write_bytes(b))):
-                write(path)
+            for path, blob in ((folder / f"{s.key}.svg", svg.encode("utf-8")),
+                               (folder / f"{s.key}.png", png)):
+                put(path, blob)
                 written.append(path)
     return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -16,8 +17,13 @@ class TextTable:
     right: tuple[bool, ...] = ()  # right-align this column (numbers); default left
 
 
+# "<" that opens a tag (a letter, "/", "!" or "?" follows) renders as HTML in Markdown viewers:
+# a study name "<img src=x onerror=...>" would run. "<0.001" stays as it is.
+_TAG_OPEN = re.compile(r"<(?=[A-Za-z/!?])")
+
+
 def _md_cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _TAG_OPEN.sub("&lt;", text.replace("|", "\\|").replace("\n", " "))
 
 
 def to_markdown(table: TextTable) -> str:
@@ -28,7 +34,7 @@ def to_markdown(table: TextTable) -> str:
              "|" + "|".join("---:" if r else ":---" for r in right) + "|"]
     lines += ["| " + " | ".join(_md_cell(c) for c in row) + " |" for row in table.rows]
     for note in table.notes:
-        lines += ["", note]
+        lines += ["", _TAG_OPEN.sub("&lt;", note)]
     return "\n".join(lines) + "\n"
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from ablation.errors import UserError
+from ablation.spec.limits import INT_CAPS, INT_MAX, MAX_NAME, check_float, check_text, shown
 
 SCHEDULES = ("onecycle", "cosine", "step", "constant")
 
@@ -90,7 +91,17 @@ def coerce_value(key: str, value: Any, where: str) -> Any:
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
     if not ok:
-        raise UserError(f"{where}: {key} must be {_type_name(tp)}, got {value!r}")
+        raise UserError(f"{where}: {key} must be {_type_name(tp)}, got {shown(value)}")
+    if tp is float:
+        check_float(value, where, key)
+    elif tp is int:
+        cap = INT_CAPS.get(key, INT_MAX)
+        if value > cap:
+            raise UserError(f"{where}: {key} must be at most {cap}, got {shown(value)}")
+        if value < -INT_MAX:
+            raise UserError(f"{where}: {key} must be >= 0, got {shown(value)}")
+    elif tp is str:
+        check_text(value, where, key, MAX_NAME)
     return value
 
 

@@ -11,24 +11,26 @@ from pathlib import Path
 from typing import Any
 
 from ablation.errors import UserError
+from ablation.spec.limits import MAX_STUDY_BYTES
 
 
 def read_document(path: Path) -> dict[str, Any]:
     """Parse a .toml, .yaml or .yml file safely; syntax errors become one-line UserErrors."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read study file ({exc.strerror})") from None
+    text = read_study_text(path)
     if path.suffix == ".toml":
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"{path}: invalid TOML: {exc}") from None
+        except RecursionError:
+            raise UserError(f"{path}: invalid TOML: nested too deeply") from None
     if path.suffix in (".yaml", ".yml"):
         import yaml
 
         try:
             doc = yaml.load(text, Loader=_yaml_loader())  # a SafeLoader: no arbitrary objects
+        except RecursionError:
+            raise UserError(f"{path}: invalid YAML: nested too deeply") from None
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -38,6 +40,20 @@ def read_document(path: Path) -> dict[str, Any]:
             raise UserError(f"{path}: a study file must be a mapping of sections")
         return doc
     raise UserError(f"{path}: study files end in .toml, .yaml or .yml")
+
+
+def read_study_text(path: Path) -> str:
+    """The text of a study file: UTF-8 (a byte-order mark is dropped), at most 1 MiB."""
+    try:
+        if path.stat().st_size > MAX_STUDY_BYTES:
+            raise UserError(f"{path}: {path.stat().st_size} bytes; a study file is at most "
+                            f"{MAX_STUDY_BYTES} bytes")
+        return path.read_bytes().decode("utf-8-sig")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot read study file ({exc.strerror})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+                        f"{exc.start}); save the study file as UTF-8") from None
 
 
 # PyYAML follows YAML 1.1, where 1e-3 (no dot) is a string; study files mean a number.

@@ -8,6 +8,7 @@ Raw dicts never leave this package.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -19,6 +20,15 @@ from ablation.spec.config import (
     TrainConfig,
     coerce_value,
     make_train_config,
+)
+from ablation.spec.limits import (
+    INT_MAX,
+    check_document,
+    check_grid_size,
+    check_stored_name,
+    check_study_name,
+    check_validation_split,
+    shown,
 )
 from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
@@ -152,11 +162,14 @@ def parse_seeds(raw: Any, where: str, key: str = "study.seeds") -> tuple[int, ..
             raise UserError(f"{where}: {key} must be from 1 to {MAX_SEEDS}, got {raw}")
         return tuple(range(raw))
     if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
-                                              and s >= 0 for s in raw)):
+                                              and 0 <= s <= INT_MAX for s in raw)):
         if len(set(raw)) != len(raw):
             raise UserError(f"{where}: {key} has a duplicate seed")
+        if len(raw) > MAX_SEEDS:
+            raise UserError(f"{where}: {key} lists {len(raw)} seeds; at most {MAX_SEEDS}")
         return tuple(raw)
-    raise UserError(f"{where}: {key} must be a count or a list of seeds >= 0, got {raw!r}")
+    raise UserError(f"{where}: {key} must be a count or a list of seeds from 0 to {INT_MAX}, "
+                    f"got {shown(raw)}")
 
 
 def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str,
@@ -188,15 +201,18 @@ def _text(study: Mapping[str, Any], where: str) -> tuple[str, str]:
     name = study.get("name")
     if not isinstance(name, str) or not name.strip() or any(c in name for c in "[]/ "):
         raise UserError(f"{where}: study.name must be a non-empty string without spaces, "
-                        f"'/' or brackets, got {name!r}")
+                        f"'/' or brackets, got {shown(name)}")
+    check_study_name(name, where)
     description = study.get("description", "")
     if not isinstance(description, str):
-        raise UserError(f"{where}: study.description must be a string, got {description!r}")
+        raise UserError(f"{where}: study.description must be a string, got "
+                        f"{shown(description)}")
     return name, description
 
 
 def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     """Validate a parsed study document (from TOML or YAML) into a StudySpec."""
+    check_document(doc, where)
     study, base, axes = _sections(doc, where)
     name, description = _text(study, where)
     baseline = make_train_config(base, f"{where}: baseline")
@@ -212,8 +228,11 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
                                    objectives)
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
+    check_validation_split(metric, {baseline.val_fraction, *(
+        v for a in parsed if a.name == "val_fraction" for v in (*a.choices, a.low))}, where)
     seeds = parse_seeds(study.get("seeds", 3), where)
     searched = _search_keys(study, baseline, seeds, sampler != "grid", where)
+    check_grid_size(config_count(parsed, baseline, mode, searched["n_trials"]), len(seeds), where)
     return StudySpec(
         name=name, baseline=baseline, axes=parsed, seeds=seeds, description=description,
         metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
@@ -340,6 +359,9 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
         if n_trials < 1:
             raise UserError(f"--n-trials must be >= 1, got {n_trials}")
         out = replace(out, n_trials=n_trials)
+    check_stored_name(out.storage_name, "command line")
+    check_grid_size(config_count(out.axes, out.baseline, out.mode, out.n_trials),
+                    len(out.seeds), "command line")
     return out
 
 
@@ -357,3 +379,14 @@ def extend_seeds(seeds: tuple[int, ...], n: int) -> tuple[int, ...]:
         out.append(nxt)
         nxt += 1
     return tuple(out)
+
+
+def config_count(axes: tuple[Axis, ...], baseline: TrainConfig, mode: str,
+                 n_trials: int = 0) -> int:
+    """How many configurations a study runs, counted without building them."""
+    grid = [a for a in axes if a.is_grid]
+    if not all(a.is_grid for a in axes):
+        return max(1, n_trials)
+    if mode == "factorial":
+        return math.prod(len(a.choices) for a in grid)
+    return 1 + sum(v != getattr(baseline, a.name) for a in grid for v in a.choices)

@@ -83,12 +83,12 @@ def test_cifar10_reads_python_batches(tmp_path, monkeypatch):
 
 def test_kaggle_csv_round_trip(tmp_path):
     rows = ["label," + ",".join(f"pixel{i}" for i in range(784))]
-    for k in range(30):
+    for k in range(60):
         rows.append(f"{k % 10}," + ",".join(str((k + i) % 256) for i in range(784)))
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     load_raw.cache_clear()
     raw = load_raw("kaggle-digits", str(tmp_path))
-    assert len(raw.train_x) + len(raw.test_x) == 30 and raw.train_x.shape[1:] == (1, 28, 28)
+    assert len(raw.train_x) + len(raw.test_x) == 60 and raw.train_x.shape[1:] == (1, 28, 28)
 
 
 def test_kaggle_csv_with_wrong_header_names_the_file(tmp_path):

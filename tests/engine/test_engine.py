@@ -75,13 +75,17 @@ def test_a_failure_after_training_fails_the_trial_at_once(storage_url, tmp_path,
 
     monkeypatch.setattr(runner, "compress_and_evaluate", broken)
     spec = make_spec(seeds=1, artifact=True)
-    with pytest.raises(RuntimeError, match="compression broke"):
-        run_study(spec, options(storage_url, tmp_path), FakeFit())
+    # A configuration failure: recorded, not retried, and the other points still run.
+    summary = run_study(spec, options(storage_url, tmp_path), FakeFit())
+    assert summary.ran == 3 and summary.remaining == 3
     trial = optuna.load_study(study_name="opt", storage=storage_url).get_trials()[0]
     assert trial.state.name == "FAIL"  # not left RUNNING for stale detection to find
-    assert "compression broke" in trial.user_attrs["failure"]
+    assert trial.user_attrs["failure"] == "RuntimeError: compression broke"
+    assert trial.user_attrs["failure_kind"] == "configuration"
     points = db.list_points(open_store(storage_url).engine, "opt")
-    assert [p.state for p in points][0] == "failed"
+    assert [(p.state, p.attempts) for p in points] == [("failed", 3)] * 3
+    again = FakeFit()
+    assert run_study(spec, options(storage_url, tmp_path), again).ran == 0 and not again.calls
 
 
 def test_one_at_a_time_varies_each_axis_alone():

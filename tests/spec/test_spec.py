@@ -105,7 +105,7 @@ EXPECTED = {
     "no-axes": ["[axes] is empty"],
     "negative-lr": ["baseline", "lr must be > 0", "-0.1"],
     "negative-lr-choice": ["axes.lr.choices", "lr must be > 0", "-0.01"],
-    "nan-lr": ["baseline", "lr must be > 0", "nan"],
+    "nan-lr": ["baseline", "lr must be a finite number", "nan"],
     "duplicate-values": ["axes.optimizer.choices", "duplicate value 'sgd'"],
     "bad-toml": ["invalid TOML", "line 7"],
     "duplicate-toml-key": ["invalid TOML", "line 9"],
