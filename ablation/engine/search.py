@@ -23,6 +23,7 @@ from optuna.trial import TrialState
 from ablation.engine import db
 from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
+from ablation.engine.failures import MAX_ATTEMPTS, TrialsFailed
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
 from ablation.engine.register import register
 from ablation.engine.samplers import search_space
@@ -71,7 +72,7 @@ class SearchWorker(Worker):
         env = environment(self.options.threads or torch.get_num_threads())
         space = search_space(self.spec)
         poll = max(0.5, min(2.0, self.options.grace_seconds / 4))
-        ran, said_waiting = 0, False
+        ran, said_waiting, failed_in_a_row = 0, False, 0
         while self.options.max_trials is None or ran < self.options.max_trials:
             optuna.storages.fail_stale_trials(self.study)
             if count_trials(self.study) >= self.spec.n_trials:
@@ -90,7 +91,22 @@ class SearchWorker(Worker):
                 continue
             self._run_sampled(trial, env)
             ran += 1
+            failed_in_a_row = failed_in_a_row + 1 if self._failed(trial) else 0
+            if failed_in_a_row >= MAX_ATTEMPTS:
+                # Every trial failing is the trainer's or the study's fault, not the sample's:
+                # stop instead of sampling the freed budget for ever.
+                raise TrialsFailed(f"study {self.spec.name!r}: the last {failed_in_a_row} "
+                                   f"sampled trials failed (last: trial {trial.number}, "
+                                   f"{self._failure(trial)}); see `ablate show "
+                                   f"{self.spec.name}`")
         return ran
+
+    def _failed(self, trial: optuna.Trial) -> bool:
+        return self.study._storage.get_trial(trial._trial_id).state == TrialState.FAIL
+
+    def _failure(self, trial: optuna.Trial) -> str:
+        attrs = self.study._storage.get_trial(trial._trial_id).user_attrs
+        return str(attrs.get("failure", "no reason recorded"))
 
     def _give_back(self, trial: optuna.Trial) -> None:
         trial.set_user_attr("not_run", "over the trial budget (another worker took it)")

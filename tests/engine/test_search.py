@@ -17,6 +17,7 @@ from ablation.engine.confirm import (
     run_search_stages,
     spread,
 )
+from ablation.engine.failures import TrialsFailed
 from ablation.engine.pruners import PRUNERS
 from ablation.engine.register import open_study
 from ablation.engine.samplers import SAMPLERS
@@ -124,14 +125,29 @@ def test_a_dead_workers_trial_is_failed_and_its_budget_run_again(tmp_path):
     assert states == [TrialState.FAIL] + [TrialState.COMPLETE] * 3
 
 
-def test_a_failed_trial_stops_the_run_and_does_not_count(tmp_path):
+def test_a_failed_trial_does_not_count_and_its_budget_is_sampled_again(tmp_path):
     spec = search_spec(n_trials=3)
-    with pytest.raises(RuntimeError):
-        run_search(spec, options(tmp_path), FakeFit(fail_on_call=2))
-    fit = FakeFit()
-    assert run_search(spec, options(tmp_path), fit).ran == 2
-    states = [t.state for t in stored(tmp_path).get_trials()]
+    assert run_search(spec, options(tmp_path), FakeFit(fail_on_call=2)).ran == 4
+    trials = stored(tmp_path).get_trials()
+    states = [t.state for t in trials]
     assert states.count(TrialState.COMPLETE) == 3 and states.count(TrialState.FAIL) == 1
+    failed = next(t for t in trials if t.state == TrialState.FAIL)
+    assert failed.user_attrs["failure"] == "RuntimeError: stopped on purpose"
+    assert run_search(spec, options(tmp_path), FakeFit()).ran == 0  # the budget is used
+
+
+class _AlwaysFails(FakeFit):
+    def __call__(self, config, seed, **kw):
+        self.fail_on_call = len(self.calls) + 1
+        return super().__call__(config, seed, **kw)
+
+
+def test_a_search_whose_every_trial_fails_stops_instead_of_sampling_for_ever(tmp_path):
+    fit = _AlwaysFails()
+    with pytest.raises(TrialsFailed, match="the last 3 sampled trials failed"):
+        run_search(search_spec(n_trials=5), options(tmp_path), fit)
+    assert len(fit.calls) == 3
+    assert [t.state for t in stored(tmp_path).get_trials()] == [TrialState.FAIL] * 3
 
 
 def test_a_search_with_a_pruner_reports_every_epoch(tmp_path):
