@@ -14,15 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 META = sa.MetaData()
+T = TypeVar("T")
 
 POINTS = sa.Table(
     "ablate_points", META,
@@ -107,6 +108,37 @@ class PointRow:
 def now() -> dt.datetime:
     """UTC now without tzinfo (portable across SQLite, PostgreSQL and MySQL)."""
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+# Errors a database raises when it chose this transaction as a deadlock's victim or could not
+# serialise it: MySQL/MariaDB 1213 and 1205, PostgreSQL SQLSTATE 40001 and 40P01. The transaction
+# was rolled back whole, so running it again is safe.
+_RETRYABLE_CODES = {1213, 1205}
+_RETRYABLE_STATES = {"40001", "40P01"}
+
+
+def is_deadlock(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database rolled a transaction back to break a deadlock."""
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    orig = exc.orig
+    args = getattr(orig, "args", ())
+    code = args[0] if args and isinstance(args[0], int) else None
+    return code in _RETRYABLE_CODES or getattr(orig, "pgcode", None) in _RETRYABLE_STATES
+
+
+def retrying(work: Callable[[], T], attempts: int = 5, pause: float = 0.05) -> T:
+    """Run the transaction ``work`` again when the database rolls it back as a deadlock's
+    victim (InnoDB's gap locks make concurrent delete-then-insert writes collide), with a short
+    growing pause; any other error, or the last attempt's deadlock, goes on."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return work()
+        except sa.exc.DBAPIError as exc:
+            if attempt == attempts or not is_deadlock(exc):
+                raise
+            time.sleep(pause * attempt)
+    raise AssertionError("unreachable")
 
 
 def create_tables(engine: Engine) -> None:
@@ -253,9 +285,13 @@ def put_cross_cell(engine: Engine, cell: dict[str, Any]) -> None:
     row = {k: json.dumps(v) if k in ("classes", "confusion") else v for k, v in cell.items()}
     keys = (CROSS_EVAL.c.study == row["study"], CROSS_EVAL.c.trial_number == row["trial_number"],
             CROSS_EVAL.c.test_dataset == row["test_dataset"])
-    with engine.begin() as conn:
-        conn.execute(CROSS_EVAL.delete().where(*keys))
-        conn.execute(CROSS_EVAL.insert().values(created=now(), **row))
+
+    def write() -> None:
+        with engine.begin() as conn:
+            conn.execute(CROSS_EVAL.delete().where(*keys))
+            conn.execute(CROSS_EVAL.insert().values(created=now(), **row))
+
+    retrying(write)
 
 
 def cross_cells(engine: Engine, study: str) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from ablation.engine.db import META, now
+from ablation.engine.db import META, now, retrying
 
 # MySQL's BLOB stops at 64 KB; a large test set's labels (EMNIST ByClass: 116,323) need more.
 BLOB = sa.LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
@@ -80,6 +80,12 @@ def put_predictions(engine: Engine, study: str, trial_number: int, predictions: 
                     labels: bytes, n: int) -> None:
     """Store a trial's predicted test labels, and the test set's labels once per digest."""
     digest = labels_digest(labels)
+    retrying(lambda: _put_predictions(engine, study, trial_number, predictions, digest, labels,
+                                      n))
+
+
+def _put_predictions(engine: Engine, study: str, trial_number: int, predictions: bytes,
+                     digest: str, labels: bytes, n: int) -> None:
     with engine.begin() as conn:
         have = conn.scalar(sa.select(TEST_LABELS.c.digest).where(TEST_LABELS.c.digest == digest))
         if have is None:
@@ -88,8 +94,11 @@ def put_predictions(engine: Engine, study: str, trial_number: int, predictions: 
                     conn.execute(TEST_LABELS.insert().values(digest=digest, n=n, labels=labels))
             except IntegrityError:  # another worker stored the same test set first
                 pass
-        conn.execute(PREDICTIONS.delete().where(PREDICTIONS.c.study == study,
-                                                PREDICTIONS.c.trial_number == trial_number))
+        mine = (PREDICTIONS.c.study == study, PREDICTIONS.c.trial_number == trial_number)
+        # Delete only a row that is there: on InnoDB a DELETE that finds nothing still locks the
+        # gap, and two workers' gap locks then deadlock their INSERTs.
+        if conn.scalar(sa.select(sa.func.count()).select_from(PREDICTIONS).where(*mine)):
+            conn.execute(PREDICTIONS.delete().where(*mine))
         conn.execute(PREDICTIONS.insert().values(study=study, trial_number=trial_number,
                                                  labels_digest=digest, n=n,
                                                  predictions=predictions))
@@ -125,6 +134,10 @@ def put_looks(engine: Engine, study: str, rows: Sequence[dict[str, Any]]) -> Non
         return
     stored = [dict(r, study=study, cell=cell_key(r["axis"], r["label"]), created=now())
               for r in rows]
+    retrying(lambda: _replace_looks(engine, study, stored))
+
+
+def _replace_looks(engine: Engine, study: str, stored: list[dict[str, Any]]) -> None:
     with engine.begin() as conn:
         for row in stored:
             conn.execute(LOOKS.delete().where(LOOKS.c.study == study, LOOKS.c.look == row["look"],
