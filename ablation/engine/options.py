@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the engine's claim path runs without importing torch (light
 FitFn = Callable[..., "FitResult"]
 # Keywords the engine passes to every trainer, besides the positional (config, seed).
 TRAINER_KEYWORDS = ("data_dir", "on_epoch", "checkpoint")
+# Passed only to a trainer that takes them (ablate's fit does), so older trainers keep working.
+PLACEMENT_KEYWORDS = ("device", "deterministic")
 
 
 class Progress(Protocol):
@@ -70,6 +72,20 @@ class RunSummary:
     ran: int
     already_done: int
     remaining: int
+
+
+def placement_keywords(fn: Callable[..., object], device: str,
+                       deterministic: bool) -> dict[str, Any]:
+    """``device`` and ``deterministic`` as keywords for ``fn``: those of PLACEMENT_KEYWORDS its
+    signature names (a trainer taking ``**kwargs`` gets both)."""
+    given = {"device": device, "deterministic": deterministic}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return given
+    return {k: v for k, v in given.items() if k in params}
 
 
 def default_trainer() -> FitFn:

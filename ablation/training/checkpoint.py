@@ -55,6 +55,18 @@ def _write(state: dict[str, Any], path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _check_generator(state: torch.Tensor, gen: torch.Generator) -> None:
+    """Raise unless ``state`` fits ``gen``: a CPU generator's state does not fit a GPU's (a run
+    resumed on another kind of device starts over rather than fail)."""
+    import torch
+
+    try:
+        torch.Generator(device=gen.device).set_state(state)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"its batch-order generator is from another device kind than "
+                         f"{gen.device.type} ({' '.join(str(exc).split())[:80]})") from None
+
+
 class EpochCheckpoint:
     """The checkpoint file of one training run; ``fit`` loads it at the start, saves per epoch."""
 
@@ -112,6 +124,7 @@ class EpochCheckpoint:
             missing = set(extras or {}) - set(state.get("extras", {}))
             if missing:
                 raise ValueError(f"no saved state for {', '.join(sorted(missing))}")
+            _check_generator(state["generator"], gen)
         except Exception as exc:  # noqa: BLE001 - truncated or foreign file: start over
             warnings.warn(f"ignoring unreadable checkpoint {self.path}: {exc}", stacklevel=2)
             return None
@@ -132,7 +145,8 @@ class EpochCheckpoint:
 
         if not self.path.is_file():
             return None
-        return torch.load(self.path, weights_only=True)
+        # Onto the CPU whatever device wrote it; load_state_dict copies to the run's device.
+        return torch.load(self.path, weights_only=True, map_location="cpu")
 
     def delete(self) -> None:
         """Remove the checkpoint (the point is finished)."""

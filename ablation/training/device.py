@@ -55,8 +55,8 @@ def pick_device(requested: str, have: Machine, where: str = "--device") -> str:
         index = int(requested.partition(":")[2] or 0)
         if index >= have.cuda:
             seen = f"{have.cuda} CUDA GPU(s) visible" if have.cuda else "no CUDA GPU visible"
-            raise UserError(f"{where} {requested}: {seen} on this machine; use --device cpu "
-                            "or auto")
+            hint = "leave --devices out" if where == "--devices" else "use --device cpu or auto"
+            raise UserError(f"{where} {requested}: {seen} on this machine; {hint}")
         return f"cuda:{index}"
     return requested
 

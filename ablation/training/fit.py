@@ -221,7 +221,7 @@ def _start(config: TrainConfig, seed: int, data: Splits, device: torch.device,
     layout = LAYOUT if channels_last(device.type) else torch.contiguous_format
     model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
                         width=config.width, blocks=config.blocks, dropout=config.dropout)
-    model = model.to(device=device, memory_format=layout)  # initialised on the CPU: same weights
+    model = model.to(device).to(memory_format=layout)  # initialised on the CPU: same weights
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay,
                          config.momentum)
     steps = math.ceil(len(data.train_x) / config.batch_size)
