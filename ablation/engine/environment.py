@@ -47,14 +47,16 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or "unknown"
 
 
-def environment(threads: int, device: str = "cpu") -> dict[str, Any]:
+def environment(threads: int, device: str = "cpu", deterministic: bool = False
+                ) -> dict[str, Any]:
     """Everything a result depends on besides configuration and seed; ``device`` as asked for
     (auto, cpu, cuda:N, ...), recorded as resolved on this machine."""
     return {"python": platform.python_version(), "host": socket.gethostname(),
             "platform": platform.platform(), "threads": threads, "git_sha": git_sha(),
             "cpu": cpu_model(), "bf16_native": bf16_native(),
             "cpu_flags": sorted(NATIVE_BF16_FLAGS & cpu_flags()),
-            "packages": {p: _version(p) for p in PACKAGES}, **device_record(device)}
+            "packages": {p: _version(p) for p in PACKAGES}, "deterministic": deterministic,
+            **device_record(device)}
 
 
 def device_record(requested: str, have: Machine | None = None) -> dict[str, Any]:

@@ -86,7 +86,8 @@ class Worker:
         When nothing is claimable but other workers still run points, wait: if one of them dies,
         its point goes stale after the grace period and is taken over here, so nothing is lost.
         """
-        env = environment(self.options.threads or _torch_threads(), self.spec.device)
+        env = environment(self.options.threads or _torch_threads(), self.spec.device,
+                          self.spec.deterministic)
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False
