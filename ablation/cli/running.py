@@ -330,12 +330,28 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
     """
     from ablation.engine.cross_eval import run_cross_eval
-    from ablation.engine.devices import checked_device
     from ablation.engine.options import RunOptions
-    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.engine.store import artifacts_dir_for
     from ablation.reporting.console import RichProgress
     from ablation.reporting.tables import cross_matrix_table
     from ablation.reporting.text import to_markdown
+
+    _check_cross_eval(train, test, md_path, storage, device)
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
+    cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
+                           epochs, seed, train_limit, RichProgress(), device=device)
+    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
+                                          f"seed {seed})", cells))
+    click.echo(text)
+    if md_path is not None:
+        write_text(md_path, text, storage, option="--markdown")
+
+
+def _check_cross_eval(train: str, test: str, md_path: Path | None, storage: str,
+                      device: str) -> None:
+    """The user errors of ``cross-eval``'s options, before anything is trained or stored."""
+    from ablation.engine.devices import checked_device
+    from ablation.engine.store import check_url
 
     check_url(storage)
     checked_device(device, "--device")
@@ -345,11 +361,3 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
                             "(comma-separated)")
     if md_path is not None:
         check_dir(md_path, storage, "--markdown")
-    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
-    cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
-                           epochs, seed, train_limit, RichProgress(), device=device)
-    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
-                                          f"seed {seed})", cells))
-    click.echo(text)
-    if md_path is not None:
-        write_text(md_path, text, storage, option="--markdown")

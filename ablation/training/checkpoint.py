@@ -67,6 +67,20 @@ def _check_generator(state: torch.Tensor, gen: torch.Generator) -> None:
                          f"{gen.device.type} ({' '.join(str(exc).split())[:80]})") from None
 
 
+def _cuda_rng() -> list[torch.Tensor]:
+    """The GPUs' global generator states (dropout draws from them on a GPU); none unused."""
+    import torch
+
+    return list(torch.cuda.get_rng_state_all()) if torch.cuda.is_initialized() else []
+
+
+def _set_cuda_rng(states: list[torch.Tensor]) -> None:
+    import torch
+
+    if states and torch.cuda.is_available() and len(states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states)
+
+
 class EpochCheckpoint:
     """The checkpoint file of one training run; ``fit`` loads it at the start, saves per epoch."""
 
@@ -84,6 +98,7 @@ class EpochCheckpoint:
         state = {"format": FORMAT, "epoch": len(curve), "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "torch_rng": torch.get_rng_state(), "generator": gen.get_state(),
+                 "cuda_rng": _cuda_rng(),
                  "curve": [dataclasses.asdict(r) for r in curve],
                  "train_seconds": float(train_seconds),
                  "extras": {name: obj.state_dict() for name, obj in (extras or {}).items()}}
@@ -133,6 +148,7 @@ class EpochCheckpoint:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        _set_cuda_rng(state.get("cuda_rng", []))
         gen.set_state(state["generator"])
         for name, obj in (extras or {}).items():
             obj.load_state_dict(state["extras"][name])

@@ -176,3 +176,20 @@ def _parts(config):
                         blocks=config.blocks, dropout=config.dropout)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     return model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0), torch.Generator()
+
+
+def test_the_gpus_generator_states_are_saved_and_restored(tiny_config, tmp_path, monkeypatch):
+    # Dropout on a GPU draws from the GPU's global generator: a resume must restore it too.
+    gpu_state = torch.arange(16, dtype=torch.uint8)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [gpu_state])
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+    fit(tiny_config, 0, data_dir=tmp_path, checkpoint=ck)
+    assert torch.equal(torch.load(tmp_path / "c.pt", weights_only=True)["cuda_rng"][0],
+                       gpu_state)
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
+    assert EpochCheckpoint(tmp_path / "c.pt").load(*_parts(tiny_config)) is not None
+    assert len(restored) == 1 and torch.equal(restored[0], gpu_state)
