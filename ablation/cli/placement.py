@@ -51,7 +51,7 @@ def plan_placements(device: str | None, devices: str | None, per_device: int, wo
                         "num_gpus), so leave --devices out")
     import os
 
-    from ablation.engine.devices import plan_devices, worker_count
+    from ablation.engine.device_plan import plan_devices, worker_count
     from ablation.training.device import machine
 
     placements = plan_devices(devices, per_device, machine(),

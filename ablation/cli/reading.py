@@ -235,7 +235,7 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     The training data set must be readable: inputs are normalised with its training-split
     statistics, exactly as in training.
     """
-    from ablation.engine.devices import checked_device, loaded_on
+    from ablation.engine.device_plan import checked_device, loaded_on
     from ablation.engine.store import artifacts_dir_for
     from ablation.engine.trained import load_trial_model, predict_kaggle
     from ablation.reporting.exports import submission_csv

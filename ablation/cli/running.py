@@ -50,7 +50,7 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
                  dry_run: bool = False, n_trials: int | None = None,
                  device: str | None = None) -> tuple[Any, Any]:
     """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
-    from ablation.engine.devices import with_device
+    from ablation.engine.device_plan import with_device
     from ablation.engine.options import RunOptions
     from ablation.engine.store import artifacts_dir_for, check_url
     from ablation.spec.files import load_study
@@ -350,7 +350,7 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
 def _check_cross_eval(train: str, test: str, md_path: Path | None, storage: str,
                       device: str) -> None:
     """The user errors of ``cross-eval``'s options, before anything is trained or stored."""
-    from ablation.engine.devices import checked_device
+    from ablation.engine.device_plan import checked_device
     from ablation.engine.store import check_url
 
     check_url(storage)

@@ -23,7 +23,7 @@ from ablation.analysis.classification import accuracy, confusion_matrix, macro_f
 from ablation.data.datasets import RawData, load_raw
 from ablation.data.labelmap import LabelMap, label_mapping
 from ablation.engine import db
-from ablation.engine.devices import loaded_on
+from ablation.engine.device_plan import loaded_on
 from ablation.engine.options import FitFn, Progress, RunOptions
 from ablation.engine.store import Store, open_store
 from ablation.engine.trained import LoadedModel, load_trial_model

@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ablation.engine.connect import database_error, describe
-from ablation.engine.devices import Placement
+from ablation.engine.device_plan import Placement
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.redaction import scrub
 from ablation.engine.register import register

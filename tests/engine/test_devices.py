@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from ablation.cli import main
 from ablation.engine import db
-from ablation.engine.devices import Placement, plan_devices, with_device, worker_count
+from ablation.engine.device_plan import Placement, plan_devices, with_device, worker_count
 from ablation.engine.environment import device_record, planned_precision
 from ablation.engine.local import run_workers
 from ablation.engine.options import RunOptions, placement_keywords
