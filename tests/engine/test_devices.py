@@ -195,3 +195,32 @@ train_limit = 100
 [axes.optimizer]
 choices = ["nadam"]
 """
+
+
+def test_run_devices_starts_one_worker_per_gpu_slot(tmp_path, monkeypatch):
+    # The CLI's wiring of --devices/--per-device on a made-up 2-GPU machine; the workers
+    # themselves run in this process on the CPU (spawning them is tested above).
+    import dataclasses
+
+    from ablation.engine import local
+    from ablation.engine.worker import run_study
+    from ablation.training import device as device_mod
+
+    monkeypatch.setattr(device_mod, "machine", lambda: Machine(cuda=2, cuda_bf16=True))
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    seen = []
+
+    def fake_run_workers(spec, options, workers, fit_fn, progress, store, placements):
+        seen.append((workers, [p.env for p in placements], spec.device))
+        return run_study(dataclasses.replace(spec, device="cpu"), options, fit_fn, None, store)
+
+    monkeypatch.setattr(local, "run_workers", fake_run_workers)
+    res = invoke("run", "optimizers", "--dataset", "digits", "--epochs", "1", "--seeds", "1",
+                 "--devices", "auto", "--per-device", "2", "--trainer", "tests.fakes:sleep_fit",
+                 "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert res.exit_code == 0, res.output
+    visible = [(("CUDA_VISIBLE_DEVICES", g),) for g in "0101"]
+    assert seen and all(s == (4, visible, "auto") for s in seen)
+    again = invoke("run", "optimizers", "--dataset", "digits", "--devices", "cuda:1",
+                   "--workers", "2", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
+    assert again.exit_code == 2 and "--workers 2 does not match" in again.output
