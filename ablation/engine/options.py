@@ -76,15 +76,16 @@ class RunSummary:
 
 def placement_keywords(fn: Callable[..., object], device: str,
                        deterministic: bool) -> dict[str, Any]:
-    """``device`` and ``deterministic`` as keywords for ``fn``: those of PLACEMENT_KEYWORDS its
-    signature names (a trainer taking ``**kwargs`` gets both)."""
+    """``device`` and ``deterministic`` as keywords for ``fn``: those its signature names.
+
+    Named, not merely accepted through ``**kwargs``: such trainers often hand their keywords on
+    to a function that takes only the three of TRAINER_KEYWORDS.
+    """
     given = {"device": device, "deterministic": deterministic}
     try:
         params = inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return {}
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return given
     return {k: v for k, v in given.items() if k in params}
 
 

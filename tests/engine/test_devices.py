@@ -115,8 +115,7 @@ def test_trainers_get_device_keywords_only_if_they_take_them():
 
     assert placement_keywords(old, "cuda:0", True) == {}
     assert placement_keywords(new, "cuda:0", True) == {"device": "cuda:0"}
-    assert placement_keywords(anything, "mps", False) == {"device": "mps",
-                                                          "deterministic": False}
+    assert placement_keywords(anything, "mps", False) == {}  # it may pass them on blindly
 
 
 def test_each_local_worker_sees_only_its_device_and_points_run_once(tmp_path, monkeypatch):
