@@ -103,14 +103,21 @@ def synchronize(device: torch.device) -> None:
 @contextlib.contextmanager
 def kernel_settings(device: torch.device, deterministic: bool) -> Iterator[None]:
     """Deterministic kernels (``deterministic``) or cuDNN's autotuner (CUDA otherwise), put
-    back as they were afterwards: these are process-wide and a worker runs many trials."""
+    back as they were afterwards: these are process-wide and a worker runs many trials.
+
+    Deterministic with ``warn_only``: an op with no deterministic GPU kernel (the backward of
+    AdaptiveAvgPool2d, which every model here ends with, on CUDA) warns, naming itself,
+    instead of stopping the trial.
+    """
     import torch
 
-    before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark,
-              torch.backends.cudnn.deterministic, os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+    before = (torch.are_deterministic_algorithms_enabled(),
+              torch.is_deterministic_algorithms_warn_only_enabled(),
+              torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+              os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
     if deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE)
-        torch.use_deterministic_algorithms(True)
+        torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.deterministic = True
         torch.backends.cudnn.benchmark = False
     elif device.type == "cuda":
@@ -118,7 +125,7 @@ def kernel_settings(device: torch.device, deterministic: bool) -> Iterator[None]
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(before[0])
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[1:3]
-        if before[3] is None:
+        torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2:4]
+        if before[4] is None:
             os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)

@@ -234,7 +234,7 @@ def _start(config: TrainConfig, seed: int, data: Splits, device: torch.device,
     scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     return _Run(config, data, model, opt, sched, gen, hook, averager,
                 Batcher.for_data(data.train_x, config.augment),
-                make_loss(config, data.train_y, data.n_classes).to(device), precision, device,
+                make_loss(config, data.train_y.cpu(), data.n_classes).to(device), precision, device,
                 layout, scaler)
 
 
@@ -318,7 +318,8 @@ def measure(model: nn.Module, data: Splits, batcher: Batcher, precision: str,
     t0 = _clock(where)
     test_loss, pred = evaluate(model, data.test_x, data.test_y, batcher, EVAL_LOSS, precision)
     infer = _clock(where) - t0
-    cm = confusion_matrix(data.test_y, pred, data.n_classes).cpu()
+    # On the CPU: bincount has no deterministic GPU kernel.
+    cm = confusion_matrix(data.test_y.cpu(), pred.cpu(), data.n_classes)
     last = curve[-1] if curve else None
     return Metrics(
         test_loss=test_loss, test_accuracy=accuracy(data.test_y, pred), macro_f1=macro_f1(cm),

@@ -83,6 +83,7 @@ def test_deterministic_settings_are_set_and_put_back(monkeypatch):
     before = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark)
     with kernel_settings(torch.device("cuda"), deterministic=True):
         assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()  # warns, never stops
         assert torch.backends.cudnn.deterministic and not torch.backends.cudnn.benchmark
         assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
     assert (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.benchmark) == before
