@@ -164,3 +164,26 @@ def test_same_seed_deterministic_runs_are_bit_identical(tiny_config, tmp_path):
         assert torch.equal(value, b.model.state_dict()[name]), name
     c = fit(config, 6, data_dir=tmp_path, device="cpu", deterministic=True)
     assert c.metrics.test_loss != a.metrics.test_loss  # the seed matters: not a constant
+
+
+def test_an_epoch_reads_the_device_back_once_not_per_step(tiny_config, tmp_path, monkeypatch):
+    # On a GPU every .item()/float() of a tensor waits for the device: an epoch may do that for
+    # its two sums at the end only, however many steps it has.
+    from ablation.data.datasets import make_splits
+    from ablation.models import build_model
+    from ablation.training.fit import train_epoch
+
+    config = dataclasses.replace(tiny_config, batch_size=16, grad_clip=1.0)
+    data = make_splits("digits", tmp_path, 0.1, 200)
+    model = build_model("resnet-lite", data.input_shape, data.n_classes, "relu", width=4)
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
+    reads = []
+    for name in ("item", "__float__", "__int__", "__bool__", "tolist"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name, lambda self, *a, _r=real, _n=name, **k: (
+            reads.append(_n), _r(self, *a, **k))[1])
+    train_epoch(model, opt, sched, data, Batcher.for_data(data.train_x, False),
+                torch.nn.CrossEntropyLoss(), config, torch.Generator().manual_seed(0), "fp32")
+    assert math.ceil(len(data.train_y) / 16) >= 10  # many steps...
+    assert reads == ["__float__", "__float__"]  # ...and two reads, both at the end
