@@ -148,3 +148,19 @@ def failing_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: Epo
     if how == "nan" and on_epoch is not None:
         on_epoch(EpochRecord(1, float("nan"), 0.1, float("nan"), 0.1, 0.1, 0.0))
     raise ValueError("fake: this configuration cannot train")
+
+
+def placed_fit(config: TrainConfig, seed: int, *, data_dir: Path,
+               on_epoch: EpochCallback | None = None, checkpoint: Any = None,
+               device: str = "unset", deterministic: bool = False) -> FitResult:
+    """sleep_fit that logs, per trained point, the device keywords it was handed and the
+    CUDA_VISIBLE_DEVICES its process sees (ABLATE_FAKE_PLACED_LOG)."""
+    path = os.environ["ABLATE_FAKE_PLACED_LOG"]
+    line = (f"{os.getpid()} {device} {deterministic} "
+            f"{os.environ.get('CUDA_VISIBLE_DEVICES', '-')} {point_key(config, seed)}\n")
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+    return sleep_fit(config, seed, data_dir=data_dir, on_epoch=on_epoch, checkpoint=checkpoint)

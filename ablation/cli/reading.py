@@ -21,6 +21,7 @@ from ablation.cli.common import (
 )
 from ablation.cli.endings import note_failures
 from ablation.cli.outputs import check_image_folder, check_output, image_writer
+from ablation.cli.placement import device_options
 from ablation.errors import UserError
 from ablation.spec.limits import INT_MAX
 
@@ -225,21 +226,25 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @storage_option
 @artifacts_option
 @data_dir_option
+@device_options("cpu", "Where the model predicts: cpu (whatever device it trained on), or "
+                "auto, cuda, cuda:N, mps.")
 def predict(study: str, number: int, input_path: Path, output: Path, storage: str,
-            artifacts: Path | None, data_dir: Path) -> None:
+            artifacts: Path | None, data_dir: Path, device: str) -> None:
     """Write a Kaggle submission (ImageId,Label) for INPUT from trial N's stored model.
 
     The training data set must be readable: inputs are normalised with its training-split
     statistics, exactly as in training.
     """
+    from ablation.engine.device_plan import checked_device, loaded_on
     from ablation.engine.store import artifacts_dir_for
     from ablation.engine.trained import load_trial_model, predict_kaggle
     from ablation.reporting.exports import submission_csv
 
+    checked_device(device, "--device")
     check_output(output, storage, [input_path], "-o")
     store = _open(storage)
-    loaded = load_trial_model(store, stored_name(store, study), number,
-                              artifacts_dir_for(storage, artifacts), data_dir)
+    loaded = loaded_on(load_trial_model(store, stored_name(store, study), number,
+                                        artifacts_dir_for(storage, artifacts), data_dir), device)
     write_text(output, submission_csv(predict_kaggle(loaded, input_path)), storage,
                inputs=[input_path], option="-o")
 

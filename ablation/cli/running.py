@@ -24,9 +24,17 @@ from ablation.cli.common import (
     write_text,
 )
 from ablation.cli.endings import after_running, before_running, sigterm_like_ctrl_c
+from ablation.cli.placement import (
+    DEVICE_HELP,
+    device_options,
+    devices_options,
+    plan_placements,
+)
 from ablation.cli.ray_options import ray_options, ray_plan
 from ablation.errors import UserError
 from ablation.spec.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
+
+DEVICE_HELP_CROSS = DEVICE_HELP + " The models are measured on it too."
 
 
 def trainer_for(ref: str | None) -> Any:
@@ -39,8 +47,10 @@ def trainer_for(ref: str | None) -> Any:
 def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int | None,
                  seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
                  max_trials: int | None, grace: int, threads: int,
-                 dry_run: bool = False, n_trials: int | None = None) -> tuple[Any, Any]:
+                 dry_run: bool = False, n_trials: int | None = None,
+                 device: str | None = None) -> tuple[Any, Any]:
     """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
+    from ablation.engine.device_plan import with_device
     from ablation.engine.options import RunOptions
     from ablation.engine.store import artifacts_dir_for, check_url
     from ablation.spec.files import load_study
@@ -53,6 +63,7 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
     if dry_run:  # a search keeps 2 confirm seeds (its verdicts need two) and samples 2 trials
         spec = with_overrides(spec, seeds=2 if spec.confirm else 1, epochs=1, train_limit=256,
                               n_trials=2 if spec.is_search else None)
+    spec = with_device(spec, device)  # --device, else study.device; exits 2 where none is
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
                          max_trials=max_trials, grace_seconds=grace)
@@ -101,14 +112,17 @@ def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 @study_options
 @n_trials_option
 @run_options
+@device_options()
+@devices_options
 @ray_options
 @rounds_options
 @sigterm_like_ctrl_c
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, retry_failed: bool,
-        n_trials: int | None, workers: int, threads: int, dry_run: bool, until_resolved: bool,
-        max_seeds: int | None, round_seeds: int, level: float, **ray: Any) -> None:
+        n_trials: int | None, workers: int, threads: int, dry_run: bool, device: str | None,
+        devices: str | None, per_device: int, until_resolved: bool, max_seeds: int | None,
+        round_seeds: int, level: float, **ray: Any) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated
     (--seeds N adds only missing seeds). Ends with the verdict table and where it is stored.
 
@@ -123,7 +137,9 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run,
-                                 n_trials)
+                                 n_trials, device)
+    placements, workers = plan_placements(device, devices, per_device, workers,
+                                          ray["ray_address"] is not None)
     cluster = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
@@ -134,7 +150,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     before_running(store, spec, workers, threads, retry_failed)
     _say_if_new_beside_others(store, spec)
     summaries = _run_all(spec, options, rounds, fit_fn,
-                         _runner(cluster, workers, fit_fn, store), store)
+                         _runner(cluster, workers, fit_fn, store, placements), store)
     _finish(spec, summaries, store, tmp, storage, level)
 
 
@@ -157,7 +173,8 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
             tmp.cleanup()
 
 
-def _runner(plan: Any, workers: int, fit_fn: Any, store: Any) -> Callable[[Any, Any], Any]:
+def _runner(plan: Any, workers: int, fit_fn: Any, store: Any,
+            placements: list[Any]) -> Callable[[Any, Any], Any]:
     """How ``run`` runs one stage: as Ray tasks, as local worker processes, or in this one."""
     from ablation.engine.local import run_workers
     from ablation.engine.worker import run_study
@@ -169,7 +186,7 @@ def _runner(plan: Any, workers: int, fit_fn: Any, store: Any) -> Callable[[Any, 
 
             return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
         if workers > 1:
-            return run_workers(s, o, workers, fit_fn, WorkerProgress, store)
+            return run_workers(s, o, workers, fit_fn, WorkerProgress, store, placements)
         return run_study(s, o, fit_fn, RichProgress(), store)
 
     return run_one
@@ -254,11 +271,12 @@ def _say_done(spec: Any, summaries: list[Any], where: str) -> None:
 @n_trials_option
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
+@device_options()
 @sigterm_like_ctrl_c
 def worker(study: str, dataset: str | None, model: str | None, epochs: int | None,
            seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
            trainer: str | None, max_trials: int | None, heartbeat_grace: int,
-           retry_failed: bool, n_trials: int | None, threads: int) -> None:
+           retry_failed: bool, n_trials: int | None, threads: int, device: str | None) -> None:
     """Join STUDY as one more worker (any machine that reaches --storage); see docs/workers.md.
 
     Give the same STUDY and overrides as the `ablate run` that started it. The worker runs
@@ -272,7 +290,7 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
 
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads,
-                                 n_trials=n_trials)
+                                 n_trials=n_trials, device=device)
     tag = f"{socket.gethostname()}:{os.getpid()}"
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
@@ -300,10 +318,11 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @trainer_option
 @click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
               help="torch threads (0: torch's default, one per core).")
+@device_options("auto", DEVICE_HELP_CROSS)
 @sigterm_like_ctrl_c
 def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_limit: int,
                md_path: Path | None, storage: str, data_dir: Path, artifacts: Path | None,
-               trainer: str | None, threads: int) -> None:
+               trainer: str | None, threads: int, device: str) -> None:
     """Train one model per --train data set and test each on every --test data set.
 
     Prints accuracy, macro-F1 and inference time per cell (study 002, Table 8) and stores each
@@ -312,23 +331,33 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     """
     from ablation.engine.cross_eval import run_cross_eval
     from ablation.engine.options import RunOptions
-    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.engine.store import artifacts_dir_for
     from ablation.reporting.console import RichProgress
     from ablation.reporting.tables import cross_matrix_table
     from ablation.reporting.text import to_markdown
 
+    _check_cross_eval(train, test, md_path, storage, device)
+    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
+    cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
+                           epochs, seed, train_limit, RichProgress(), device=device)
+    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
+                                          f"seed {seed})", cells))
+    click.echo(text)
+    if md_path is not None:
+        write_text(md_path, text, storage, option="--markdown")
+
+
+def _check_cross_eval(train: str, test: str, md_path: Path | None, storage: str,
+                      device: str) -> None:
+    """The user errors of ``cross-eval``'s options, before anything is trained or stored."""
+    from ablation.engine.device_plan import checked_device
+    from ablation.engine.store import check_url
+
     check_url(storage)
+    checked_device(device, "--device")
     for option, given in (("--train", train), ("--test", test)):
         if not names(given):
             raise UserError(f"{option} {given!r}: give at least one data set name "
                             "(comma-separated)")
     if md_path is not None:
         check_dir(md_path, storage, "--markdown")
-    options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads)
-    cells = run_cross_eval(names(train), names(test), options, trainer_for(trainer), model,
-                           epochs, seed, train_limit, RichProgress())
-    text = to_markdown(cross_matrix_table(f"cross-dataset matrix ({model}, {epochs} epochs, "
-                                          f"seed {seed})", cells))
-    click.echo(text)
-    if md_path is not None:
-        write_text(md_path, text, storage, option="--markdown")

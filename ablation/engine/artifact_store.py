@@ -141,7 +141,7 @@ class StoredCheckpoint(EpochCheckpoint):
                 blob = f.read()
         except optuna.artifacts.exceptions.ArtifactNotFound:
             return None
-        return torch.load(io.BytesIO(blob), weights_only=True)
+        return torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
 
     def delete(self) -> None:
         """Remove the checkpoint (the point is finished); one already gone is fine."""

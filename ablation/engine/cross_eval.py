@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -23,6 +23,7 @@ from ablation.analysis.classification import accuracy, confusion_matrix, macro_f
 from ablation.data.datasets import RawData, load_raw
 from ablation.data.labelmap import LabelMap, label_mapping
 from ablation.engine import db
+from ablation.engine.device_plan import loaded_on
 from ablation.engine.options import FitFn, Progress, RunOptions
 from ablation.engine.store import Store, open_store
 from ablation.engine.trained import LoadedModel, load_trial_model
@@ -103,12 +104,14 @@ def measure_cell(loaded: LoadedModel, trial: int, test_name: str, raw: RawData,
 
 def run_cross_eval(train: Sequence[str], test: Sequence[str], options: RunOptions,
                    fit_fn: FitFn, model: str, epochs: int, seed: int = 0, train_limit: int = 0,
-                   progress: Progress | None = None, store: Store | None = None) -> list[Cell]:
-    """Train (or reuse) one model per training set, measure every cell and store it."""
+                   progress: Progress | None = None, store: Store | None = None,
+                   device: str = "cpu") -> list[Cell]:
+    """Train (or reuse) one model per training set, measure every cell and store it; models
+    train and are measured on ``device``."""
     for flag, names in (("--train", train), ("--test", test)):
         if len(set(names)) != len(names):
             raise UserError(f"{flag}: a data set is listed twice: {','.join(names)}")
-    spec = cross_spec(train, model, epochs, seed, train_limit)
+    spec = replace(cross_spec(train, model, epochs, seed, train_limit), device=device)
     maps = check_pairs(train, test, options.data_dir)
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
     run_study(spec, options, fit_fn, progress, store)
@@ -120,8 +123,8 @@ def run_cross_eval(train: Sequence[str], test: Sequence[str], options: RunOption
             raise UserError(f"the {dataset} model of {spec.storage_name!r} did not finish; "
                             "run the same command again to resume")
         number = trained[dataset]
-        loaded = load_trial_model(store, spec.storage_name, number,
-                                  options.artifacts_dir, options.data_dir)
+        loaded = loaded_on(load_trial_model(store, spec.storage_name, number,
+                                            options.artifacts_dir, options.data_dir), device)
         for b in test:
             cell = measure_cell(loaded, number, b, load_raw(b, str(options.data_dir)),
                                 maps[(dataset, b)])

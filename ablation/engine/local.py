@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ablation.engine.connect import database_error, describe
+from ablation.engine.device_plan import Placement
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.redaction import scrub
 from ablation.engine.register import register
@@ -54,8 +55,14 @@ def threads_per_worker(workers: int, requested: int = 0, available: int | None =
 
 
 def worker_main(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
-                progress: ProgressFactory | None) -> None:
-    """Entry point of one spawned worker: run points until none is left, then exit."""
+                progress: ProgressFactory | None,
+                env: tuple[tuple[str, str], ...] = ()) -> None:
+    """Entry point of one spawned worker: run points until none is left, then exit.
+
+    ``env`` is set first, before anything starts CUDA: a worker of ``--devices`` sees only its
+    GPU (CUDA_VISIBLE_DEVICES).
+    """
+    os.environ.update(dict(env))
     prepare_worker_process()  # SIGTERM like Ctrl-C, once; one-line warnings
     try:
         run_study(spec, options, fit_fn, progress(options.worker) if progress else None)
@@ -73,20 +80,25 @@ def worker_main(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
 
 
 def run_workers(spec: StudySpec, options: RunOptions, workers: int, fit_fn: FitFn,
-                progress: ProgressFactory | None = None, store: Store | None = None
-                ) -> RunSummary:
-    """Run ``spec`` with ``workers`` local processes; returns what they did together."""
+                progress: ProgressFactory | None = None, store: Store | None = None,
+                placements: Sequence[Placement] = ()) -> RunSummary:
+    """Run ``spec`` with ``workers`` local processes; returns what they did together.
+
+    With ``placements`` (``--devices``), one worker per placement, each on its device.
+    """
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
     _study, points = register(spec, options, store)  # user errors surface once, before spawning
     name = spec.storage_name
     wanted = {p.key for p in points}
     done_before = count_done(store, name, wanted)
-    threads = threads_per_worker(workers, options.threads)
+    where = list(placements) or [Placement((), spec.device)] * workers
+    threads = threads_per_worker(len(where), options.threads)
     host = socket.gethostname()
     ctx = multiprocessing.get_context("spawn")
     procs = [ctx.Process(target=worker_main, name=f"w{i}", daemon=False, args=(
-        spec, replace(options, threads=threads, worker=f"{host}:{os.getpid()}:w{i}"),
-        fit_fn, progress)) for i in range(1, workers + 1)]
+        replace(spec, device=place.device),
+        replace(options, threads=threads, worker=f"{host}:{os.getpid()}:w{i}"),
+        fit_fn, progress, place.env)) for i, place in enumerate(where, start=1)]
     for p in procs:
         p.start()
     try:

@@ -26,6 +26,8 @@ if TYPE_CHECKING:  # the engine's claim path runs without importing torch (light
 FitFn = Callable[..., "FitResult"]
 # Keywords the engine passes to every trainer, besides the positional (config, seed).
 TRAINER_KEYWORDS = ("data_dir", "on_epoch", "checkpoint")
+# Passed only to a trainer that takes them (ablate's fit does), so older trainers keep working.
+PLACEMENT_KEYWORDS = ("device", "deterministic")
 
 
 class Progress(Protocol):
@@ -70,6 +72,21 @@ class RunSummary:
     ran: int
     already_done: int
     remaining: int
+
+
+def placement_keywords(fn: Callable[..., object], device: str,
+                       deterministic: bool) -> dict[str, Any]:
+    """``device`` and ``deterministic`` as keywords for ``fn``: those its signature names.
+
+    Named, not merely accepted through ``**kwargs``: such trainers often hand their keywords on
+    to a function that takes only the three of TRAINER_KEYWORDS.
+    """
+    given = {"device": device, "deterministic": deterministic}
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {k: v for k, v in given.items() if k in params}
 
 
 def default_trainer() -> FitFn:

@@ -42,6 +42,7 @@ def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Locatio
         trial.set_user_attr(key, value)
     trial.set_user_attr("confusion", [list(r) for r in result.metrics.confusion])
     trial.set_user_attr("precision", result.precision)
+    trial.set_user_attr("device", getattr(result, "device", "cpu"))  # FitResults of old trainers
     if result.data is not None:  # the report states the data sizes behind every figure
         trial.set_user_attr("data_sizes", {"train": len(result.data.train_y),
                                            "val": len(result.data.val_y),

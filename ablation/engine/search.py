@@ -69,7 +69,8 @@ class SearchWorker(Worker):
         """
         import torch
 
-        env = environment(self.options.threads or torch.get_num_threads())
+        env = environment(self.options.threads or torch.get_num_threads(), self.spec.device,
+                          self.spec.deterministic)
         space = search_space(self.spec)
         poll = max(0.5, min(2.0, self.options.grace_seconds / 4))
         ran, said_waiting, failed_in_a_row = 0, False, 0

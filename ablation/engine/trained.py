@@ -103,7 +103,7 @@ def trial_weights(store: Store, study_name: str, number: int,
                         f"{artifacts_dir}; pass --artifacts DIR where the study stored them"
                         ) from None
     try:
-        state = torch.load(io.BytesIO(blob), weights_only=True)
+        state = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - truncated, garbage, or not a weights file
         raise UserError(f"weights of trial {number} (artifact {artifact_id} in {artifacts_dir}) "
                         f"are corrupt or not a weights file: {' '.join(str(exc).split())[:160]}"

@@ -22,7 +22,7 @@ from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine import db
 from ablation.engine.artifact_store import checkpoint_for
-from ablation.engine.environment import environment
+from ablation.engine.environment import environment, planned_precision
 from ablation.engine.failures import (
     CONFIGURATION,
     MAX_ATTEMPTS,
@@ -38,7 +38,14 @@ from ablation.engine.failures import (
     stops_the_worker,
 )
 from ablation.engine.heartbeat import Heartbeat
-from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
+from ablation.engine.options import (
+    FitFn,
+    Progress,
+    RunOptions,
+    RunSummary,
+    Silent,
+    placement_keywords,
+)
 from ablation.engine.reaper import LOST, reap
 from ablation.engine.recording import record_compression, record_result
 from ablation.engine.register import register
@@ -48,7 +55,6 @@ from ablation.engine.store import Store, open_store
 from ablation.errors import UserError
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.spec.study import StudySpec
-from ablation.training.precision import resolve_precision
 from ablation.training.resume import SafeCheckpoint
 
 
@@ -68,6 +74,7 @@ class Worker:
                  trainer: FitFn, progress: Progress | None = None) -> None:
         self.spec, self.options, self.store, self.study = spec, options, store, study
         self.trainer = trainer
+        self.placement = placement_keywords(trainer, spec.device, spec.deterministic)
         self.progress = progress or Silent()
         self.name = spec.storage_name
         self.tag = options.worker or f"{socket.gethostname()}:{os.getpid()}"
@@ -79,7 +86,8 @@ class Worker:
         When nothing is claimable but other workers still run points, wait: if one of them dies,
         its point goes stale after the grace period and is taken over here, so nothing is lost.
         """
-        env = environment(self.options.threads or _torch_threads())
+        env = environment(self.options.threads or _torch_threads(), self.spec.device,
+                          self.spec.deterministic)
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False
@@ -190,7 +198,7 @@ class Worker:
             trial.set_user_attr("retry_of", retry_of)
         db.start_run(self.store.engine, self.name, trial.number, point.key, point.seed,
                      point.config.describe(),
-                     {**env, "precision": resolve_precision(point.config.precision)})
+                     {**env, "precision": planned_precision(point.config.precision, env)})
         self.progress.trial_start(point, trial.number)
 
     def _objectives(self, values: dict[str, Any]) -> list[float]:
@@ -223,7 +231,7 @@ class Worker:
                     raise optuna.TrialPruned()
 
         result = self.trainer(point.config, point.seed, data_dir=self.options.data_dir,
-                              on_epoch=on_epoch, checkpoint=ckpt)
+                              on_epoch=on_epoch, checkpoint=ckpt, **self.placement)
         self._note_resume(trial, ckpt)
         values: dict[str, Any] = record_result(trial, result, self.options.artifacts_dir,
                                                self.store)

@@ -94,8 +94,9 @@ def data_html(spec: Mapping[str, Any], sizes: Mapping[str, int], evidence: Evide
     return _pairs_html(pairs) if len(pairs) > 1 else ""
 
 
-ENV_KEYS = ("cpu", "gpu", "device", "threads", "bf16_native", "precision", "python", "platform",
-            "host", "git_sha")
+ENV_KEYS = ("cpu", "gpu", "device", "device_name", "device_memory_bytes", "cuda_version",
+            "driver_version", "threads", "bf16_native", "precision", "deterministic", "python",
+            "platform", "host", "git_sha")
 
 
 def environment_html(runs: Sequence[Mapping[str, Any]]) -> str:
@@ -108,7 +109,7 @@ def environment_html(runs: Sequence[Mapping[str, Any]]) -> str:
     for env_text, members in groups.items():
         env = json.loads(env_text)
         pairs = [(k, _text(env[k])) for k in ENV_KEYS if k in env]
-        if "gpu" not in env and "device" not in env:
+        if "gpu" not in env and str(env.get("device", "cpu")) == "cpu":
             pairs.insert(1, ("gpu", "none recorded (CPU run)"))
         pairs += [(name, str(v)) for name, v in sorted(env.get("packages", {}).items()) if v]
         started = min(str(m["started"])[:19] for m in members)

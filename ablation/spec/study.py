@@ -21,6 +21,7 @@ from ablation.spec.config import (
     coerce_value,
     make_train_config,
 )
+from ablation.spec.devices import parse_placement
 from ablation.spec.limits import (
     INT_MAX,
     check_document,
@@ -106,6 +107,8 @@ class StudySpec:
     confirm: Confirm | None = None
     # A confirm stage's configurations: (label, ((key, value), ...)), run besides the baseline.
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
+    device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
+    deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
 
     @property
     def is_search(self) -> bool:
@@ -122,7 +125,8 @@ class StudySpec:
 
 
 _STUDY_KEYS = {"name", "description", "metric", "direction", "seeds", "mode", "sampler",
-               "pruner", "n_trials", "refine", "objectives", "search_seed", "confirm"}
+               "pruner", "n_trials", "refine", "objectives", "search_seed", "confirm",
+               "device", "deterministic"}
 
 
 _REFINE_KEYS = ("axis", "values", "spacing")
@@ -238,7 +242,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
         source=where, objectives=objectives,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
-        else None, **searched)
+        else None, **searched, **parse_placement(study, where))
 
 
 def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],

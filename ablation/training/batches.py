@@ -1,4 +1,8 @@
-"""Batches from whole uint8 tensors: shuffled indices, normalisation and batch augmentation."""
+"""Batches from whole uint8 tensors: shuffled indices, normalisation and batch augmentation.
+
+Device-aware: the random draws come from the generator's device and the tensors stay on the
+data's, so on a GPU the whole data set sits there once and no step goes back to the host.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,10 @@ class Batcher:
         std = xf.std(dim=(0, 2, 3)).clamp(min=1e-3).view(1, -1, 1, 1)
         return cls(mean, std, augment)
 
+    def to(self, device: torch.device | str) -> Batcher:
+        """The same normalisation with its statistics on ``device``."""
+        return Batcher(self.mean.to(device), self.std.to(device), self.augment)
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
         xf = (x.float().div_(255) - self.mean) / self.std
         if self.augment and gen is not None:
@@ -36,7 +44,7 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, degrees: float = 10.0,
                   shift: float = 0.1, zoom: float = 0.1) -> torch.Tensor:
     """Rotate, shift and zoom every image of a batch independently (study 000's augmentation)."""
     n = x.shape[0]
-    u = torch.rand(n, 4, generator=gen) * 2 - 1  # uniform in [-1, 1]
+    u = torch.rand(n, 4, generator=gen, device=x.device) * 2 - 1  # uniform in [-1, 1]
     angle = u[:, 0] * math.radians(degrees)
     scale = 1 + u[:, 1] * zoom
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
@@ -49,7 +57,8 @@ def random_affine(x: torch.Tensor, gen: torch.Generator, degrees: float = 10.0,
 
 
 def batch_indices(n: int, batch_size: int, gen: torch.Generator) -> Iterator[torch.Tensor]:
-    order = torch.randperm(n, generator=gen)
+    """Shuffled index batches, drawn on (and living on) the generator's device."""
+    order = torch.randperm(n, generator=gen, device=gen.device)
     for i in range(0, n, batch_size):
         idx = order[i:i + batch_size]
         if len(idx) > 1 or i == 0:  # a lone last sample would break batch-norm statistics

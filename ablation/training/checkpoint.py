@@ -55,6 +55,32 @@ def _write(state: dict[str, Any], path: Path) -> None:
         os.fsync(f.fileno())
 
 
+def _check_generator(state: torch.Tensor, gen: torch.Generator) -> None:
+    """Raise unless ``state`` fits ``gen``: a CPU generator's state does not fit a GPU's (a run
+    resumed on another kind of device starts over rather than fail)."""
+    import torch
+
+    try:
+        torch.Generator(device=gen.device).set_state(state)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"its batch-order generator is from another device kind than "
+                         f"{gen.device.type} ({' '.join(str(exc).split())[:80]})") from None
+
+
+def _cuda_rng() -> list[torch.Tensor]:
+    """The GPUs' global generator states (dropout draws from them on a GPU); none unused."""
+    import torch
+
+    return list(torch.cuda.get_rng_state_all()) if torch.cuda.is_initialized() else []
+
+
+def _set_cuda_rng(states: list[torch.Tensor]) -> None:
+    import torch
+
+    if states and torch.cuda.is_available() and len(states) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states)
+
+
 class EpochCheckpoint:
     """The checkpoint file of one training run; ``fit`` loads it at the start, saves per epoch."""
 
@@ -72,6 +98,7 @@ class EpochCheckpoint:
         state = {"format": FORMAT, "epoch": len(curve), "model": model.state_dict(),
                  "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                  "torch_rng": torch.get_rng_state(), "generator": gen.get_state(),
+                 "cuda_rng": _cuda_rng(),
                  "curve": [dataclasses.asdict(r) for r in curve],
                  "train_seconds": float(train_seconds),
                  "extras": {name: obj.state_dict() for name, obj in (extras or {}).items()}}
@@ -112,6 +139,7 @@ class EpochCheckpoint:
             missing = set(extras or {}) - set(state.get("extras", {}))
             if missing:
                 raise ValueError(f"no saved state for {', '.join(sorted(missing))}")
+            _check_generator(state["generator"], gen)
         except Exception as exc:  # noqa: BLE001 - truncated or foreign file: start over
             warnings.warn(f"ignoring unreadable checkpoint {self.path}: {exc}", stacklevel=2)
             return None
@@ -120,6 +148,7 @@ class EpochCheckpoint:
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["torch_rng"])
+        _set_cuda_rng(state.get("cuda_rng", []))
         gen.set_state(state["generator"])
         for name, obj in (extras or {}).items():
             obj.load_state_dict(state["extras"][name])
@@ -132,7 +161,8 @@ class EpochCheckpoint:
 
         if not self.path.is_file():
             return None
-        return torch.load(self.path, weights_only=True)
+        # Onto the CPU whatever device wrote it; load_state_dict copies to the run's device.
+        return torch.load(self.path, weights_only=True, map_location="cpu")
 
     def delete(self) -> None:
         """Remove the checkpoint (the point is finished)."""

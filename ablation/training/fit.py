@@ -2,11 +2,14 @@
 
 Batches are cut from whole in-memory uint8 tensors (no Dataset, no DataLoader, no per-sample
 Python), augmented as a batch on tensors, laid out channels-last (as is the model while it trains),
-and evaluated under inference_mode.
+and evaluated under inference_mode. On a GPU the uint8 splits go to it once and every batch is
+cut, normalised and augmented there; loss and accuracy add up on the device and are read once
+per epoch (training/device.py picks device, precision and kernel settings).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import time
@@ -24,9 +27,18 @@ from ablation.data.datasets import Splits, make_splits
 from ablation.models import build_model
 from ablation.spec.config import TrainConfig
 from ablation.training.batches import Batcher, batch_indices
+from ablation.training.device import (
+    Machine,
+    channels_last,
+    device_precision,
+    kernel_settings,
+    machine,
+    pick_device,
+    synchronize,
+)
 from ablation.training.losses import make_loss
 from ablation.training.optim import make_optimizer
-from ablation.training.precision import autocast, resolve_precision
+from ablation.training.precision import autocast
 from ablation.training.schedules import lr_lambda
 from ablation.training.sparse import make_step_hook
 from ablation.training.swa import Averager, swa_lr_lambda
@@ -44,7 +56,8 @@ LAYOUT = torch.channels_last
 class FitResult:
     """Metrics, learning curve and the trained model, with what later steps need of the run.
 
-    ``precision`` is what actually ran ("fp32" or "bf16"); ``data`` and ``batcher`` are the
+    ``precision`` is what actually ran ("fp32", "bf16", or "fp16" on a GPU without bf16);
+    ``data`` and ``batcher`` (on the CPU, whatever the device) are the
     splits and the input normalisation the model was trained with, so a post-step (compression)
     need not load the data set again. ``predictions`` are the predicted test labels in test-set
     order and ``labels`` the true ones; the engine stores them (compactly) so the statistics
@@ -59,6 +72,7 @@ class FitResult:
     batcher: Batcher | None = None
     predictions: torch.Tensor | None = None
     labels: torch.Tensor | None = None
+    device: str = "cpu"  # where it trained and its latency was measured; model, data: CPU
 
 
 EpochCallback = Callable[[EpochRecord], None]
@@ -90,20 +104,24 @@ class StepHook(Protocol):
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batcher: Batcher,
              loss_fn: nn.Module, precision: str = "fp32",
              layout: torch.memory_format = torch.contiguous_format) -> tuple[float, torch.Tensor]:
-    """Mean loss and predicted labels over a whole split, in inference mode.
+    """Mean loss and predicted labels (on ``x``'s device) over a whole split, in inference mode.
 
     ``layout`` is the batches' memory format: LAYOUT while training, contiguous for a finished
     model, so the final figures are the ones a reloaded model reproduces bit for bit.
     """
     model.eval()
-    total, preds = 0.0, []
-    with torch.inference_mode(), autocast(precision):
+    # Summed on the device (read once at the end), in float64 as Python's float sum was; MPS
+    # has no float64.
+    total = torch.zeros((), device=x.device,
+                        dtype=torch.float32 if x.device.type == "mps" else torch.float64)
+    preds = []
+    with torch.inference_mode(), autocast(precision, x.device.type):
         for i in range(0, len(x), EVAL_BATCH):
             logits = model(batcher(x[i:i + EVAL_BATCH]).contiguous(memory_format=layout)).float()
-            total += float(loss_fn(logits, y[i:i + EVAL_BATCH])) * len(logits)
+            total += loss_fn(logits, y[i:i + EVAL_BATCH]).to(total.dtype) * len(logits)
             preds.append(logits.argmax(1))
-    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long)
-    return total / max(1, len(x)), pred
+    pred = torch.cat(preds) if preds else torch.empty(0, dtype=torch.long, device=x.device)
+    return float(total) / max(1, len(x)), pred
 
 
 def state_dict_bytes(model: nn.Module) -> int:
@@ -116,23 +134,27 @@ def state_dict_bytes(model: nn.Module) -> int:
 def train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
                 sched: torch.optim.lr_scheduler.LRScheduler, data: Splits, batcher: Batcher,
                 loss_fn: nn.Module, config: TrainConfig, gen: torch.Generator,
-                precision: str, hook: StepHook | None = None) -> tuple[float, float]:
-    """One pass over the training split; returns its mean loss and accuracy."""
+                precision: str, hook: StepHook | None = None, *,
+                scaler: torch.amp.GradScaler | None = None,
+                layout: torch.memory_format = LAYOUT) -> tuple[float, float]:
+    """One pass over the training split (on its device); returns its mean loss and accuracy.
+
+    ``scaler`` scales fp16 losses (GPUs without bf16); nothing is read back to the host until
+    the epoch's sums at the end.
+    """
     model.train()
-    loss_sum = torch.zeros(())
-    correct = torch.zeros((), dtype=torch.long)
+    where = data.train_x.device
+    loss_sum = torch.zeros((), device=where)
+    correct = torch.zeros((), dtype=torch.long, device=where)
     seen = 0
     for idx in batch_indices(len(data.train_x), config.batch_size, gen):
-        x = batcher(data.train_x[idx], gen).contiguous(memory_format=LAYOUT)
+        x = batcher(data.train_x[idx], gen).contiguous(memory_format=layout)
         y = data.train_y[idx]
-        with autocast(precision):
+        with autocast(precision, where.type):
             logits = model(x)
         loss = loss_fn(logits.float(), y)
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        opt.step()
+        _backward_and_step(loss, model, opt, config.grad_clip, scaler)
         if hook is not None:
             hook.after_step()
         sched.step()
@@ -142,22 +164,41 @@ def train_epoch(model: nn.Module, opt: torch.optim.Optimizer,
     return float(loss_sum) / seen, float(correct) / seen
 
 
+def _backward_and_step(loss: torch.Tensor, model: nn.Module, opt: torch.optim.Optimizer,
+                       grad_clip: float, scaler: torch.amp.GradScaler | None) -> None:
+    if scaler is None:
+        loss.backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        opt.step()
+        return
+    scaler.scale(loss).backward()
+    if grad_clip > 0:
+        scaler.unscale_(opt)  # clip the true gradients, not the scaled ones
+        nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    scaler.step(opt)  # skipped (and the scale lowered) where fp16 gradients overflowed
+    scaler.update()
+
+
 @dataclass
 class _Run:
     """What one training run works with; built in a fixed order, since the RNG draws of model
     initialisation, sparsity masks and batch order depend on it."""
 
     config: TrainConfig
-    data: Splits
+    data: Splits  # on the device
     model: nn.Module
     opt: torch.optim.Optimizer
     sched: torch.optim.lr_scheduler.LambdaLR
-    gen: torch.Generator
+    gen: torch.Generator  # on the device: batch order and augmentation are drawn there
     hook: StepHook | None
     averager: Averager | None
     batcher: Batcher
     loss_fn: nn.Module
     precision: str
+    device: torch.device
+    layout: torch.memory_format
+    scaler: torch.amp.GradScaler | None
 
     @property
     def extras(self) -> dict[str, Any]:
@@ -166,12 +207,21 @@ class _Run:
         return {k: v for k, v in found.items() if v is not None}
 
 
-def _start(config: TrainConfig, seed: int, data: Splits) -> _Run:
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+def on_device(data: Splits, device: torch.device) -> Splits:
+    """The splits with every tensor on ``device`` (uint8 images: a few MB for these sets)."""
+    moved = {f.name: getattr(data, f.name).to(device) for f in dataclasses.fields(data)
+             if isinstance(getattr(data, f.name), torch.Tensor)}
+    return dataclasses.replace(data, **moved)
+
+
+def _start(config: TrainConfig, seed: int, data: Splits, device: torch.device,
+           have: Machine) -> _Run:
+    torch.manual_seed(seed)  # the CPU's and every GPU's global generator
+    gen = torch.Generator(device=device).manual_seed(seed)
+    layout = LAYOUT if channels_last(device.type) else torch.contiguous_format
     model = build_model(config.model, data.input_shape, data.n_classes, config.activation,
                         width=config.width, blocks=config.blocks, dropout=config.dropout)
-    model = model.to(memory_format=LAYOUT)
+    model = model.to(device).to(memory_format=layout)  # initialised on the CPU: same weights
     opt = make_optimizer(config.optimizer, model.parameters(), config.lr, config.weight_decay,
                          config.momentum)
     steps = math.ceil(len(data.train_x) / config.batch_size)
@@ -180,36 +230,67 @@ def _start(config: TrainConfig, seed: int, data: Splits) -> _Run:
         base, config.lr, config.swa_lr, config.swa_epochs, config.epochs, steps))
     hook = make_step_hook(config, model, steps * config.epochs, gen)
     averager = Averager(model, config.swa_epochs, config.epochs) if config.swa_epochs else None
+    precision = device_precision(config.precision, device.type, have)
+    scaler = torch.amp.GradScaler(device.type) if precision == "fp16" else None
     return _Run(config, data, model, opt, sched, gen, hook, averager,
                 Batcher.for_data(data.train_x, config.augment),
-                make_loss(config, data.train_y, data.n_classes),
-                resolve_precision(config.precision))
+                make_loss(config, data.train_y.cpu(), data.n_classes).to(device), precision, device,
+                layout, scaler)
+
+
+def _clock(device: torch.device) -> float:
+    """perf_counter after the device's queued work is done (GPU kernels run asynchronously)."""
+    synchronize(device)
+    return time.perf_counter()
 
 
 def _epoch(run: _Run, epoch: int, seconds_before: float) -> EpochRecord:
     """Train one epoch and measure the validation split (its time is not training time)."""
-    t0 = time.perf_counter()
+    t0 = _clock(run.device)
     tr_loss, tr_acc = train_epoch(run.model, run.opt, run.sched, run.data, run.batcher,
-                                  run.loss_fn, run.config, run.gen, run.precision, run.hook)
+                                  run.loss_fn, run.config, run.gen, run.precision, run.hook,
+                                  scaler=run.scaler, layout=run.layout)
     if run.averager is not None:
         run.averager.after_epoch(epoch, run.model)
-    seconds = seconds_before + time.perf_counter() - t0
+    seconds = seconds_before + _clock(run.device) - t0
     val_loss, val_pred = evaluate(run.model, run.data.val_x, run.data.val_y, run.batcher,
-                                  EVAL_LOSS, run.precision, LAYOUT)
+                                  EVAL_LOSS, run.precision, run.layout)
     return EpochRecord(epoch, tr_loss, tr_acc, val_loss, accuracy(run.data.val_y, val_pred),
                        run.opt.param_groups[0]["lr"], seconds)
 
 
 def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datasets"),
-        on_epoch: EpochCallback | None = None, checkpoint: Checkpoint | None = None) -> FitResult:
+        on_epoch: EpochCallback | None = None, checkpoint: Checkpoint | None = None,
+        device: str = "cpu", deterministic: bool = False) -> FitResult:
     """Train ``config`` with ``seed`` and measure the result on the test set.
 
     ``on_epoch`` sees every epoch's record and may raise to stop the run (pruning).
     ``checkpoint`` is loaded before the first epoch (a resumed run replays the stored epochs
-    through ``on_epoch``) and saved after every epoch.
+    through ``on_epoch``) and saved after every epoch. ``device`` is auto, cpu, cuda, cuda:N or
+    mps; ``deterministic`` asks for deterministic kernels (same seed, same device: same result).
     """
-    run = _start(config, seed, make_splits(config.dataset, data_dir, config.val_fraction,
-                                           config.train_limit))
+    have = Machine() if device == "cpu" else machine()
+    where = torch.device(pick_device(device, have))
+    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
+    with kernel_settings(where, deterministic):
+        run = _start(config, seed, on_device(data, where), where, have)
+        curve, seconds = _train(run, on_epoch, checkpoint)
+        model = run.model
+        if run.averager is not None:
+            t0 = _clock(where)
+            model = run.averager.finish(run.batcher(run.data.train_x[i:i + EVAL_BATCH])
+                                        for i in range(0, len(run.data.train_x), EVAL_BATCH))
+            seconds += _clock(where) - t0
+        model = model.to(memory_format=torch.contiguous_format)
+        metrics, pred = measure(model, run.data, run.batcher, run.precision, seconds, curve)
+    # Handed back on the CPU: the engine saves, compresses and reloads it there.
+    return FitResult(metrics, tuple(curve), model.cpu(), run.precision, data,
+                     run.batcher.to("cpu"), pred.cpu(), data.test_y, str(where))
+
+
+def _train(run: _Run, on_epoch: EpochCallback | None,
+           checkpoint: Checkpoint | None) -> tuple[list[EpochRecord], float]:
+    """The epochs not yet in the checkpoint; returns the whole curve and training seconds."""
     curve: list[EpochRecord] = []
     seconds = 0.0
     if checkpoint is not None and (resumed := checkpoint.load(
@@ -218,7 +299,7 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
     for record in curve:  # the resuming trial's curve is complete from epoch 1
         if on_epoch is not None:
             on_epoch(record)
-    for epoch in range(len(curve) + 1, config.epochs + 1):
+    for epoch in range(len(curve) + 1, run.config.epochs + 1):
         record = _epoch(run, epoch, seconds)
         seconds = record.seconds
         curve.append(record)
@@ -226,26 +307,19 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
             checkpoint.save(run.model, run.opt, run.sched, run.gen, curve, seconds, run.extras)
         if on_epoch is not None:
             on_epoch(record)
-    model = run.model
-    if run.averager is not None:
-        t0 = time.perf_counter()
-        model = run.averager.finish(run.batcher(run.data.train_x[i:i + EVAL_BATCH])
-                                    for i in range(0, len(run.data.train_x), EVAL_BATCH))
-        seconds += time.perf_counter() - t0
-    model = model.to(memory_format=torch.contiguous_format)
-    metrics, pred = measure(model, run.data, run.batcher, run.precision, seconds, curve)
-    return FitResult(metrics, tuple(curve), model, run.precision, run.data, run.batcher, pred,
-                     run.data.test_y)
+    return curve, seconds
 
 
 def measure(model: nn.Module, data: Splits, batcher: Batcher, precision: str,
             train_seconds: float, curve: list[EpochRecord]) -> tuple[Metrics, torch.Tensor]:
     """Test-set metrics, timing and size of a trained model, in the precision it trained in,
-    and its predicted test labels."""
-    t0 = time.perf_counter()
+    and its predicted test labels; on the device model and data are on (clocks synchronised)."""
+    where = data.test_x.device
+    t0 = _clock(where)
     test_loss, pred = evaluate(model, data.test_x, data.test_y, batcher, EVAL_LOSS, precision)
-    infer = time.perf_counter() - t0
-    cm = confusion_matrix(data.test_y, pred, data.n_classes)
+    infer = _clock(where) - t0
+    # On the CPU: bincount has no deterministic GPU kernel.
+    cm = confusion_matrix(data.test_y.cpu(), pred.cpu(), data.n_classes)
     last = curve[-1] if curve else None
     return Metrics(
         test_loss=test_loss, test_accuracy=accuracy(data.test_y, pred), macro_f1=macro_f1(cm),

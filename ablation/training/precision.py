@@ -57,8 +57,10 @@ def resolve_precision(requested: str, flags: Iterable[str] | None = None) -> str
     return requested
 
 
-def autocast(precision: str) -> torch.autocast:
-    """The CPU autocast context for an effective ``precision`` ("fp32" or "bf16")."""
+def autocast(precision: str, device_type: str = "cpu") -> torch.autocast:
+    """The autocast context for an effective ``precision`` ("fp32", "bf16" or "fp16", the last
+    on GPUs without bf16) on ``device_type`` ("cpu", "cuda", "mps")."""
     import torch
 
-    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+    dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+    return torch.autocast(device_type, dtype=dtype, enabled=precision in ("bf16", "fp16"))

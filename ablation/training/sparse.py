@@ -40,8 +40,9 @@ class DynamicSparsity:
         return min(w.numel() - 1, round(self.sparsity * w.numel()))  # keep >= 1 weight alive
 
     def _random_mask(self, w: torch.Tensor) -> torch.Tensor:
-        mask = torch.ones(w.numel(), dtype=torch.bool)
-        mask[torch.randperm(w.numel(), generator=self.gen)[:self._n_zero(w)]] = False
+        mask = torch.ones(w.numel(), dtype=torch.bool, device=w.device)
+        order = torch.randperm(w.numel(), generator=self.gen, device=self.gen.device)
+        mask[order[:self._n_zero(w)]] = False
         return mask.view_as(w)
 
     @torch.no_grad()
@@ -75,7 +76,8 @@ class DynamicSparsity:
         dropped = active[flat[active].abs().argsort()[:k]]
         # Regrow among positions inactive *before* the drop, so a weight is never dropped and
         # regrown in the same update (SET's rule).
-        grown = inactive[torch.randperm(len(inactive), generator=self.gen)[:k]]
+        grown = inactive[torch.randperm(len(inactive), generator=self.gen,
+                                        device=self.gen.device)[:k]]
         m[dropped] = False
         m[grown] = True
         flat[grown] = 0.0
@@ -90,7 +92,9 @@ class DynamicSparsity:
         """Continue from a checkpoint's masks and counters."""
         if len(state["masks"]) != len(self.masks):
             raise ValueError("checkpoint masks do not match the model's sparse layers")
-        self.masks = [m.to(torch.bool) for m in state["masks"]]
+        # A checkpoint loads onto the CPU (map_location); the masks go where the weights are.
+        self.masks = [m.to(device=weight_of(lay).device, dtype=torch.bool)
+                      for m, lay in zip(state["masks"], self.layers, strict=True)]
         self.step, self.updates = int(state["step"]), int(state["updates"])
         self.apply()
 

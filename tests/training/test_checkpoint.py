@@ -131,3 +131,65 @@ def test_checkpoint_without_a_helpers_state_is_not_used(tiny_config, tmp_path):
     with pytest.warns(UserWarning, match="no saved state for sparsity"):
         fit(sparse, 0, data_dir=tmp_path, checkpoint=again)
     assert again.resumed_from is None
+
+
+def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu(tiny_config, tmp_path):
+    from tests.devicefiles import as_saved_on
+
+    config = dataclasses.replace(_config(tiny_config), epochs=2)
+    whole = fit(config, 3, data_dir=tmp_path)
+    path = tmp_path / "c.pt"
+
+    def stop_after_epoch_1(record):
+        if record.epoch == 1:
+            raise Stop
+
+    with pytest.raises(Stop):
+        fit(config, 3, data_dir=tmp_path, on_epoch=stop_after_epoch_1,
+            checkpoint=EpochCheckpoint(path))
+    # Model, optimizer and RNG tensors now say cuda:0; the generator state is a CPU one, as a
+    # GPU run's would not be, so the generator check passes: only the location is tested here.
+    path.write_bytes(as_saved_on(path.read_bytes(), "cuda:0"))
+    with pytest.raises(RuntimeError, match="CUDA"):  # what a load without map_location does
+        torch.load(path, weights_only=True)
+    again = EpochCheckpoint(path)
+    resumed = fit(config, 3, data_dir=tmp_path, checkpoint=again)
+    assert again.resumed_from == 1
+    for name, value in whole.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[name]), name
+
+
+def test_a_generator_state_of_another_device_kind_starts_over(tiny_config, tmp_path):
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+    fit(tiny_config, 0, data_dir=tmp_path, checkpoint=ck)
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    state["generator"] = torch.zeros(16, dtype=torch.uint8)  # a CUDA (Philox) state's size
+    torch.save(state, tmp_path / "c.pt")
+    with pytest.warns(UserWarning, match="generator is from another device kind"):
+        assert EpochCheckpoint(tmp_path / "c.pt").load(*_parts(tiny_config)) is None
+
+
+def _parts(config):
+    from ablation.models import build_model
+
+    model = build_model(config.model, (1, 8, 8), 10, config.activation, width=config.width,
+                        blocks=config.blocks, dropout=config.dropout)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    return model, opt, torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0), torch.Generator()
+
+
+def test_the_gpus_generator_states_are_saved_and_restored(tiny_config, tmp_path, monkeypatch):
+    # Dropout on a GPU draws from the GPU's global generator: a resume must restore it too.
+    gpu_state = torch.arange(16, dtype=torch.uint8)
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_rng_state_all", lambda: [gpu_state])
+    ck = EpochCheckpoint(tmp_path / "c.pt")
+    fit(tiny_config, 0, data_dir=tmp_path, checkpoint=ck)
+    assert torch.equal(torch.load(tmp_path / "c.pt", weights_only=True)["cuda_rng"][0],
+                       gpu_state)
+    restored = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_rng_state_all", restored.extend)
+    assert EpochCheckpoint(tmp_path / "c.pt").load(*_parts(tiny_config)) is not None
+    assert len(restored) == 1 and torch.equal(restored[0], gpu_state)
