@@ -70,7 +70,7 @@ def test_reloaded_artifact_predicts_like_the_in_memory_model(tmp_path, mode):
     x = torch.randn(32, 1, 28, 28)
     path = tmp_path / f"m.{mode}"
     artifact.write(path, model, META, mode)
-    loaded = artifact.load_model(path)
+    loaded = artifact.load_model(path, int8=False)  # int8 kernels: tests/compression/test_int8*
     with torch.inference_mode():
         expected, got = model(x), loaded(x)
     assert torch.equal(expected.argmax(1), got.argmax(1))
@@ -101,9 +101,9 @@ def test_sparse_encoding_grows_with_density():
         sizes.append(len(artifact.encode(state, {}, "fp32", "always", {"conv.weight"})))
     assert sizes == sorted(sizes) and len(set(sizes)) == len(sizes)
     dense = len(artifact.encode({"conv.weight": w}, {}, "fp32", "never", {"conv.weight"}))
-    # Full density: the values plus the whole bitmask (the JSON header's numbers, CRC included,
-    # may differ by a few digits).
-    assert abs(sizes[-1] - (dense + w.numel() // 8)) <= 12
+    # Full density: the values plus the whole bitmask plus one more header entry (~90 bytes:
+    # "#mask" and "#values" instead of one plain entry, padded to 8 bytes).
+    assert 0 < sizes[-1] - (dense + w.numel() // 8) <= 120
     assert sizes[0] < dense / 5
 
 
@@ -117,7 +117,7 @@ def test_auto_encoding_picks_the_smaller_form():
 
 
 def _written(tmp_path: Path) -> Path:
-    path = tmp_path / "m.ablt"
+    path = tmp_path / "m.safetensors"
     artifact.write(path, tiny(), META, "int8")
     return path
 
@@ -139,7 +139,7 @@ def test_corrupt_artifact_is_rejected_clearly(tmp_path):
     with pytest.raises(artifact.ArtifactError, match="checksum"):
         artifact.read(path)
     path.write_bytes(b"PK\x03\x04" + bytes(blob[4:]))
-    with pytest.raises(artifact.ArtifactError, match="magic"):
+    with pytest.raises(artifact.ArtifactError, match=f"{path}: not a readable.*truncated"):
         artifact.read(path)
     assert issubclass(artifact.ArtifactError, UserError)
 
