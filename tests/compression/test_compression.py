@@ -12,7 +12,7 @@ from torch import nn
 
 from ablation.analysis.pareto import pareto_front
 from ablation.cli import main
-from ablation.compression import artifact
+from ablation.compression import artifact, int8_kernels
 from ablation.compression.transforms import (
     compress,
     layer_sparsity,
@@ -232,6 +232,11 @@ def test_engine_records_the_reloaded_artifact_and_exports_the_front(storage_url,
     stored = tmp_path / "artifacts" / small["compressed_artifact"]
     assert stored.stat().st_size == small["artifact_bytes"]
     assert artifact.read(stored).meta["model"] == "tiny-cnn"
+    assert artifact.read(stored).meta["config"]["quantize"] == "int8"
+    assert base["artifact_kernels"] == "fp32"
+    ran_int8 = small["artifact_kernels"].startswith("int8 (")
+    assert ran_int8 == (int8_kernels.quant_engine() is not None), small["artifact_kernels"]
+    assert len(artifact.read(stored).calibration) > 0  # ranges from the training images
     out = CliRunner().invoke(main, ["export", "c", "--pareto", str(tmp_path / "front.csv"),
                                     "--storage", storage_url])
     assert out.exit_code == 0, out.output
