@@ -88,7 +88,7 @@ def test_int8_file_is_at_least_3_5x_smaller_than_fp32_for_a_real_sized_model(tmp
                                                 sparse="never")
     assert sizes[32, "fp32"] / sizes[32, "int8"] >= 3.5  # ~290k weights: headers are noise
     # On the 18k-parameter model the header, scales and fp16 BatchNorm tensors weigh more: the
-    # ratio is lower (3.6x; 3.4x on an earlier 8k-parameter variant, docs/compression.md).
+    # ratio is lower (3.3x in safetensors, 3.6x in the old format; docs/compression.md).
     assert sizes[8, "fp32"] / sizes[8, "int8"] < sizes[32, "fp32"] / sizes[32, "int8"]
 
 
