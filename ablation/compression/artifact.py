@@ -45,6 +45,9 @@ VERSION = 2
 SEP = "#"  # never in a state-dict key (module and parameter names are identifiers)
 ACT_MIN, ACT_MAX = f"{SEP}act{SEP}min", f"{SEP}act{SEP}max"
 SPARSE_CHOICES = ("auto", "never", "always")
+# A safetensors header entry beyond its name: '"#values":{"dtype":"I8","shape":[n],
+# "data_offsets":[a,b]},' is ~64 bytes with typical digits (tests/compression/test_artifact).
+HEADER_ENTRY_BYTES = 64
 _NP = legacy.NP_DTYPES
 Calibration = dict[str, tuple[float, float]]  # observer name -> (min, max) activation range
 
@@ -84,9 +87,9 @@ def _entries(name: str, tensor: torch.Tensor, dtype: str, sparse: str
     flat = values.reshape(-1)
     nonzero = flat != 0
     mask = np.packbits(nonzero)
-    # The bitmask pays off below 97% density for fp32 values, 87.5% for int8; each extra
-    # entry also costs ~70 bytes of header, counted here so "auto" keeps the smaller file.
-    packed = mask.nbytes + int(nonzero.sum()) * flat.itemsize + 140
+    # The bitmask pays off below 97% density for fp32 values, 87.5% for int8; its form also has
+    # one more header entry, counted so that "auto" keeps the smaller file.
+    packed = mask.nbytes + int(nonzero.sum()) * flat.itemsize + len(name) + HEADER_ENTRY_BYTES
     if sparse == "always" or (sparse == "auto" and packed < flat.nbytes):
         extra[name + SEP + "mask"] = mask
         extra[name + SEP + "values"] = np.ascontiguousarray(flat[nonzero])

@@ -85,3 +85,17 @@ def test_a_changed_tensor_table_is_caught(tmp_path):
     path.write_bytes(bad)
     with pytest.raises(artifact.ArtifactError, match="tensor table does not match"):
         artifact.read(path)
+
+
+@pytest.mark.parametrize("mode", ["fp32", "int8"])
+@pytest.mark.parametrize("name", ["w", "stages.2.blocks.1.conv2.weight"])
+def test_auto_picks_the_smaller_file_around_the_crossover(mode, name):
+    # int8: a bitmask pays off below ~85% density for a 64x64 weight; fp32 below ~96%.
+    w = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
+    order = torch.rand(w.shape, generator=torch.Generator().manual_seed(1))
+    for density in [d / 100 for d in range(78, 100)]:
+        state = {name: w * (order < density)}
+        size = {s: len(artifact.encode(state, {}, mode, s, {name}))
+                for s in ("auto", "always", "never")}
+        # Within the header's 8-byte padding (and a digit or two) of the smaller form.
+        assert size["auto"] - min(size["always"], size["never"]) <= 10, (density, size)
