@@ -1,7 +1,7 @@
 """Benchmark: the smallest MNIST artifact within 0.1 point of its uncompressed parent.
 
 Trains one tiny-cnn on the shared MNIST copy, then writes every (pruning ratio x weight format)
-variant to disk in ablate's artifact format, reloads each file and scores the reloaded model on
+variant to disk as a safetensors artifact, reloads each file and scores the reloaded model on
 the official 10,000-image test set. Goal (issue 4): <= 32 KB on disk at >= 99.3% test accuracy.
 
 Run it alone on the machine (it sets 2 torch threads)::
@@ -69,7 +69,8 @@ def variants(model: torch.nn.Module, config: TrainConfig, data_dir: Path,
         for fmt in FORMATS:
             small = quantize_model(copy.deepcopy(pruned), fmt)
             name = f"prune {ratio:.1f} + {fmt}" + (" (ft)" if ratio > 0 else "")
-            res = measure_artifact(small, meta, fmt, tmp / f"{ratio}-{fmt}.ablt", data, batcher)
+            path = tmp / f"{ratio}-{fmt}.safetensors"
+            res = measure_artifact(small, meta, fmt, path, data, batcher)
             rows.append((name, res))
             acc = 100 * res.artifact_test_accuracy
             print(f"{name:24s} {res.artifact_bytes:7d} B  acc {acc:.2f}"
