@@ -124,6 +124,7 @@ def encode(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any], mode: str
     for name, tensor in state.items():
         if not tensor.is_floating_point():
             continue
+        tensor = tensor.detach().cpu()  # a model trained on a GPU writes the same file
         dtype = _dtype_for(name, tensor, mode, weights)
         enc, entries = _entries(name, tensor, dtype, sparse if name in weights else "never")
         tensors.update(entries)

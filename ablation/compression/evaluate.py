@@ -105,8 +105,11 @@ def calibration_ranges(small: nn.Module, data: Splits, batcher: Batcher
     from ablation.compression.int8_kernels import calibrate
 
     x = data.train_x[:CALIBRATION_IMAGES]
-    return calibrate(small, [batcher(x[i:i + CALIBRATION_BATCH])
-                             for i in range(0, len(x), CALIBRATION_BATCH)])
+    # int8 kernels are CPU kernels: the ranges are measured on the CPU, whatever the training
+    # device was.
+    cpu = copy.deepcopy(small).cpu()
+    return calibrate(cpu, [batcher(x[i:i + CALIBRATION_BATCH]).cpu()
+                           for i in range(0, len(x), CALIBRATION_BATCH)])
 
 
 def measure_artifact(small: nn.Module, meta: dict[str, object], mode: str, path: Path,
