@@ -1,16 +1,25 @@
-"""A compact, versioned, pickle-free file format for trained (and compressed) models.
+"""Artifact files: a trained (and compressed) model as a safetensors file, ablate's facts inside.
 
-Layout (all integers little-endian)::
+A file is plain safetensors (8-byte header length, JSON header, raw little-endian tensors), so any
+safetensors tool opens it and nothing in it can run code. Tensor names are the model's state-dict
+keys; compressed forms add entries under the same name with a ``#`` suffix:
 
-    b"ABLT" | u8 version | u32 header length H | H bytes of UTF-8 JSON | payload
+- dense fp32 / fp16 tensors are stored as themselves (``F32`` / ``F16``);
+- an int8 weight is ``name`` (``I8`` codes, the weight's shape) plus ``name#scale`` (``F32``, one
+  symmetric scale per output channel, zero-point 0);
+- a sparse weight is ``name#mask`` (``U8``, the non-zero positions bit-packed in numpy
+  ``packbits`` order) plus ``name#values`` (only the non-zero values, fp32/fp16/int8), and
+  ``name#scale`` for int8;
+- an int8 artifact also holds the calibrated activation ranges of its quantized graph,
+  ``#act#min`` / ``#act#max`` (``F32``, one entry per observer named in ``calibration``).
 
-The JSON header holds the model's build arguments (``meta``), the payload's byte count and CRC-32,
-and one compact entry per tensor, ``[name, shape, encoding, dtype, nbytes]``; tensors follow each
-other in the payload in header order. Encodings: ``"d"`` dense values; ``"b"`` a bitmask of the
-non-zero positions (1 bit per entry, numpy ``packbits`` order) then the non-zero values. Dtypes:
-``"f4"`` float32, ``"f2"`` float16, ``"i1"`` int8 codes preceded by one float32 scale per output
-channel. Integer buffers (BatchNorm's ``num_batches_tracked``) are not stored: evaluation never
-reads them. Loading only parses JSON and copies raw arrays, so a file cannot run code.
+The header's string metadata (``__metadata__``) holds ``format`` ("ablate-artifact"),
+``version`` ("2"), ``mode`` (fp32/fp16/int8), ``meta`` (JSON: model name and build arguments,
+input shape, classes, normalisation, training configuration), ``layout`` (JSON: per state tensor
+``[shape, encoding, dtype]``), ``calibration`` (JSON list of observer names) and ``crc32`` of the
+data section (safetensors itself has no checksum). Files of the first format (``ABLT``) still
+load (:mod:`ablation.compression.legacy`). Integer buffers (BatchNorm's
+``num_batches_tracked``) are not stored: evaluation never reads them.
 """
 
 from __future__ import annotations
@@ -19,7 +28,7 @@ import json
 import struct
 import zlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +36,20 @@ import numpy as np
 import torch
 from torch import nn
 
+from ablation.compression import legacy
 from ablation.compression.transforms import Int8Tensor, dequantize, prunable, quantize_int8
 from ablation.errors import UserError
 
-MAGIC = b"ABLT"
-VERSION = 1
-_PREFIX = struct.Struct("<4sBI")
-_NP: dict[str, np.dtype[Any]] = {"f4": np.dtype("<f4"), "f2": np.dtype("<f2"), "i1": np.dtype("i1")}
+FORMAT = "ablate-artifact"
+VERSION = 2
+SEP = "#"  # never in a state-dict key (module and parameter names are identifiers)
+ACT_MIN, ACT_MAX = f"{SEP}act{SEP}min", f"{SEP}act{SEP}max"
 SPARSE_CHOICES = ("auto", "never", "always")
+# A safetensors header entry beyond its name: '"#values":{"dtype":"I8","shape":[n],
+# "data_offsets":[a,b]},' is ~64 bytes with typical digits (tests/compression/test_artifact).
+HEADER_ENTRY_BYTES = 64
+_NP = legacy.NP_DTYPES
+Calibration = dict[str, tuple[float, float]]  # observer name -> (min, max) activation range
 
 
 class ArtifactError(UserError):
@@ -43,11 +58,14 @@ class ArtifactError(UserError):
 
 @dataclass(frozen=True)
 class Artifact:
-    """What a file holds: the build arguments and the fp32 state it decodes to."""
+    """What a file holds: build arguments, the fp32 state it decodes to, and its int8 parts."""
 
     meta: dict[str, Any]
-    state: dict[str, torch.Tensor]
+    state: dict[str, torch.Tensor]  # every stored tensor as fp32 (int8 weights dequantized)
     version: int
+    mode: str = "fp32"
+    codes: dict[str, Int8Tensor] = field(default_factory=dict)  # int8 weights as stored
+    calibration: Calibration = field(default_factory=dict)
 
 
 def _dtype_for(name: str, tensor: torch.Tensor, mode: str, weight_names: set[str]) -> str:
@@ -56,28 +74,43 @@ def _dtype_for(name: str, tensor: torch.Tensor, mode: str, weight_names: set[str
     return "f2" if mode in ("fp16", "int8") else "f4"
 
 
-def _values(tensor: torch.Tensor, dtype: str) -> tuple[bytes, np.ndarray]:
-    """(prefix bytes, flat value array) of one tensor in ``dtype``."""
+def _entries(name: str, tensor: torch.Tensor, dtype: str, sparse: str
+             ) -> tuple[str, dict[str, np.ndarray]]:
+    """(encoding, safetensors entries) of one state tensor."""
+    extra: dict[str, np.ndarray] = {}
     if dtype == "i1":
         q = quantize_int8(tensor)
-        return q.scales.numpy().astype("<f4").tobytes(), q.codes.numpy().reshape(-1)
-    return b"", tensor.detach().float().numpy().reshape(-1).astype(_NP[dtype])
-
-
-def _encode(tensor: torch.Tensor, dtype: str, sparse: str) -> tuple[str, bytes]:
-    prefix, flat = _values(tensor, dtype)
-    dense = prefix + flat.tobytes()
-    if sparse == "never":
-        return "d", dense
+        extra[name + SEP + "scale"] = q.scales.numpy().astype("<f4")
+        values = q.codes.numpy()
+    else:
+        values = tensor.detach().float().numpy().astype(_NP[dtype])
+    flat = values.reshape(-1)
     nonzero = flat != 0
-    packed = prefix + np.packbits(nonzero).tobytes() + flat[nonzero].tobytes()
-    if sparse == "always" or len(packed) < len(dense):
-        return "b", packed
-    return "d", dense
+    mask = np.packbits(nonzero)
+    # The bitmask pays off below 97% density for fp32 values, 87.5% for int8; its form also has
+    # one more header entry, counted so that "auto" keeps the smaller file.
+    packed = mask.nbytes + int(nonzero.sum()) * flat.itemsize + len(name) + HEADER_ENTRY_BYTES
+    if sparse == "always" or (sparse == "auto" and packed < flat.nbytes):
+        extra[name + SEP + "mask"] = mask
+        extra[name + SEP + "values"] = np.ascontiguousarray(flat[nonzero])
+        return "b", extra
+    extra[name] = np.ascontiguousarray(values)
+    return "d", extra
+
+
+def _serialise(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    from safetensors.numpy import save
+
+    # The data section does not depend on the header, so its CRC-32 can go into the header.
+    first = save(tensors, metadata=metadata)
+    (hlen,) = struct.unpack_from("<Q", first)
+    crc = zlib.crc32(first[8 + hlen:])
+    return bytes(save(tensors, metadata=metadata | {"crc32": str(crc)}))
 
 
 def encode(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any], mode: str = "fp32",
-           sparse: str = "auto", weight_names: set[str] | None = None) -> bytes:
+           sparse: str = "auto", weight_names: set[str] | None = None,
+           calibration: Calibration | None = None) -> bytes:
     """The bytes of an artifact for ``state`` (``mode``: fp32, fp16 or int8 weights).
 
     ``sparse``: "auto" keeps whichever of dense / bitmask is smaller for each conv/linear
@@ -86,19 +119,25 @@ def encode(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any], mode: str
     if mode not in ("fp32", "fp16", "int8") or sparse not in SPARSE_CHOICES:
         raise ValueError(f"bad artifact mode {mode!r} or sparse {sparse!r}")
     weights = weight_names if weight_names is not None else set()
-    entries, chunks = [], []
+    tensors: dict[str, np.ndarray] = {}
+    layout: dict[str, list[Any]] = {}
     for name, tensor in state.items():
         if not tensor.is_floating_point():
             continue
+        tensor = tensor.detach().cpu()  # a model trained on a GPU writes the same file
         dtype = _dtype_for(name, tensor, mode, weights)
-        enc, blob = _encode(tensor, dtype, sparse if name in weights else "never")
-        entries.append([name, list(tensor.shape), enc, dtype, len(blob)])
-        chunks.append(blob)
-    payload = b"".join(chunks)
-    header = json.dumps({"meta": dict(meta), "size": len(payload),
-                         "crc": zlib.crc32(payload), "tensors": entries},
-                        separators=(",", ":")).encode()
-    return _PREFIX.pack(MAGIC, VERSION, len(header)) + header + payload
+        enc, entries = _entries(name, tensor, dtype, sparse if name in weights else "never")
+        tensors.update(entries)
+        layout[name] = [list(tensor.shape), enc, dtype]
+    calibration = calibration or {}
+    if calibration:
+        tensors[ACT_MIN] = np.array([v[0] for v in calibration.values()], "<f4")
+        tensors[ACT_MAX] = np.array([v[1] for v in calibration.values()], "<f4")
+    metadata = {"format": FORMAT, "version": str(VERSION), "mode": mode,
+                "meta": json.dumps(dict(meta), separators=(",", ":")),
+                "layout": json.dumps(layout, separators=(",", ":")),
+                "calibration": json.dumps(list(calibration))}
+    return _serialise(tensors, metadata)
 
 
 def weight_names(model: nn.Module) -> set[str]:
@@ -108,70 +147,94 @@ def weight_names(model: nn.Module) -> set[str]:
 
 
 def write(path: Path, model: nn.Module, meta: Mapping[str, Any], mode: str = "fp32",
-          sparse: str = "auto") -> int:
-    """Write ``model`` to ``path`` atomically; returns the file's size in bytes."""
-    blob = encode(model.state_dict(), meta, mode, sparse, weight_names(model))
+          sparse: str = "auto", calibration: Calibration | None = None) -> int:
+    """Write ``model`` to ``path`` atomically; returns the file's size in bytes (os.stat)."""
+    blob = encode(model.state_dict(), meta, mode, sparse, weight_names(model), calibration)
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(blob)
     tmp.replace(path)
     return path.stat().st_size
 
 
-def _bad(path: object, why: str) -> ArtifactError:
-    return ArtifactError(f"{path}: not a readable ablate artifact ({why})")
+def _bad(where: object, why: str) -> ArtifactError:
+    return ArtifactError(f"{where}: not a readable ablate artifact ({why})")
 
 
-def _header(blob: bytes, where: object) -> tuple[dict[str, Any], int, bytes]:
-    if len(blob) < _PREFIX.size:
+def _header(blob: bytes, where: object) -> dict[str, str]:
+    """The checked ``__metadata__`` of safetensors bytes (size, format, version, CRC-32)."""
+    if len(blob) < 8:
         raise _bad(where, f"truncated: {len(blob)} bytes")
-    magic, version, hlen = _PREFIX.unpack_from(blob)
-    if magic != MAGIC:
-        raise _bad(where, f"wrong magic {magic!r}")
-    if version != VERSION:
-        raise _bad(where, f"format version {version}, this reader knows {VERSION}")
-    end = _PREFIX.size + hlen
+    (hlen,) = struct.unpack_from("<Q", blob)
+    if hlen > len(blob) - 8:
+        raise _bad(where, f"truncated: header of {hlen} bytes in a {len(blob)}-byte file")
     try:
-        header = json.loads(blob[_PREFIX.size:end].decode())
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise _bad(where, "header is not valid JSON; truncated or corrupt") from None
-    payload = blob[end:]
-    if len(payload) != header.get("size"):
-        raise _bad(where, f"payload is {len(payload)} bytes, header says {header.get('size')}")
-    if zlib.crc32(payload) != header.get("crc"):
-        raise _bad(where, "payload checksum mismatch; the file is corrupt")
-    return header, version, payload
+        header = json.loads(blob[8:8 + hlen].decode())
+        ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
+        metadata = dict(header.get("__metadata__") or {})
+    except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError,
+            ValueError, IndexError):
+        raise _bad(where, "header is not valid safetensors JSON; truncated or corrupt") from None
+    if metadata.get("format") != FORMAT:
+        raise _bad(where, "a safetensors file without ablate's metadata")
+    if metadata.get("version") != str(VERSION):
+        raise _bad(where, f"format version {metadata.get('version')}, this reader knows "
+                   f"{VERSION}")
+    data = blob[8 + hlen:]
+    if len(data) != max(ends, default=0):
+        raise _bad(where, f"data is {len(data)} bytes, header says {max(ends, default=0)}")
+    if str(zlib.crc32(data)) != metadata.get("crc32"):
+        raise _bad(where, "data checksum mismatch; the file is corrupt")
+    return metadata
 
 
-def _decode_one(buf: bytes, shape: list[int], enc: str, dtype: str) -> torch.Tensor:
-    n = int(np.prod(shape)) if shape else 1
-    pos, scales = 0, None
-    if dtype == "i1":
-        scales = torch.from_numpy(np.frombuffer(buf, "<f4", shape[0]).copy())
-        pos = 4 * shape[0]
+def _tensor(arrays: Mapping[str, np.ndarray], name: str, shape: list[int], enc: str,
+            dtype: str) -> torch.Tensor | Int8Tensor:
     if enc == "b":
-        nbits = (n + 7) // 8
-        mask = np.unpackbits(np.frombuffer(buf, np.uint8, nbits, pos))[:n].astype(bool)
+        n = int(np.prod(shape)) if shape else 1
+        mask = np.unpackbits(arrays[name + SEP + "mask"])[:n].astype(bool)
         flat = np.zeros(n, _NP[dtype])
-        flat[mask] = np.frombuffer(buf, _NP[dtype], int(mask.sum()), pos + nbits)
+        flat[mask] = arrays[name + SEP + "values"]
+        values = torch.from_numpy(flat.reshape(shape))
     else:
-        flat = np.frombuffer(buf, _NP[dtype], n, pos).copy()
-    values = torch.from_numpy(flat.reshape(shape))
-    if scales is not None:
-        return dequantize(Int8Tensor(values, scales))
+        values = torch.from_numpy(np.array(arrays[name]).reshape(shape))
+    if dtype == "i1":
+        return Int8Tensor(values, torch.from_numpy(np.array(arrays[name + SEP + "scale"])))
     return values.float()
 
 
-def decode(blob: bytes, where: object = "<bytes>") -> Artifact:
-    """Parse and verify artifact bytes into fp32 tensors; a bad file raises ArtifactError."""
-    header, version, payload = _header(blob, where)
-    state, pos = {}, 0
+def _decode_v2(blob: bytes, where: object) -> Artifact:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load
+
+    metadata = _header(blob, where)
     try:
-        for name, shape, enc, dtype, nbytes in header["tensors"]:
-            state[name] = _decode_one(payload[pos:pos + nbytes], shape, enc, dtype)
-            pos += nbytes
-    except (KeyError, ValueError, TypeError) as exc:
-        raise _bad(where, f"tensor table does not match the payload: {exc}") from None
-    return Artifact(dict(header["meta"]), state, version)
+        arrays = load(blob)
+        meta, layout = json.loads(metadata["meta"]), json.loads(metadata["layout"])
+        tensors = {name: _tensor(arrays, name, *spec) for name, spec in layout.items()}
+        observers = json.loads(metadata.get("calibration", "[]"))
+        calibration = {}
+        if observers:
+            lows, highs = arrays[ACT_MIN].tolist(), arrays[ACT_MAX].tolist()
+            calibration = {n: (lows[i], highs[i]) for i, n in enumerate(observers)}
+    except (SafetensorError, KeyError, ValueError, TypeError, IndexError) as exc:
+        raise _bad(where, f"tensor table does not match the data: {exc}") from None
+    return _artifact(meta, tensors, VERSION, metadata.get("mode", "fp32"), calibration)
+
+
+def _artifact(meta: dict[str, Any], tensors: Mapping[str, torch.Tensor | Int8Tensor],
+              version: int, mode: str, calibration: Calibration) -> Artifact:
+    codes = {k: v for k, v in tensors.items() if isinstance(v, Int8Tensor)}
+    state = {k: dequantize(v) if isinstance(v, Int8Tensor) else v for k, v in tensors.items()}
+    return Artifact(meta, state, version, mode, codes, calibration)
+
+
+def decode(blob: bytes, where: object = "<bytes>") -> Artifact:
+    """Parse and verify artifact bytes (safetensors, or the old ABLT format); a bad file raises
+    ArtifactError."""
+    if blob[:4] == legacy.MAGIC:
+        meta, tensors, mode = legacy.decode(blob, where)
+        return _artifact(meta, tensors, legacy.VERSION, mode, {})
+    return _decode_v2(blob, where)
 
 
 def read(path: Path) -> Artifact:
@@ -200,16 +263,50 @@ def model_meta(config: Any, input_shape: tuple[int, int, int], n_classes: int) -
             "dropout": config.dropout}
 
 
-def load_model(path: Path) -> nn.Module:
-    """Rebuild the model an artifact describes and fill in its weights (eval mode)."""
+def rebuild(art: Artifact, where: object = "<bytes>") -> nn.Module:
+    """The fp32 model an artifact describes, its weights filled in (int8 ones dequantized)."""
     from ablation.models import build_model
 
-    art = read(path)
     m = art.meta
     try:
         model = build_model(m["model"], tuple(m["input_shape"]), m["n_classes"],
                             m["activation"], width=m["width"], blocks=m["blocks"],
                             dropout=m["dropout"])
     except KeyError as exc:
-        raise _bad(path, f"meta lacks {exc}") from None
+        raise _bad(where, f"meta lacks {exc}") from None
     return load_state(model, art)
+
+
+@dataclass(frozen=True)
+class LoadedArtifact:
+    """A reloaded artifact: the model to run, its fp32 twin, and which kernels the model runs."""
+
+    artifact: Artifact
+    model: nn.Module  # what inference runs: int8 kernels for an int8 file where possible
+    reference: nn.Module  # the fp32 model (int8 weights dequantized): sparsity, fallbacks
+    kernels: str  # "fp32", "fp32 (from fp16)", "int8 (x86 kernels)", "fp32 (dequantized ...)"
+
+
+def open_artifact(art: Artifact, where: object = "<bytes>", int8: bool = True) -> LoadedArtifact:
+    """Rebuild ``art``'s model; an int8 file runs on int8 kernels unless ``int8`` is False."""
+    from ablation.compression.int8_kernels import DEQUANTIZED, int8_module
+
+    reference = rebuild(art, where)
+    if art.mode != "int8":
+        return LoadedArtifact(art, reference, reference,
+                              "fp32" if art.mode == "fp32" else f"fp32 (from {art.mode})")
+    if not int8:
+        return LoadedArtifact(art, reference, reference, DEQUANTIZED)
+    model, kernels = int8_module(reference, art.calibration, tuple(art.meta["input_shape"]))
+    return LoadedArtifact(art, model, reference, kernels)
+
+
+def load(path: Path, int8: bool = True) -> LoadedArtifact:
+    """Read an artifact file and rebuild its model (see :func:`open_artifact`)."""
+    return open_artifact(read(path), path, int8)
+
+
+def load_model(path: Path, int8: bool = True) -> nn.Module:
+    """The runnable model of an artifact file (eval mode): int8 kernels for an int8 file where
+    this CPU has them, else fp32."""
+    return load(path, int8).model

@@ -7,6 +7,7 @@ Every figure here comes from the reloaded file, never from the in-memory model: 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import statistics
 import time
@@ -43,6 +44,9 @@ class CompressionResult:
     artifact_val_accuracy: float
     latency_ms_b1: float  # median CPU milliseconds per batch of 1
     latency_ms_b256: float  # median CPU milliseconds per batch of 256
+    # Which kernels the reloaded model ran on (artifact.LoadedArtifact.kernels): "fp32",
+    # "int8 (x86 kernels)", or "fp32 (dequantized int8): <why>" where int8 kernels are missing.
+    kernels: str = "fp32"
 
 
 def wants_artifact(config: TrainConfig) -> bool:
@@ -90,14 +94,37 @@ def latency_ms(model: nn.Module, x: torch.Tensor, repeats: int) -> float:
     return statistics.median(times)
 
 
+CALIBRATION_IMAGES = 512  # training images whose activation ranges an int8 artifact stores
+CALIBRATION_BATCH = 256
+
+
+def calibration_ranges(small: nn.Module, data: Splits, batcher: Batcher
+                       ) -> artifact.Calibration:
+    """Activation ranges of ``small`` over the first training images (normalised, no
+    augmentation), for the int8 kernels of the reloaded file."""
+    from ablation.compression.int8_kernels import calibrate
+
+    x = data.train_x[:CALIBRATION_IMAGES]
+    # int8 kernels are CPU kernels: the ranges are measured on the CPU, whatever the training
+    # device was.
+    cpu = copy.deepcopy(small).cpu()
+    return calibrate(cpu, [batcher(x[i:i + CALIBRATION_BATCH]).cpu()
+                           for i in range(0, len(x), CALIBRATION_BATCH)])
+
+
 def measure_artifact(small: nn.Module, meta: dict[str, object], mode: str, path: Path,
-                     data: Splits, batcher: Batcher) -> CompressionResult:
-    """Write ``small`` to ``path`` as ``mode``, reload it and measure the reloaded model."""
-    artifact.write(path, small, meta, mode)
+                     data: Splits, batcher: Batcher, int8: bool = True) -> CompressionResult:
+    """Write ``small`` to ``path`` as ``mode``, reload it and measure the reloaded model.
+
+    ``int8=False`` runs an int8 file dequantized in fp32 (the comparison in the benchmark).
+    """
+    calibration = calibration_ranges(small, data, batcher) if mode == "int8" else None
+    artifact.write(path, small, meta, mode, calibration=calibration)
     size = os.path.getsize(path)
     fp32 = len(artifact.encode(small.state_dict(), meta, "fp32", "never",
                                artifact.weight_names(small)))
-    loaded = artifact.load_model(path)
+    reloaded = artifact.load(path, int8)
+    loaded = reloaded.model
     _, pred = evaluate(loaded, data.test_x, data.test_y, batcher, nn.CrossEntropyLoss())
     val_acc = float("nan")
     if len(data.val_y):
@@ -106,9 +133,10 @@ def measure_artifact(small: nn.Module, meta: dict[str, object], mode: str, path:
     x = batcher(data.test_x[:256])
     return CompressionResult(
         artifact_bytes=size, fp32_bytes=fp32, artifact_ratio=size / fp32,
-        sparsity=sparsity(loaded), artifact_test_accuracy=accuracy(data.test_y, pred),
+        sparsity=sparsity(reloaded.reference), artifact_test_accuracy=accuracy(data.test_y, pred),
         artifact_val_accuracy=val_acc,
-        latency_ms_b1=latency_ms(loaded, x[:1], 50), latency_ms_b256=latency_ms(loaded, x, 5))
+        latency_ms_b1=latency_ms(loaded, x[:1], 50), latency_ms_b256=latency_ms(loaded, x, 5),
+        kernels=reloaded.kernels)
 
 
 def artifact_meta(config: TrainConfig, data: Splits, batcher: Batcher) -> dict[str, object]:
@@ -116,6 +144,8 @@ def artifact_meta(config: TrainConfig, data: Splits, batcher: Batcher) -> dict[s
     meta: dict[str, object] = artifact.model_meta(config, data.input_shape, data.n_classes)
     meta["mean"] = [round(float(v), 6) for v in batcher.mean.flatten()]
     meta["std"] = [round(float(v), 6) for v in batcher.std.flatten()]
+    meta["classes"] = list(data.classes)
+    meta["config"] = dataclasses.asdict(config)
     return meta
 
 

@@ -90,7 +90,9 @@ def record_compression(trial: optuna.Trial, result: FitResult, point: Point,
     from ablation.compression.evaluate import compress_and_evaluate
 
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"trial-{trial.number}-{point.config.quantize}.ablt"
+        # The file name is what optuna-dashboard shows; readers look artifacts up by id and
+        # tell the format by its first bytes, so trials stored as ".ablt" still load.
+        path = Path(tmp) / f"trial-{trial.number}-{point.config.quantize}.safetensors"
         measured = compress_and_evaluate(result, point.config, point.seed, data_dir=data_dir,
                                          path=path)
         artifact_id = _upload(trial, store, artifacts_dir, path, "application/octet-stream")
@@ -98,4 +100,5 @@ def record_compression(trial: optuna.Trial, result: FitResult, point: Point,
     for key, value in values.items():
         trial.set_user_attr(key, value)
     trial.set_user_attr("compressed_artifact", artifact_id)
+    trial.set_user_attr("artifact_kernels", measured.kernels)  # the path its figures ran on
     return values

@@ -19,6 +19,7 @@ import optuna
 import torch
 from torch import nn
 
+from ablation.compression.artifact import LoadedArtifact, decode
 from ablation.data.datasets import make_splits
 from ablation.engine import db
 from ablation.engine.artifact_store import Location, artifact_store
@@ -81,27 +82,35 @@ def _precision_used(config: TrainConfig, env: dict[str, object]) -> str:
     return "bf16" if config.precision == "bf16" and env.get("bf16_native") else "fp32"
 
 
-def trial_weights(store: Store, study_name: str, number: int,
-                  artifacts_dir: Location) -> dict[str, torch.Tensor]:
-    """The final state_dict of a complete trial, read from its Optuna artifact."""
+def _stored_blob(store: Store, study_name: str, number: int, artifacts_dir: Location,
+                 attr: str, what: str) -> tuple[bytes, str]:
+    """(bytes, id) of the artifact a complete trial names in user attribute ``attr``."""
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None:
         raise UserError(f"study {study_name!r} has no trial {number}")
     if trial.state != optuna.trial.TrialState.COMPLETE:
         raise UserError(f"trial {number} of study {study_name!r} is {trial.state.name.lower()}, "
-                        "not complete: it has no final weights")
-    artifact_id = trial.user_attrs.get("weights_artifact")
+                        f"not complete: it has no {what}")
+    artifact_id = trial.user_attrs.get(attr)
     if artifact_id is None:
-        raise UserError(f"trial {number} of study {study_name!r} stored no weights (its trainer "
-                        "returned no model)")
+        why = ("its trainer returned no model" if attr == "weights_artifact"
+               else "its configuration writes no artifact")
+        raise UserError(f"trial {number} of study {study_name!r} stored no {what} ({why})")
     try:
         with artifact_store(artifacts_dir, create=False).open_reader(str(artifact_id)) as f:
-            blob = f.read()
+            return f.read(), str(artifact_id)
     except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
-        raise UserError(f"weights of trial {number} (artifact {artifact_id}) not found in "
+        raise UserError(f"{what} of trial {number} (artifact {artifact_id}) not found in "
                         f"{artifacts_dir}; pass --artifacts DIR where the study stored them"
                         ) from None
+
+
+def trial_weights(store: Store, study_name: str, number: int,
+                  artifacts_dir: Location) -> dict[str, torch.Tensor]:
+    """The final state_dict of a complete trial, read from its Optuna artifact."""
+    blob, artifact_id = _stored_blob(store, study_name, number, artifacts_dir,
+                                     "weights_artifact", "weights")
     try:
         state = torch.load(io.BytesIO(blob), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - truncated, garbage, or not a weights file
@@ -132,6 +141,36 @@ def load_trial_model(store: Store, study_name: str, number: int, artifacts_dir: 
     model.eval()
     batcher = Batcher.for_data(data.train_x, augment=False)
     return LoadedModel(model, config, data.input_shape, data.classes, batcher, precision)
+
+
+def trial_artifact(store: Store, study_name: str, number: int,
+                   artifacts_dir: Location) -> LoadedArtifact:
+    """A complete trial's compressed artifact, rebuilt (int8 kernels where the CPU has them).
+
+    Artifacts are looked up by id and told apart by their first bytes, so trials stored as
+    ``.ablt`` files before artifacts became safetensors load the same way.
+    """
+    from ablation.compression.artifact import open_artifact
+
+    blob, artifact_id = _stored_blob(store, study_name, number, artifacts_dir,
+                                     "compressed_artifact", "compressed artifact")
+    return open_artifact(decode(blob, f"artifact {artifact_id} in {artifacts_dir}"),
+                         f"artifact {artifact_id} in {artifacts_dir}")
+
+
+def load_compressed_model(store: Store, study_name: str, number: int,
+                          artifacts_dir: Location) -> LoadedModel:
+    """Trial ``number``'s compressed model, ready to predict; needs no data set (the file holds
+    its input normalisation)."""
+    config, _ = trial_config(store, study_name, number)
+    loaded = trial_artifact(store, study_name, number, artifacts_dir)
+    meta = loaded.artifact.meta
+    shape = tuple(meta["input_shape"])
+    mean, std = (torch.tensor(meta[k]).view(1, -1, 1, 1) for k in ("mean", "std"))
+    # Files written before classes were recorded name them by index.
+    classes = tuple(meta.get("classes") or (str(i) for i in range(meta["n_classes"])))
+    return LoadedModel(loaded.model, config, (shape[0], shape[1], shape[2]), classes,
+                       Batcher(mean, std, augment=False), "fp32")
 
 
 KAGGLE_SHAPE = (1, 28, 28)  # Kaggle digit-recognizer: 784 grey pixels, digits 0-9
