@@ -313,7 +313,7 @@ def targets(arms: list[ArmResult], peaks: dict[str, float]) -> list[str]:
     ref, ours = arms[0], arms[1:]
     best_epoch = min(ours, key=lambda a: a.sec_per_epoch)
     ratio = ref.sec_per_epoch / best_epoch.sec_per_epoch
-    out = [f"- target per-epoch speed >= 6x the reference: {ratio:.1f}x ('{best_epoch.name}') "
+    out = [f"- target per-epoch speed >= 6x the reference: {ratio:.2f}x ('{best_epoch.name}') "
            f"-> {'met' if ratio >= 6 else 'not met'}"]
     for t, limit in zip(TARGETS, (5.0, 30.0), strict=True):
         times = [(w, a.name) for a in ours if (w := a.worst_time_to(t)) is not None]

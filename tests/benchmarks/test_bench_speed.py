@@ -35,7 +35,7 @@ def test_targets_are_checked_against_the_run_s_own_figures() -> None:
     fast = _arm("fast", [3.0, 6.0], [0.991, 0.994], "bf16")   # 6.7x per epoch; 99.0% at 3 s
     slow = _arm("slow", [4.0, 8.0], [0.95, 0.991], "fp32")
     lines = targets([ref, fast, slow], PEAKS)
-    assert lines[0].endswith("6.7x ('fast') -> met")
+    assert lines[0].endswith("6.67x ('fast') -> met")
     assert "99.0% in <= 5 s (slowest seed): 3.0 s ('fast') -> met" in lines[1]
     assert "99.3% in <= 30 s (slowest seed): 6.0 s ('fast') -> met" in lines[2]
     # fast: 1e7 * 2e4 / 3 s = 66.7 GFLOP/s = 7% of bf16's 1000; slow: 50/200 = 25% of fp32's
