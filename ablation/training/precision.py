@@ -1,17 +1,21 @@
 """Which precision a run trains in, and the autocast context for it.
 
-``precision = "auto"`` (the default) means bf16 only where the CPU computes bf16 natively, fp32
-everywhere else. Native means the CPU's flags say so (``avx512_bf16`` or ``amx_bf16``):
+``precision = "auto"`` (the default) means whichever of bf16 and fp32 trains faster on this CPU.
+Where the flags say native bf16 (``avx512_bf16`` or ``amx_bf16``) it is bf16, without measuring.
+Where oneDNN cannot run bf16 at all it is fp32. In between the flags are not enough:
 ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` also answers True on AVX-512 CPUs without
 AVX512-BF16, where oneDNN emulates bf16 at about half the speed of fp32 (measured on an Intel Xeon:
-7.8 s per MNIST epoch in bf16 against 4.3 s in fp32, benchmarks/step_speed.py). An explicit
-``"bf16"`` is honoured even where it is emulated; the run record says which precision ran.
+7.8 s per MNIST epoch in bf16 against 4.3 s in fp32, benchmarks/step_speed.py), and a CPU whose
+flags cannot be read says nothing; there a short timing decides, once per machine
+(``training/bf16probe.py``; ``ABLATE_PRECISION_PROBE`` overrides it). An explicit ``"bf16"`` is
+honoured even where it is emulated; the run record says which precision ran.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,13 +52,76 @@ def bf16_native(flags: Iterable[str] | None = None) -> bool:
 def resolve_precision(requested: str, flags: Iterable[str] | None = None) -> str:
     """The precision a run of ``requested`` ("auto", "fp32" or "bf16") actually uses on a CPU.
 
-    ``flags`` stands in for this CPU's flags (tests inject a CPU without bf16).
+    ``flags`` stands in for this CPU's flags (tests inject a CPU without bf16); with injected
+    flags "auto" follows the flags alone (native bf16 or fp32), as no measurement can stand in
+    for an injected CPU.
     """
     if requested == "auto":
-        return "bf16" if bf16_native(flags) else "fp32"
+        if flags is not None:
+            return "bf16" if bf16_native(flags) else "fp32"
+        return _host_auto(os.environ.get(PROBE_ENV, ""))
     if requested not in ("fp32", "bf16"):
         raise ValueError(f"unknown precision {requested!r}")
     return requested
+
+
+PROBE_ENV = "ABLATE_PRECISION_PROBE"
+
+
+@functools.cache
+def _host_auto(override: str) -> str:
+    return auto_precision(_host_flags(), override=override)
+
+
+def mkldnn_bf16() -> bool:
+    """Whether oneDNN runs bf16 here at all (natively or emulated); True where torch cannot say,
+    so that the measurement decides."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return True
+
+
+def auto_precision(flags: Iterable[str], *, override: str = "",
+                   emulated: Callable[[], bool] = mkldnn_bf16,
+                   measure: Callable[[], dict[str, float]] | None = None,
+                   cache: Path | None = None) -> str:
+    """What "auto" means on a CPU with ``flags``: the flags where they settle it, else the cached
+    or newly measured faster precision (``training/bf16probe.py``).
+
+    ``override`` is ABLATE_PRECISION_PROBE's value: "fp32"/"bf16" answer, "off" keeps the flags
+    only, "again" measures anew. ``emulated`` says whether oneDNN runs bf16 at all; ``measure``
+    and ``cache`` stand in for the timing and its file (tests inject both).
+    """
+    from ablation.training import bf16probe
+
+    flags = frozenset(flags)
+    override = override.strip().lower()
+    if override in ("fp32", "bf16"):
+        return override
+    if bf16_native(flags):
+        return "bf16"
+    if override == "off" or not emulated():
+        return "fp32"
+    import torch
+
+    key = bf16probe.machine_key(flags, cpu_model(), torch.__version__)
+    return bf16probe.probed_precision(key, measure, cache, again=override == "again")
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU's model name from ``cpuinfo`` ("unknown" where it has none)."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return "unknown"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            return value.strip()
+    return "unknown"
 
 
 def autocast(precision: str, device_type: str = "cpu") -> torch.autocast:
