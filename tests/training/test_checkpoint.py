@@ -13,6 +13,13 @@ from ablation.training.checkpoint import EpochCheckpoint, checkpoint_path
 from ablation.training.fit import fit
 
 
+def assert_same_weights(a, b) -> None:
+    """Every tensor of model ``a``'s state equals ``b``'s bit for bit."""
+    theirs = b.state_dict()
+    for name, value in a.state_dict().items():
+        assert torch.equal(value, theirs[name]), name
+
+
 class Stop(Exception):
     pass
 
@@ -44,8 +51,7 @@ def test_resumed_run_equals_uninterrupted_run(tiny_config, tmp_path):
     assert [r.epoch for r in seen] == [1, 2, 3]  # stored epochs replayed, then epoch 3 trained
     assert [r.val_loss for r in resumed.curve] == [r.val_loss for r in whole.curve]
     assert resumed.metrics.test_loss == whole.metrics.test_loss
-    for name, value in whole.model.state_dict().items():
-        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert_same_weights(whole.model, resumed.model)
 
 
 def test_checkpoint_is_plain_tensors_and_loads_weights_only(tiny_config, tmp_path):
@@ -118,8 +124,7 @@ def test_resume_restores_swa_and_sparsity_state(tiny_config, tmp_path, changes):
     resumed = fit(config, 5, data_dir=tmp_path, checkpoint=again)
     assert again.resumed_from == 2
     assert resumed.metrics.test_loss == whole.metrics.test_loss
-    for name, value in whole.model.state_dict().items():
-        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert_same_weights(whole.model, resumed.model)
 
 
 def test_checkpoint_without_a_helpers_state_is_not_used(tiny_config, tmp_path):
@@ -155,8 +160,7 @@ def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu(tiny_config, tmp_path)
     again = EpochCheckpoint(path)
     resumed = fit(config, 3, data_dir=tmp_path, checkpoint=again)
     assert again.resumed_from == 1
-    for name, value in whole.model.state_dict().items():
-        assert torch.equal(value, resumed.model.state_dict()[name]), name
+    assert_same_weights(whole.model, resumed.model)
 
 
 def test_a_generator_state_of_another_device_kind_starts_over(tiny_config, tmp_path):
