@@ -228,23 +228,31 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
 @data_dir_option
 @device_options("cpu", "Where the model predicts: cpu (whatever device it trained on), or "
                 "auto, cuda, cuda:N, mps.")
+@click.option("--compressed", is_flag=True,
+              help="Predict with the trial's compressed artifact (pruned/int8, as stored; int8 "
+                   "kernels where the CPU has them) instead of its full weights. CPU only; "
+                   "needs no data set.")
 def predict(study: str, number: int, input_path: Path, output: Path, storage: str,
-            artifacts: Path | None, data_dir: Path, device: str) -> None:
+            artifacts: Path | None, data_dir: Path, device: str, compressed: bool) -> None:
     """Write a Kaggle submission (ImageId,Label) for INPUT from trial N's stored model.
 
-    The training data set must be readable: inputs are normalised with its training-split
-    statistics, exactly as in training.
+    The training data set must be readable (not with --compressed): inputs are normalised with
+    its training-split statistics, exactly as in training.
     """
     from ablation.engine.device_plan import checked_device, loaded_on
     from ablation.engine.store import artifacts_dir_for
-    from ablation.engine.trained import load_trial_model, predict_kaggle
+    from ablation.engine.trained import load_compressed_model, load_trial_model, predict_kaggle
     from ablation.reporting.exports import submission_csv
 
+    if compressed and device != "cpu":
+        raise UserError(f"--compressed runs on the CPU (quantized kernels are CPU kernels); "
+                        f"leave out --device {device}")
     checked_device(device, "--device")
     check_output(output, storage, [input_path], "-o")
     store = _open(storage)
-    loaded = loaded_on(load_trial_model(store, stored_name(store, study), number,
-                                        artifacts_dir_for(storage, artifacts), data_dir), device)
+    name, where = stored_name(store, study), artifacts_dir_for(storage, artifacts)
+    loaded = (load_compressed_model(store, name, number, where) if compressed else
+              loaded_on(load_trial_model(store, name, number, where, data_dir), device))
     write_text(output, submission_csv(predict_kaggle(loaded, input_path)), storage,
                inputs=[input_path], option="-o")
 

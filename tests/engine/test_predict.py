@@ -114,3 +114,37 @@ def test_predict_refuses_a_model_of_another_input_shape(tmp_path, storage_url):
     res = invoke("predict", "small", "--trial", "0", "--input", str(csv_in), "-o",
                  str(tmp_path / "s.csv"), "--storage", storage_url, "--data-dir", str(tmp_path))
     assert res.exit_code == 2 and "1x8x8" in res.output
+
+
+def test_predict_compressed_uses_the_stored_int8_artifact_without_the_data_set(
+        tmp_path, storage_url):
+    from ablation.engine.trained import load_compressed_model
+
+    data = tmp_path / "data"
+    write_idx(data, "", n_train=300, n_test=60, gz=True)
+    study = tmp_path / "int8.toml"
+    study.write_text(STUDY.replace('"kaggle"', '"k8"').format(dataset="mnist")
+                     .replace('choices = ["nadam"]', 'choices = ["nadam"]\n[axes.quantize]\n'
+                              'choices = ["int8"]'))
+    res = invoke("run", str(study), "--storage", storage_url, "--data-dir", str(data))
+    assert res.exit_code == 0, res.output
+    store = open_store(storage_url)
+    arts = Path(storage_url.removeprefix("sqlite:///")).parent / "artifacts"
+    number = next(n for n in range(2) if trial_attrs(store, "k8", n).get("compressed_artifact"))
+    test_x = load_raw("mnist", str(data)).test_x[:20]
+    write_kaggle_test(tmp_path / "test.csv", test_x.numpy())
+    out = tmp_path / "sub.csv"
+    args = ["predict", "k8", "--trial", str(number), "--input", str(tmp_path / "test.csv"),
+            "--storage", storage_url, "--data-dir", str(tmp_path / "no-data-here")]
+    res = invoke(*args, "-o", str(out), "--compressed")
+    assert res.exit_code == 0, res.output
+    labels = [int(r["Label"]) for r in csv.DictReader(out.open())]
+    want = load_compressed_model(store, "k8", number, arts).predict(test_x).tolist()
+    assert labels == want and len(labels) == 20
+    on_gpu = invoke(*args, "-o", str(tmp_path / "gpu.csv"), "--compressed", "--device", "cuda")
+    assert on_gpu.exit_code == 2 and "--compressed runs on the CPU" in on_gpu.output
+    plain = 1 - number  # the baseline: trained in fp32, no compressed artifact
+    none = invoke(*args[:3], str(plain), *args[4:], "-o", str(tmp_path / "n.csv"),
+                  "--compressed")
+    assert none.exit_code == 2 and "compressed artifact" in none.output
+    assert not (tmp_path / "gpu.csv").exists() and not (tmp_path / "n.csv").exists()
