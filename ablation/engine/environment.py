@@ -13,6 +13,7 @@ from typing import Any
 
 from ablation.training.device import Machine, device_precision, machine, pick_device
 from ablation.training.precision import NATIVE_BF16_FLAGS, bf16_native, cpu_flags
+from ablation.training.precision import cpu_model as cpuinfo_model
 
 PACKAGES = ("torch", "torchvision", "optuna", "sqlalchemy", "numpy", "ablate")
 
@@ -37,14 +38,8 @@ def git_sha(path: Path | None = None) -> str | None:
 
 def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name (platform.processor() where /proc/cpuinfo has none)."""
-    try:
-        for line in cpuinfo.read_text(errors="replace").splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() == "model name":
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    name = cpuinfo_model(cpuinfo)
+    return name if name != "unknown" else platform.processor() or "unknown"
 
 
 def environment(threads: int, device: str = "cpu", deterministic: bool = False

@@ -92,22 +92,22 @@ class SearchWorker(Worker):
                 continue
             self._run_sampled(trial, env)
             ran += 1
-            failed_in_a_row = failed_in_a_row + 1 if self._failed(trial) else 0
+            failure = self._failure(trial)
+            failed_in_a_row = failed_in_a_row + 1 if failure is not None else 0
             if failed_in_a_row >= MAX_ATTEMPTS:
                 # Every trial failing is the trainer's or the study's fault, not the sample's:
                 # stop instead of sampling the freed budget for ever.
                 raise TrialsFailed(f"study {self.spec.name!r}: the last {failed_in_a_row} "
                                    f"sampled trials failed (last: trial {trial.number}, "
-                                   f"{self._failure(trial)}); see `ablate show "
-                                   f"{self.spec.name}`")
+                                   f"{failure}); see `ablate show {self.spec.name}`")
         return ran
 
-    def _failed(self, trial: optuna.Trial) -> bool:
-        return self.study._storage.get_trial(trial._trial_id).state == TrialState.FAIL
-
-    def _failure(self, trial: optuna.Trial) -> str:
-        attrs = self.study._storage.get_trial(trial._trial_id).user_attrs
-        return str(attrs.get("failure", "no reason recorded"))
+    def _failure(self, trial: optuna.Trial) -> str | None:
+        """Why ``trial`` failed, or None where it did not."""
+        stored = self.study._storage.get_trial(trial._trial_id)
+        if stored.state != TrialState.FAIL:
+            return None
+        return str(stored.user_attrs.get("failure", "no reason recorded"))
 
     def _give_back(self, trial: optuna.Trial) -> None:
         trial.set_user_attr("not_run", "over the trial budget (another worker took it)")
