@@ -185,7 +185,7 @@ def _runner(plan: Any, workers: int, fit_fn: Any, store: Any,
             from ablation.engine.ray_launcher import run_on_ray
 
             return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
-        if workers > 1:
+        if workers > 1 or placements:  # one --devices GPU too: its process sees only it
             return run_workers(s, o, workers, fit_fn, WorkerProgress, store, placements)
         return run_study(s, o, fit_fn, RichProgress(), store)
 

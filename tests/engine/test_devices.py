@@ -220,6 +220,12 @@ def test_run_devices_starts_one_worker_per_gpu_slot(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     visible = [(("CUDA_VISIBLE_DEVICES", g),) for g in "0101"]
     assert seen and all(s == (4, visible, "auto") for s in seen)
+    seen.clear()  # one GPU named: still its own worker process, seeing only that GPU
+    one = invoke("run", "optimizers", "--dataset", "digits", "--epochs", "1", "--seeds", "1",
+                 "--devices", "cuda:1", "--trainer", "tests.fakes:sleep_fit",
+                 "--storage", f"sqlite:///{tmp_path / 'one.db'}")
+    assert one.exit_code == 0, one.output
+    assert seen and all(s == (1, [(("CUDA_VISIBLE_DEVICES", "1"),)], "auto") for s in seen)
     again = invoke("run", "optimizers", "--dataset", "digits", "--devices", "cuda:1",
                    "--workers", "2", "--storage", f"sqlite:///{tmp_path / 'x.db'}")
     assert again.exit_code == 2 and "--workers 2 does not match" in again.output
