@@ -156,34 +156,31 @@ def write(path: Path, model: nn.Module, meta: Mapping[str, Any], mode: str = "fp
     return path.stat().st_size
 
 
-def _bad(where: object, why: str) -> ArtifactError:
-    return ArtifactError(f"{where}: not a readable ablate artifact ({why})")
-
-
 def _header(blob: bytes, where: object) -> dict[str, str]:
     """The checked ``__metadata__`` of safetensors bytes (size, format, version, CRC-32)."""
     if len(blob) < 8:
-        raise _bad(where, f"truncated: {len(blob)} bytes")
+        raise legacy.bad(where, f"truncated: {len(blob)} bytes")
     (hlen,) = struct.unpack_from("<Q", blob)
     if hlen > len(blob) - 8:
-        raise _bad(where, f"truncated: header of {hlen} bytes in a {len(blob)}-byte file")
+        raise legacy.bad(where, f"truncated: header of {hlen} bytes in a {len(blob)}-byte file")
     try:
         header = json.loads(blob[8:8 + hlen].decode())
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
         metadata = dict(header.get("__metadata__") or {})
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError,
             ValueError, IndexError):
-        raise _bad(where, "header is not valid safetensors JSON; truncated or corrupt") from None
+        raise legacy.bad(where, "header is not valid safetensors JSON; truncated or corrupt"
+                         ) from None
     if metadata.get("format") != FORMAT:
-        raise _bad(where, "a safetensors file without ablate's metadata")
+        raise legacy.bad(where, "a safetensors file without ablate's metadata")
     if metadata.get("version") != str(VERSION):
-        raise _bad(where, f"format version {metadata.get('version')}, this reader knows "
+        raise legacy.bad(where, f"format version {metadata.get('version')}, this reader knows "
                    f"{VERSION}")
     data = blob[8 + hlen:]
     if len(data) != max(ends, default=0):
-        raise _bad(where, f"data is {len(data)} bytes, header says {max(ends, default=0)}")
+        raise legacy.bad(where, f"data is {len(data)} bytes, header says {max(ends, default=0)}")
     if str(zlib.crc32(data)) != metadata.get("crc32"):
-        raise _bad(where, "data checksum mismatch; the file is corrupt")
+        raise legacy.bad(where, "data checksum mismatch; the file is corrupt")
     return metadata
 
 
@@ -217,7 +214,7 @@ def _decode_v2(blob: bytes, where: object) -> Artifact:
             lows, highs = arrays[ACT_MIN].tolist(), arrays[ACT_MAX].tolist()
             calibration = {n: (lows[i], highs[i]) for i, n in enumerate(observers)}
     except (SafetensorError, KeyError, ValueError, TypeError, IndexError) as exc:
-        raise _bad(where, f"tensor table does not match the data: {exc}") from None
+        raise legacy.bad(where, f"tensor table does not match the data: {exc}") from None
     return _artifact(meta, tensors, VERSION, metadata.get("mode", "fp32"), calibration)
 
 
@@ -273,7 +270,7 @@ def rebuild(art: Artifact, where: object = "<bytes>") -> nn.Module:
                             m["activation"], width=m["width"], blocks=m["blocks"],
                             dropout=m["dropout"])
     except KeyError as exc:
-        raise _bad(where, f"meta lacks {exc}") from None
+        raise legacy.bad(where, f"meta lacks {exc}") from None
     return load_state(model, art)
 
 

@@ -33,7 +33,7 @@ NP_DTYPES: dict[str, np.dtype[Any]] = {"f4": np.dtype("<f4"), "f2": np.dtype("<f
 
 
 def bad(where: object, why: str) -> UserError:
-    """The one-line error of an unreadable artifact (the caller's ArtifactError class is used)."""
+    """The one-line error of an unreadable artifact, of either format (an ArtifactError)."""
     from ablation.compression.artifact import ArtifactError
 
     return ArtifactError(f"{where}: not a readable ablate artifact ({why})")
