@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ablation.errors import UserError
-
 from ablation.analysis.stats import (
     BETTER,
     EQUIVALENT,
@@ -26,6 +24,7 @@ from ablation.analysis.verdicts import (
     judge_cells,
     verdict_for,
 )
+from ablation.errors import UserError
 
 BASE = [96.5, 96.1, 96.9, 96.6, 96.2]
 CELLS = [[97.1, 96.8, 97.4, 97.0, 96.9],  # about +0.5, tracks the baseline seed by seed
