@@ -100,7 +100,8 @@ def _uses(model: str) -> tuple[str, ...]:
 
 def check_model_knobs(baseline: TrainConfig, axes: Sequence[Any], mode: str, where: str) -> None:
     """A knob a model does not read may be neither varied nor set away from its default: the
-    study would train identical models and report "indistinguishable", a false finding."""
+    study would train identical models and call them equivalent or inconclusive, a false
+    finding."""
     for axis in axes:
         if axis.name not in MODEL_KNOBS:
             continue
