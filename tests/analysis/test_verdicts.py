@@ -157,6 +157,6 @@ def test_ranks_with_baseline_tiers():
         "baseline", WORSE, INCONCLUSIVE, BETTER, BETTER, UNTESTED]
     # up1 > up2 > base > down; "same" is not shown to be within a margin, so unranked
     assert j.ranks == (3, 4, None, 2, 1, None)
-    shown = judge_cells([base, down, same, up2, up1, {0: 97.0}], 0, True, margin=0.5)
+    shown = judge_cells([base, down, same, up2, up1, {0: 97.0}], 0, True, margin=0.2)
     assert shown.decisions[2] is not None and shown.decisions[2].verdict == EQUIVALENT
     assert shown.ranks == (3, 5, 3, 2, 1, None)  # equivalent shares the baseline's rank

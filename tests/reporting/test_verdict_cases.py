@@ -131,9 +131,9 @@ def test_two_seeds_with_identical_paired_differences_give_no_better_or_worse(tmp
 
 def test_ten_seeds_a_hundredth_of_a_point_and_margin_half_a_point_are_equivalent(tmp_path):
     base = [98.95, 99.12, 98.87, 99.31, 99.04, 98.78, 99.2, 99.09, 98.99, 99.15]
-    # +0.01 point (one image of 10,000) on average, the difference itself a little noisy
-    cell = [b + d for b, d in zip(base, [0.01, 0.02, 0.0, 0.01, 0.01, 0.02, 0.0, 0.01, 0.01,
-                                         0.01], strict=True)]
+    # +0.01 point (one image of 10,000) on average, the differences spread by ~0.05 points
+    noise = [0.05, -0.05, 0.04, -0.04, 0.06, -0.06, 0.03, -0.03, 0.02, -0.02]
+    cell = [b + 0.01 + e for b, e in zip(base, noise, strict=True)]
     values = {"nadam": base, "adam": cell}
     assert verdicts(values, margin=0.5)["adam"] == "equivalent"
     url = run_study(tmp_path, values, "--margin", "0.5")
@@ -142,6 +142,16 @@ def test_ten_seeds_a_hundredth_of_a_point_and_margin_half_a_point_are_equivalent
     without = CliRunner().invoke(main, ["show", "cases", "--margin", "0.001", "--storage", url])
     # a margin below the noise shows nothing equivalent
     assert "equivalent" not in verdict_line(without.output)
+
+
+def test_a_detected_difference_wins_over_equivalence():
+    # +0.01 on every seed, spread 0.005: detected (better) although well inside ±0.5
+    base = [98.95, 99.12, 98.87, 99.31, 99.04, 98.78, 99.2, 99.09, 98.99, 99.15]
+    cell = [b + 0.01 + e for b, e in zip(base, [0.005, -0.005] * 5, strict=True)]
+    rows = summary_rows(trials_of({"nadam": base, "adam": cell}), "test_accuracy",
+                        n_resamples=199)
+    adam = compare_rows(rows, n_resamples=199, margin=0.5)[1]
+    assert (adam.verdict, adam.verdict_text) == ("better", "better (within margin)")
 
 
 def test_three_noisy_seeds_are_inconclusive_with_a_detectable_difference():
