@@ -96,6 +96,8 @@ def test_the_issue_values_give_a_table_through_the_builders():
     for kind, text in export_texts("cases", trials_of(ISSUE), ["csv", "markdown", "latex"],
                                    inputs=TableInputs(sizes={"test": N_TEST})).items():
         assert "adam" in text, kind
+    for shown in ("Effect: Cohen", "p equiv. adj.:", "Clopper"):  # every column has its note
+        assert shown in table
 
 
 def test_the_issue_values_give_a_table_through_show_export_and_report(tmp_path):
@@ -106,6 +108,9 @@ def test_the_issue_values_give_a_table_through_show_export_and_report(tmp_path):
     assert "inconclusive" in adam and "unresolved" in adam
     # default margin from the stored test-set size: 1.96 sqrt(2 p (1-p) / 3590) at 98.98%
     assert "margin ±0.465 (default: the resolution of 3,590 test examples" in shown.output
+    # the terminal drops three columns, and the notes of those columns with them
+    for dropped in ("Effect: Cohen", "p equiv. adj.:", "Clopper", "bootstrap"):
+        assert dropped not in shown.output
     out = tmp_path / "t.csv"
     page = tmp_path / "r.html"
     for args in (["export", "cases", "--csv", str(out)], ["report", "cases", "-o", str(page)]):
