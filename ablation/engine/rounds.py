@@ -21,6 +21,7 @@ from ablation.analysis.records import TrialRecord
 from ablation.analysis.sequential import (
     CONTINUE,
     HAYBITTLE_PETO,
+    MIN_START,
     planned_looks,
     sequential_decision,
 )
@@ -37,14 +38,17 @@ Cell = tuple[str, str]  # (axis, label)
 
 @dataclass(frozen=True)
 class Rounds:
-    """The plan: seeds per cell at each look, the level shared by the cells, the design."""
+    """The plan: seeds per cell at each look, the level shared by the cells, the design,
+    and the equivalence margin (display units; None: no equivalence verdicts)."""
 
     looks: tuple[int, ...]
     level: float = 0.05
     design: str = HAYBITTLE_PETO
+    margin: float | None = None
 
 
-def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float) -> Rounds:
+def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float,
+                margin: float | None = None) -> Rounds:
     """Looks at the study's seed count, then every ``step`` seeds up to ``max_seeds``."""
     if spec.mode != "one-at-a-time" or spec.refine is not None:
         raise UserError(f"{spec.source or spec.name}: --until-resolved compares cells with the "
@@ -52,10 +56,15 @@ def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float) -> Rou
     if not all(a.is_grid for a in spec.axes):
         raise UserError(f"{spec.source or spec.name}: --until-resolved needs listed 'choices' "
                         "on every axis (it adds seeds to fixed cells)")
+    if len(spec.seeds) < MIN_START:
+        raise UserError(f"--until-resolved starts from at least {MIN_START} seeds per cell (got "
+                        f"{len(spec.seeds)}): with 2, two equal paired differences give p ~ 0 and "
+                        "the rule's error rate is no longer held (docs/statistics.md)")
     if max_seeds <= len(spec.seeds):
         raise UserError(f"--max-seeds {max_seeds} must be more than the {len(spec.seeds)} "
                         "seeds the first look runs (--seeds)")
-    return Rounds(tuple(planned_looks(len(spec.seeds), max_seeds, step)), level)
+    return Rounds(tuple(planned_looks(len(spec.seeds), max_seeds, step)), level,
+                  margin=margin)
 
 
 def cell_values(trials: Sequence[TrialRecord], metric: str,
@@ -88,7 +97,7 @@ def decide_look(trials: Sequence[TrialRecord], spec: StudySpec, plan: Rounds, lo
     for key in sorted(open_cells):
         d = sequential_decision(cells.get(key, {}), cells[base], look, len(plan.looks),
                                 METRICS.get(metric).higher_is_better, plan.level, m,
-                                plan.design)
+                                plan.design, plan.margin)
         pair = pair_up(cells.get(key, {}), cells[base])
         r = t_test(pair)
         rows.append({"look": look, "axis": key[0], "label": key[1], "looks": len(plan.looks),

@@ -119,13 +119,13 @@ def test_until_resolved_adds_seeds_only_to_open_cells(study, tmp_path, storage_u
     assert seeds == {"nadam": {0, 1, 2, 3, 4}, "sgd": {0, 1, 2}, "adam": {0, 1, 2, 3, 4}}
     looks = {(r["look"], r["label"]): r for r in evidence.looks(store.engine, "three")}
     assert looks[(1, "sgd")]["outcome"] == "worse" and looks[(1, "adam")]["outcome"] == "continue"
-    assert looks[(2, "adam")]["outcome"] == "indistinguishable" and (2, "sgd") not in looks
+    assert looks[(2, "adam")]["outcome"] == "inconclusive" and (2, "sgd") not in looks
     assert looks[(1, "sgd")]["threshold"] == pytest.approx(0.05 / 2 / 50)  # interim look
     assert looks[(2, "adam")]["threshold"] == pytest.approx(0.025 - 0.025 / 50)
     assert looks[(1, "sgd")]["p"] < looks[(1, "sgd")]["threshold"]
     shown = ablate("show", "three", "--storage", storage_url)
     assert "worse (look 1/2)" in shown.output and "(sequential)" in shown.output
-    assert "indistinguishable (look 2/2)" in shown.output
+    assert "inconclusive (look 2/2)" in shown.output
     assert "--until-resolved" in shown.output  # the note says where the verdicts come from
     again = ablate(*args, ABLATE_FAKE_LOG=str(log))
     assert again.exit_code == 0 and len(started(log)) == 13  # 9 + 2 x (adam, nadam): no rerun
@@ -139,6 +139,8 @@ def test_until_resolved_option_mistakes_are_user_errors(study, storage_url):
     assert "with --until-resolved only" in ablate(*plain, "--max-seeds", "5").output
     low = ablate(*plain, "--until-resolved", "--max-seeds", "3")
     assert low.exit_code == 2 and "must be more than the 3 seeds" in low.output
+    two = ablate(*plain, "--until-resolved", "--seeds", "2", "--max-seeds", "6")
+    assert two.exit_code == 2 and "at least 3 seeds per cell" in two.output
     assert not Path(storage_url.removeprefix("sqlite:///")).exists()  # nothing written
 
 
