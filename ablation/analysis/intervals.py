@@ -108,3 +108,19 @@ def mean_statistic(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """mean(a) - mean(b) along ``axis`` (two independent samples)."""
     return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+# Measured coverage of the nominal-95% bootstrap interval (N_RESAMPLES, BCa else percentile)
+# by seed count, normal values, 1,000 simulated cells each: benchmarks/bootstrap_coverage.py
+# (docs/statistics.md). Of a mean (and of a paired Δ, the mean of the differences) ...
+BOOT_COVERAGE_MEAN: dict[int, float] = {}
+# ... and of an unpaired Δ (each side resampled on its own).
+BOOT_COVERAGE_UNPAIRED: dict[int, float] = {}
+
+
+def boot_coverage(n: int, paired: bool = True) -> float:
+    """The measured coverage of a nominal-95% bootstrap interval from n values (a side): the
+    nearest measured seed count at or below n; NaN below the smallest."""
+    table = BOOT_COVERAGE_MEAN if paired else BOOT_COVERAGE_UNPAIRED
+    known = [k for k in table if k <= n]
+    return table[max(known)] if known else math.nan

@@ -57,7 +57,8 @@ def spec_record(spec: StudySpec) -> dict[str, Any]:
             "direction": spec.direction, "mode": spec.mode, "sampler": spec.sampler,
             "objectives": list(spec.objectives),
             "axes": [a.name for a in spec.axes], "seeds": list(spec.seeds),
-            "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides)}
+            "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides),
+            "margin": spec.margin}
 
 
 def _direction(metric: str) -> optuna.study.StudyDirection:
