@@ -10,11 +10,13 @@ plans from 3, 5 and 10 seeds delivered >= 80% power on average in the calibratio
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
+from scipy import special as _sp
 from scipy import stats as _st
 
 from ablation.analysis.contrasts import PAIRED, WELCH, pair_up
@@ -22,6 +24,7 @@ from ablation.analysis.contrasts import PAIRED, WELCH, pair_up
 TARGET_POWER = 0.8  # the convention Colas et al. (2018) use
 MAX_SEEDS = 10_000  # past this, report "not reachable" rather than search on
 SD_CONFIDENCE = 0.75  # one-sided upper bound of an observed sd that plans use (docstring)
+_QUANTILES = (np.arange(4000) + 0.5) / 4000
 MIN_PILOT = 3  # values per side before a spread is estimated (as the tests need: 3)
 
 
@@ -50,14 +53,25 @@ def sd_upper(sd: float, df: float, confidence: float = SD_CONFIDENCE) -> float:
     return sd * math.sqrt(df / float(_st.chi2.ppf(1 - confidence, df)))
 
 
+@functools.lru_cache(maxsize=256)
+def _chi_scale(df: float) -> np.ndarray:
+    """sqrt(V / df) at midpoint quantiles of V ~ chi2(df) (cached: bisections repeat df)."""
+    return np.sqrt(_st.chi2.ppf(_QUANTILES, df) / df)
+
+
 def _two_sided_power(nc: float, df: float, alpha: float) -> float:
-    crit = float(_st.t.ppf(1 - alpha / 2, df))
-    power = float(_st.nct.sf(crit, df, nc) + _st.nct.cdf(-crit, df, nc))
+    # scipy.special's t and noncentral-t functions directly: the same values as
+    # scipy.stats.t.ppf / nct.cdf without their per-call overhead (~50x faster), which
+    # matters in bisections and in the calibration's many plans.
+    crit = float(_sp.stdtrit(df, 1 - alpha / 2))
+    power = float(1 - _sp.nctdtr(df, nc, crit) + _sp.nctdtr(df, nc, -crit))
     if math.isnan(power):
-        # scipy's noncentral t gives NaN far in the tail (large nc and df, e.g. nc 35 at
-        # df 5000); there the normal approximation of the t statistic is exact to ~1e-4.
-        power = float(_st.norm.sf(crit - nc) + _st.norm.cdf(-crit - nc))
-    return power
+        # The noncentral t gives NaN far in its tail (nc 35 at df 5000, nc 8 at df 2). There
+        # T = (Z + nc) / sqrt(V / df), V ~ chi2(df): average the normal tail over V's
+        # quantiles (midpoint rule, error ~1e-4).
+        v = _chi_scale(float(df))
+        power = float(np.mean(_sp.ndtr(nc - crit * v) + _sp.ndtr(-crit * v - nc)))
+    return min(max(power, 0.0), 1.0)
 
 
 def power_paired(n: int, detect: float, sd_diff: float, alpha: float = 0.05) -> float:

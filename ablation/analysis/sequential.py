@@ -31,19 +31,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-from scipy import stats as _st
-
-from ablation.analysis.contrasts import Pairing, pair_up, t_test
-from ablation.analysis.stats import BETTER, UNTESTED, WORSE
+from ablation.analysis.contrasts import Pairing, equivalence_p, pair_up, t_test
+from ablation.analysis.stats import BETTER, EQUIVALENT, INCONCLUSIVE, UNTESTED, WORSE
 
 CONTINUE = "continue"
-EQUIVALENT, INCONCLUSIVE = "equivalent", "inconclusive"
 OUTCOMES = (CONTINUE, BETTER, WORSE, EQUIVALENT, INCONCLUSIVE, UNTESTED)
 HAYBITTLE_PETO, BONFERRONI, UNADJUSTED = "haybittle-peto", "bonferroni", "unadjusted"
 DESIGNS = (HAYBITTLE_PETO, BONFERRONI, UNADJUSTED)  # unadjusted: naive, for the simulation
 INTERIM_SHARE = 1 / 50  # Haybittle-Peto's interim p < 0.001 at a level of 0.05
 MIN_START = 3  # seeds per cell at the first look (see the module docstring)
+# ``ablate run``'s default rounds: from the study's seeds, 3 more per round to open cells, up to
+# 12. Chosen by simulation (benchmarks/calibration.py, docs/statistics.md): the smallest cap
+# at which 7 cells reach >= 80% "better" at a true 2-sd difference and >= 80% "equivalent" at
+# 0 within the default margin, with a run's sd 0.15 points on 10,000 test images.
+DEFAULT_MAX_SEEDS, DEFAULT_ROUND_SEEDS = 12, 3
 
 
 def look_level(level: float, look: int, looks: int, cells: int = 1,
@@ -85,38 +86,15 @@ class SequentialDecision:
     looks: int
 
 
-def difference_se(pair: Pairing) -> tuple[float, float]:
-    """Standard error and degrees of freedom of the difference, from the data (s_d / sqrt(n)
-    paired; Welch's se and Welch-Satterthwaite df unpaired); NaN below 2 values a side."""
-    if len(pair.a) < 2 or len(pair.b) < 2:
-        return math.nan, math.nan
-    if pair.paired:
-        d = pair.a - pair.b
-        return float(np.std(d, ddof=1)) / math.sqrt(d.size), float(d.size - 1)
-    va = float(np.var(pair.a, ddof=1)) / pair.a.size
-    vb = float(np.var(pair.b, ddof=1)) / pair.b.size
-    if va + vb == 0:
-        return 0.0, float(pair.a.size + pair.b.size - 2)
-    df = (va + vb) ** 2 / (va**2 / (pair.a.size - 1) + vb**2 / (pair.b.size - 1))
-    return math.sqrt(va + vb), df
-
-
-def within_margin(diff: float, se: float, df: float, margin: float, alpha: float) -> bool:
-    """TOST at ``alpha``: both one-sided tests reject, i.e. the (1 - 2 alpha) t interval of
-    the difference lies inside (-margin, margin). Needs spread (se > 0)."""
-    if not se > 0 or not margin > 0 or not df > 0:
-        return False
-    half = float(_st.t.ppf(1 - alpha, df)) * se
-    return -margin < diff - half and diff + half < margin
-
-
-def _outcome(diff: float, p: float, se: float, df: float, threshold: float,
-             higher_better: bool, margin: float | None) -> str:
-    if not se > 0:  # every difference equal: no evidence either way
+def _outcome(pair: Pairing, diff: float, p: float, threshold: float, higher_better: bool,
+             margin: float | None) -> str:
+    """A detected difference wins; else equivalence by TOST at the same threshold (the lead's
+    precedence in issue 19, as the fixed tests decide); no spread (p NaN) decides nothing."""
+    if math.isnan(p):
         return CONTINUE
     if p < threshold and diff != 0:
         return BETTER if (diff > 0) == higher_better else WORSE
-    if margin is not None and within_margin(diff, se, df, margin, threshold):
+    if margin is not None and equivalence_p(pair, margin) < threshold:
         return EQUIVALENT
     return CONTINUE
 
@@ -129,7 +107,7 @@ def sequential_decision(values: Mapping[int, float], baseline: Mapping[int, floa
     ``looks``: better/worse when the test (paired over shared seeds, else Welch) has
     p < :func:`look_level`; equivalent when ``margin`` is given and TOST at the same
     threshold shows the difference within +-margin; else continue, and at the last look
-    inconclusive (untested when a side never had 2 values)."""
+    inconclusive (untested when a side never had 3 values)."""
     threshold = look_level(level, look, looks, cells, design)
     pair = pair_up(values, baseline)
     r = t_test(pair)
@@ -137,8 +115,7 @@ def sequential_decision(values: Mapping[int, float], baseline: Mapping[int, floa
     if r is None:
         return SequentialDecision(UNTESTED if last else CONTINUE, math.nan, threshold, "",
                                   look, looks)
-    se, df = difference_se(pair)
-    outcome = _outcome(r.diff, r.p, se, df, threshold, higher_better, margin)
+    outcome = _outcome(pair, r.diff, r.p, threshold, higher_better, margin)
     if outcome == CONTINUE and last:
         outcome = INCONCLUSIVE
     return SequentialDecision(outcome, r.p, threshold, r.test, look, looks)

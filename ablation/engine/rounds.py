@@ -11,11 +11,13 @@ fixed-level test on the final seeds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ablation.analysis.contrasts import pair_up, t_test
+from ablation.analysis.evalnoise import default_margin
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import TrialRecord
 from ablation.analysis.sequential import (
@@ -27,7 +29,7 @@ from ablation.analysis.sequential import (
 )
 from ablation.engine import db, evidence
 from ablation.engine.options import RunOptions, RunSummary
-from ablation.engine.reader import load_trials
+from ablation.engine.reader import load_trials, trial_attrs
 from ablation.engine.space import grid_points
 from ablation.engine.store import Store, shown_url
 from ablation.errors import UserError
@@ -39,7 +41,8 @@ Cell = tuple[str, str]  # (axis, label)
 @dataclass(frozen=True)
 class Rounds:
     """The plan: seeds per cell at each look, the level shared by the cells, the design,
-    and the equivalence margin (display units; None: no equivalence verdicts)."""
+    and the equivalence margin (display units; None: --margin not given, resolved by
+    :func:`look_margin` after the first look)."""
 
     looks: tuple[int, ...]
     level: float = 0.05
@@ -106,6 +109,26 @@ def decide_look(trials: Sequence[TrialRecord], spec: StudySpec, plan: Rounds, lo
                      "threshold": d.threshold, "diff": None if r is None else _num(r.diff),
                      "outcome": d.outcome})
     return rows
+
+
+def look_margin(store: Store, spec: StudySpec, trials: Sequence[TrialRecord],
+                given: float | None) -> float | None:
+    """The margin every look's TOST uses: ``given`` (--margin), else the study's, else for an
+    accuracy the test set's resolution (``default_margin``) at the baseline's mean over the
+    first look's seeds, so that it is fixed before any round is added; else None."""
+    from ablation.reporting.summary import accuracy_split
+
+    if given is not None or spec.margin is not None:
+        return given if given is not None else spec.margin
+    metric = METRICS.get(spec.metric).compared
+    split = accuracy_split(metric)
+    cells, base = cell_values(trials, metric, spec.seeds)
+    done = next((t.number for t in trials if t.state == "complete"), None)
+    if split is None or base is None or not cells[base] or done is None:
+        return None
+    n = int(trial_attrs(store, spec.storage_name, done).get("data_sizes", {}).get(split, 0))
+    value = default_margin(sum(cells[base].values()) / len(cells[base]), n)
+    return None if math.isnan(value) else value
 
 
 def _num(x: float) -> float | None:
@@ -182,6 +205,7 @@ def run_until_resolved(spec: StudySpec, options: RunOptions, plan: Rounds,
         if open_cells is None:
             cells, base = cell_values(trials, METRICS.get(spec.metric).compared, spec.seeds)
             open_cells = {c for c in cells if c != base}
+            plan = replace(plan, margin=look_margin(store, spec, trials, plan.margin))
         rows = decide_look(trials, spec, plan, look, open_cells)
         evidence.put_looks(store.engine, spec.storage_name, rows)
         open_cells = {(r["axis"], r["label"]) for r in rows if r["outcome"] == CONTINUE}

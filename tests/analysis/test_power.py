@@ -101,3 +101,13 @@ def test_edge_cases():
     assert seeds_needed_paired(1.0, 1e-3).n is None  # beyond 10,000 seeds
     assert seeds_needed_paired(math.nan, 0.1).n is None
     assert power_paired(5000, 0.5, 1.0) == pytest.approx(1.0)  # scipy's nct NaN tail handled
+
+
+def test_power_where_scipys_noncentral_t_fails_matches_simulation():
+    # df 2, noncentrality 8: scipy.stats.nct gives NaN here, and the normal approximation
+    # 7e-5; the chi-square average gives the simulated ~0.37.
+    rng = np.random.default_rng(5)
+    crit = st.t.ppf(1 - 0.0071 / 2, 2)
+    t = (rng.standard_normal(200_000) + 8) / np.sqrt(rng.chisquare(2, 200_000) / 2)
+    assert power_paired(3, 8 / math.sqrt(3), 1.0, 0.0071) == pytest.approx(
+        np.mean(np.abs(t) > crit), abs=0.005)
