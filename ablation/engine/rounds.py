@@ -1,4 +1,5 @@
-"""``run --until-resolved``: add seeds in rounds, only to cells whose verdict is still open,
+"""``run --until-resolved`` (and ``run``'s default rounds, ``default_rounds``): add seeds in
+rounds, only to cells whose verdict is still open,
 with the group-sequential rule of ``analysis/sequential.py`` (Haybittle-Peto thresholds over
 the planned looks, the level shared by the cells: family-wise error <= level over every look
 and cell; simulated in docs/statistics.md).
@@ -22,6 +23,8 @@ from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import TrialRecord
 from ablation.analysis.sequential import (
     CONTINUE,
+    DEFAULT_MAX_SEEDS,
+    DEFAULT_ROUND_SEEDS,
     HAYBITTLE_PETO,
     MIN_START,
     planned_looks,
@@ -68,6 +71,19 @@ def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float,
                         "seeds the first look runs (--seeds)")
     return Rounds(tuple(planned_looks(len(spec.seeds), max_seeds, step)), level,
                   margin=margin)
+
+
+def default_rounds(spec: StudySpec, level: float, margin: float | None = None) -> Rounds | None:
+    """``run``'s default: rounds from the study's seeds, DEFAULT_ROUND_SEEDS more per round to
+    cells still open, up to DEFAULT_MAX_SEEDS (chosen by benchmarks/calibration.py); None where
+    a study cannot take rounds (a search, refine stages, sampled axes, fewer than 3 seeds, or
+    already that many), which then runs its seeds once."""
+    if (spec.mode != "one-at-a-time" or spec.refine is not None or spec.is_search
+            or not all(a.is_grid for a in spec.axes)
+            or not MIN_START <= len(spec.seeds) < DEFAULT_MAX_SEEDS):
+        return None
+    looks = planned_looks(len(spec.seeds), DEFAULT_MAX_SEEDS, DEFAULT_ROUND_SEEDS)
+    return Rounds(tuple(looks), level, margin=margin)
 
 
 def cell_values(trials: Sequence[TrialRecord], metric: str,

@@ -81,13 +81,27 @@ def test_seeds_extend_the_studys_own_list():
 
 def test_run_ends_with_the_verdict_table_and_where_it_is_stored(study, storage_url):
     res = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
-                 storage_url)
+                 storage_url, "--fixed-seeds")
     assert res.exit_code == 0, res.output
     table = res.output.split("study three:")[1]
     assert "P(impr.)" in table and "p adj." in table and "(Holm)" in table
     assert "worse" in table and "baseline" in table  # sgd is 5 points worse
     assert "All 9 points done." in table
     assert f"Stored in {storage_url} as 'three'." in table
+
+
+def test_run_by_default_adds_rounds_only_to_unresolved_cells(study, storage_url):
+    res = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                 storage_url)
+    assert res.exit_code == 0, res.output
+    # sgd (5 points worse) is decided from the first 3 seeds; adam (0.04 points from the
+    # baseline, no margin without a test-set size) goes on to the cap: 3 + 12 + 12 trials
+    assert "look 1 of 4 (3 seeds per cell): 1 cell(s) decided, 1 still open" in res.output
+    assert "worse (look 1/4)" in res.output and "inconclusive (look 4/4)" in res.output
+    assert "All 27 points done." in res.output
+    fixed = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                   storage_url.replace(".db", "-fixed.db"), "--seeds", "3")
+    assert fixed.exit_code == 0 and "All 9 points done." in fixed.output  # --seeds: as asked
 
 
 def test_a_password_in_the_storage_url_is_masked_at_the_end_of_run():
@@ -146,14 +160,14 @@ def test_until_resolved_option_mistakes_are_user_errors(study, storage_url):
 
 def test_plan_prints_the_seeds_power_analysis_gives(study, storage_url):
     assert ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
-                  storage_url).exit_code == 0
+                  storage_url, "--fixed-seeds").exit_code == 0
     res = ablate("plan", "three", "--detect", "0.1", "--storage", storage_url)
     assert res.exit_code == 0, res.output
     rows = {r.label: r.samples["test_accuracy"]
             for r in summary_rows(load_trials(open_store(storage_url), "three"))}
     need = seeds_needed(rows["adam"], rows["nadam"], 0.1, alpha=0.05 / 2)
     line = next(ln for ln in res.output.splitlines() if ln.strip().startswith("adam"))
-    assert line.split()[1:4] == ["3", "indistinguishable", "paired"]
+    assert line.split()[1:4] == ["3", "inconclusive", "paired"]
     assert f" {need.n} " in f" {line} "
     # sgd is already worse: only the open cell (adam) sets the seeds to run
     assert f"three --seeds {need.n}` adds the missing ones" in " ".join(res.output.split())
