@@ -125,7 +125,8 @@ def t_test(pair: Pairing) -> TTest | None:
     if s.se == 0:
         return TTest(test, s.diff, math.nan, s.df, math.nan)
     t = s.diff / s.se
-    return TTest(test, s.diff, t, s.df, float(min(1.0, 2 * _st.t.sf(abs(t), s.df))))
+    # stdtr is the t distribution's cdf, as scipy.stats.t.sf gives it, ~50x faster
+    return TTest(test, s.diff, t, s.df, float(min(1.0, 2 * _sp.stdtr(s.df, -abs(t)))))
 
 
 def equivalence_p(pair: Pairing, margin: float | None) -> float:
@@ -136,8 +137,8 @@ def equivalence_p(pair: Pairing, margin: float | None) -> float:
     s = spread(pair)
     if r is None or s is None or math.isnan(r.p) or margin is None or not margin > 0:
         return math.nan
-    p_low = float(_st.t.sf((s.diff + margin) / s.se, s.df))
-    p_high = float(_st.t.cdf((s.diff - margin) / s.se, s.df))
+    p_low = float(_sp.stdtr(s.df, -(s.diff + margin) / s.se))
+    p_high = float(_sp.stdtr(s.df, (s.diff - margin) / s.se))
     return min(1.0, max(p_low, p_high))
 
 

@@ -53,7 +53,7 @@ class Decision:
     adjustment: str
     level: float
     verdict: str  # better / worse / equivalent / inconclusive / untested
-    note: str = ""  # why untested ("n<3", "no values", "no spread")
+    note: str = ""  # why untested ("n<3", "no values", "no spread"), or "within margin"
     p_equiv: float = math.nan  # TOST p of |diff| >= margin (NaN: no margin or no test)
     p_equiv_adj: float = math.nan
     margin: float = math.nan
@@ -62,13 +62,14 @@ class Decision:
 
 def verdict_for(diff: float, p_adj: float, level: float, higher_better: bool,
                 p_equiv_adj: float = math.nan) -> str:
-    """equivalent when ``p_equiv_adj < level``, else better/worse when ``p_adj < level`` in the
-    metric's direction, else inconclusive."""
-    if p_equiv_adj < level:
-        return EQUIVALENT
-    if math.isnan(p_adj) or p_adj >= level or diff == 0:
-        return INCONCLUSIVE
-    return BETTER if (diff > 0) == higher_better else WORSE
+    """better/worse when ``p_adj < level`` in the metric's direction (a detected difference
+    wins), else equivalent when ``p_equiv_adj < level``, else inconclusive."""
+    if not math.isnan(p_adj) and p_adj < level and diff != 0:
+        return BETTER if (diff > 0) == higher_better else WORSE
+    return EQUIVALENT if p_equiv_adj < level else INCONCLUSIVE
+
+
+WITHIN_MARGIN = "within margin"  # better/worse, and also shown inside ±margin (trivially so)
 
 
 def _mean(cell: Mapping[int, float]) -> float:
@@ -112,8 +113,10 @@ def _decide(decisions: Sequence[Decision], adjusted: Sequence[float], adjust: st
     out = []
     for d, t, pa, pe in zip(decisions, tested, adjusted, eq, strict=True):
         if t:
-            d = replace(d, p_adj=pa, p_equiv_adj=pe,
-                        verdict=verdict_for(d.diff, pa, d.level, higher_better, pe))
+            verdict = verdict_for(d.diff, pa, d.level, higher_better, pe)
+            trivial = verdict in (BETTER, WORSE) and pe < d.level
+            d = replace(d, p_adj=pa, p_equiv_adj=pe, verdict=verdict,
+                        note=WITHIN_MARGIN if trivial else d.note)
         out.append(d)
     return out
 
@@ -196,7 +199,7 @@ def detectable_difference(values: Mapping[int, float], reference: Mapping[int, f
     lo, hi = 0.0, sd
     while at(hi) < power:
         lo, hi = hi, 2 * hi
-    for _ in range(40):  # bisection to ~1e-12 of sd: far below any printed digit
+    for _ in range(30):  # bisection to ~1e-9 of sd: far below any printed digit
         mid = (lo + hi) / 2
         lo, hi = (lo, mid) if at(mid) >= power else (mid, hi)
     return hi

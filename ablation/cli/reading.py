@@ -50,7 +50,7 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
 
 def _margin_inputs(store: Any, name: str, trials: Any, margin: float | None) -> dict[str, Any]:
     """The margin (--margin, else the stored study's) and the split sizes the default rule
-    reads (from a complete trial's record)."""
+    reads (from a complete trial's record, else its test confusion matrix's total)."""
     from ablation.engine.reader import spec_record, trial_attrs
 
     out: dict[str, Any] = {"margin": margin}
@@ -59,7 +59,11 @@ def _margin_inputs(store: Any, name: str, trials: Any, margin: float | None) -> 
         out.update(margin=float(stored), margin_source="the study file")
     done = next((t.number for t in trials if t.state == "complete"), None)
     if out["margin"] is None and done is not None:
-        out["sizes"] = dict(trial_attrs(store, name, done).get("data_sizes", {}))
+        attrs = trial_attrs(store, name, done)
+        out["sizes"] = dict(attrs.get("data_sizes", {}))
+        if "test" not in out["sizes"] and isinstance(attrs.get("confusion"), list):
+            # a trainer that reports no data sizes: the test confusion matrix counts them
+            out["sizes"]["test"] = int(sum(map(sum, attrs["confusion"])))
     return out
 
 

@@ -122,11 +122,11 @@ def resolve_margin(rows: Sequence[SummaryRow], metric: str, given: float | None 
     n = (sizes or {}).get(split or "", 0)
     base = next((r for r in rows if r.is_baseline), None)
     if split is None or not n or base is None or metric not in base.stats:
-        return Margin(None, "none (no --margin, and no default for this metric or without "
-                            "the test set's size)")
+        return Margin(None, "no --margin, and no default for this metric or without the "
+                            "test set's size")
     value = default_margin(base.stats[metric].mean, int(n))
     if math.isnan(value):
-        return NO_MARGIN
+        return Margin(None, "no baseline mean to set the default from")
     return Margin(value, f"default: the resolution of {n:,} {split} examples at the "
                          f"baseline's {base.stats[metric].mean:.2f}%")
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ablation.errors import UserError
-from ablation.spec.choices import check_metric, check_model_knobs, check_search
+from ablation.spec.choices import check_metric, check_model_knobs, check_search, parse_margin
 from ablation.spec.config import (
     TRAIN_FIELDS,
     TrainConfig,
@@ -109,9 +109,7 @@ class StudySpec:
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
-    # Equivalence margin of the verdicts, in the compared metric's displayed unit (accuracy
-    # points); None: the default rule (docs/statistics.md).
-    margin: float | None = None
+    margin: float | None = None  # equivalence margin, displayed unit; None: the default rule
 
     @property
     def is_search(self) -> bool:
@@ -217,14 +215,6 @@ def _text(study: Mapping[str, Any], where: str) -> tuple[str, str]:
     return name, description
 
 
-def parse_margin(raw: Any, where: str, key: str = "study.margin") -> float:
-    """An equivalence margin: a finite number > 0 (in the metric's displayed unit)."""
-    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < math.inf:
-        raise UserError(f"{where}: {key} must be a number > 0 in the compared metric's "
-                        f"displayed unit (e.g. 0.3 accuracy points), got {shown(raw)}")
-    return float(raw)
-
-
 def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     """Validate a parsed study document (from TOML or YAML) into a StudySpec."""
     check_document(doc, where)
@@ -254,7 +244,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         source=where, objectives=objectives,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
         else None, **searched, **parse_placement(study, where),
-        margin=parse_margin(study["margin"], where) if "margin" in study else None)
+        margin=parse_margin(study.get("margin"), where))
 
 
 def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],
