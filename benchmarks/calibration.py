@@ -288,7 +288,8 @@ def coverage_table(say: Say, world: World, sims: int, ns: Sequence[int],
 
 
 def fwer_table(say: Say, world: World, sims: int, ns: Sequence[int], adjusts: Sequence[str],
-               rng: np.random.Generator, until_resolved: bool = True) -> list[Check]:
+               rng: np.random.Generator, until_resolved: bool = True,
+               rules: bool = True) -> list[Check]:
     """Family-wise error under the null for each adjustment and seed count, and the rules."""
     worlds = (("equal spreads", world), ("one cell 3x noisier", replace(world, noisy=True)))
     say(f"\n### Family-wise error under the null (all {world.cells} cells equal to the baseline; "
@@ -304,10 +305,10 @@ def fwer_table(say: Say, world: World, sims: int, ns: Sequence[int], adjusts: Se
             if adjust != NONE:
                 checks += [Check(f"FWER {adjust}, {n} seeds, {w}", g, sims, LEVEL, False)
                            for (w, _), g in zip(worlds, got, strict=True)]
-    rules = [("run default", default_looks())]
-    if until_resolved:
-        rules.append(("--until-resolved --max-seeds 10", planned_looks(3, 10, 2)))
-    for label, looks in rules:
+    schedules = [("run default", default_looks())] if rules else []
+    if rules and until_resolved:
+        schedules.append(("--until-resolved --max-seeds 10", planned_looks(3, 10, 2)))
+    for label, looks in schedules:
         got = [any_false(sequential_verdicts(w, sims, looks, 0.0, rng)[0]) for _, w in worlds]
         seeds = "/".join(map(str, looks))
         say(f"| {label} | {seeds} | " + " | ".join(rate(g, sims) for g in got) + " |")
@@ -366,6 +367,13 @@ def plan_table(say: Say, world: World, sims: int, rng: np.random.Generator,
     return checks
 
 
+def _fwer_part(say: Say, world: World, sims: int, adjusts: Sequence[str],
+               rng: np.random.Generator) -> Callable[[], list[Check]]:
+    """One adjustment's rows of the FWER table (or, with none, the rules' rows) as a part."""
+    return lambda: fwer_table(say, world, sims, (2, 3, 5, 10), adjusts, rng,
+                              rules=not adjusts)
+
+
 def main() -> None:
     """Print the calibration tables; with --quick, check the targets (exit 1 on a miss)."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -392,6 +400,8 @@ def main() -> None:
     else:
         parts = {"coverage": lambda: coverage_table(say, world, sims, (2, 3, 5, 10), rng, 9999),
                  "fwer": lambda: fwer_table(say, world, sims, (2, 3, 5, 10), ADJUSTS, rng),
+                 **{f"fwer-{a}": _fwer_part(say, world, sims, (a,), rng) for a in ADJUSTS},
+                 "fwer-rules": _fwer_part(say, world, sims, (), rng),
                  "power": lambda: power_table(say, world, sims, (3, 5, 10), rng),
                  "plan": lambda: plan_table(say, world, sims // 4, rng)}
         checks = [c for part in args.only.split(",") for c in parts[part]()]

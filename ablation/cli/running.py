@@ -104,7 +104,8 @@ def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--round-seeds", type=click.IntRange(min=1), default=2,
                      show_default=True,
                      help="With --until-resolved: seeds each round adds to an open cell."),
-        click.option("--fixed-seeds", is_flag=True,
+        click.option("--fixed-seeds", is_flag=True, envvar="ABLATE_FIXED_SEEDS",
+                     show_envvar=True,
                      help="Run the study's seeds once. Without it (and without --seeds or "
                      "--until-resolved) a one-at-a-time grid study of 3+ seeds adds 3 seeds per "
                      "round to cells still unresolved, up to 12 (docs/statistics.md)."),

@@ -81,7 +81,7 @@ def test_seeds_extend_the_studys_own_list():
 
 def test_run_ends_with_the_verdict_table_and_where_it_is_stored(study, storage_url):
     res = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
-                 storage_url, "--fixed-seeds")
+                 storage_url)
     assert res.exit_code == 0, res.output
     table = res.output.split("study three:")[1]
     assert "P(impr.)" in table and "p adj." in table and "(Holm)" in table
@@ -90,7 +90,8 @@ def test_run_ends_with_the_verdict_table_and_where_it_is_stored(study, storage_u
     assert f"Stored in {storage_url} as 'three'." in table
 
 
-def test_run_by_default_adds_rounds_only_to_unresolved_cells(study, storage_url):
+def test_run_by_default_adds_rounds_only_to_unresolved_cells(study, storage_url, monkeypatch):
+    monkeypatch.delenv("ABLATE_FIXED_SEEDS")  # conftest runs every other test's seeds once
     res = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
                  storage_url)
     assert res.exit_code == 0, res.output
@@ -99,9 +100,13 @@ def test_run_by_default_adds_rounds_only_to_unresolved_cells(study, storage_url)
     assert "look 1 of 4 (3 seeds per cell): 1 cell(s) decided, 1 still open" in res.output
     assert "worse (look 1/4)" in res.output and "inconclusive (look 4/4)" in res.output
     assert "All 27 points done." in res.output
-    fixed = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
-                   storage_url.replace(".db", "-fixed.db"), "--seeds", "3")
-    assert fixed.exit_code == 0 and "All 9 points done." in fixed.output  # --seeds: as asked
+    for once in (("--seeds", "3"), ("--fixed-seeds",)):  # the seeds asked for, once
+        fixed = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                       storage_url.replace(".db", f"{len(once)}.db"), *once)
+        assert fixed.exit_code == 0 and "All 9 points done." in fixed.output
+    env = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                 storage_url.replace(".db", "-env.db"), ABLATE_FIXED_SEEDS="1")
+    assert "All 9 points done." in env.output
 
 
 def test_a_password_in_the_storage_url_is_masked_at_the_end_of_run():
@@ -160,7 +165,7 @@ def test_until_resolved_option_mistakes_are_user_errors(study, storage_url):
 
 def test_plan_prints_the_seeds_power_analysis_gives(study, storage_url):
     assert ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
-                  storage_url, "--fixed-seeds").exit_code == 0
+                  storage_url).exit_code == 0
     res = ablate("plan", "three", "--detect", "0.1", "--storage", storage_url)
     assert res.exit_code == 0, res.output
     rows = {r.label: r.samples["test_accuracy"]
