@@ -196,7 +196,7 @@ def share(verdicts: list[list[str]], wanted: Sequence[str]) -> tuple[int, int]:
 
 def records(values: np.ndarray, labels: Sequence[str]) -> list[TrialRecord]:
     """One study's values as stored trials (the baseline first), for summary_rows."""
-    out = []
+    out: list[TrialRecord] = []
     for i, (label, row) in enumerate(zip(labels, values, strict=True)):
         for s, v in enumerate(row.tolist()):
             out.append(TrialRecord(len(out), "complete", "optimizer", label, s, {},
@@ -403,6 +403,7 @@ def main() -> None:
                  **{f"fwer-{a}": _fwer_part(say, world, sims, (a,), rng) for a in ADJUSTS},
                  "fwer-rules": _fwer_part(say, world, sims, (), rng),
                  "power": lambda: power_table(say, world, sims, (3, 5, 10), rng),
+                 "power-default": lambda: power_table(say, world, sims, (), rng),
                  "plan": lambda: plan_table(say, world, sims // 4, rng)}
         checks = [c for part in args.only.split(",") for c in parts[part]()]
     say(f"\n{time.perf_counter() - start:.0f} s.\n\n### Targets (issue 19)\n")
