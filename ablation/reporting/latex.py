@@ -101,7 +101,8 @@ def _label(c: SummaryRow) -> str:
 def _margin_note(margin: Margin) -> str:
     if margin.value is None:
         return "no equivalence margin, so no cell is called equiv."
-    return f"equiv.: Δ shown inside ±{margin.value:.3g} ({margin.source}) by two one-sided tests"
+    return (f"otherwise equiv.: Δ shown inside ±{margin.value:.3g} ({margin.source}) by two "
+            "one-sided tests, adjusted alike")
 
 
 def compact_verdict_table(study: str, compared: Sequence[ComparedRow], metric: str,
@@ -130,7 +131,7 @@ def compact_verdict_table(study: str, compared: Sequence[ComparedRow], metric: s
              f"it); {BASELINE_MARK} baseline. Δ: cell − baseline, paired over shared seeds, ± "
              "its per-comparison 95% t-interval. P(impr.): share of seeds on which the cell "
              f"beats the baseline. p adj. ({how}) < {level:g} decides better/worse; "
-             f"{_margin_note(margin)}, adjusted alike (it takes precedence); inconcl.: these "
+             f"{_margin_note(margin)}; inconcl.: these "
              f"seeds cannot tell, no rank (–); untested: < {MIN_TEST_N} seeds or no spread. "
              "Effect sizes, raw p, equivalence p and intervals of P(impr.): the CSV export.",)
     right = (False, True, True, True, True, True, False, True)

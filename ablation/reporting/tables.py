@@ -166,11 +166,12 @@ def _notes(metric: str, level: float, adjust: str, compared: Sequence[ComparedRo
          f"shared); p adj.: {how}."),
         ((P_EQUIV,), f"p equiv. adj.: two one-sided tests of |Δ| ≥ margin, adjusted alike; "
          f"{_margin_text(margin)}."),
-        (("verdict",), f"Verdict: equivalent when p equiv. adj. < {level:g} (the "
-         f"{100 * (1 - 2 * level):g}% interval of Δ, adjusted, lies inside the margin); else "
-         f"better/worse when p adj. < {level:g} in the metric's direction; else inconclusive "
-         f"(these seeds cannot tell); untested: fewer than {MIN_TEST_N} seeds a side, or no "
-         "spread (identical differences are no evidence)."
+        (("verdict",), f"Verdict: better/worse when p adj. < {level:g} in the metric's "
+         "direction ('within margin' when also shown inside it); else equivalent when p equiv. "
+         f"adj. < {level:g} (the {100 * (1 - 2 * level):g}% interval of Δ, adjusted, lies "
+         "inside the margin); else inconclusive (these seeds cannot tell); untested: fewer "
+         f"than {MIN_TEST_N} seeds a side, or no spread (identical differences are no "
+         "evidence)."
          + ("" if P_EQUIV in shown else f" Equivalence: {_margin_text(margin)}.")),
         (("rank",), "Rank: better cells first, then the baseline with every equivalent cell "
          "(one shared rank), then worse cells; within a tier, cells not told apart from the "

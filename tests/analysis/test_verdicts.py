@@ -160,3 +160,14 @@ def test_ranks_with_baseline_tiers():
     shown = judge_cells([base, down, same, up2, up1, {0: 97.0}], 0, True, margin=0.2)
     assert shown.decisions[2] is not None and shown.decisions[2].verdict == EQUIVALENT
     assert shown.ranks == (3, 5, 3, 2, 1, None)  # equivalent shares the baseline's rank
+
+
+def test_dunnett_falls_back_to_holm_when_spreads_differ():
+    noisy = seeds([95.0, 98.0, 96.2, 97.9, 94.8])  # sd ~1.5 against the others' ~0.3
+    cells = [seeds(CELLS[0]), noisy]
+    fell = compare_many(cells, seeds(BASE), True, adjust=DUNNETT)
+    held = compare_many(cells, seeds(BASE), True, adjust=HOLM)
+    assert all(d.adjustment == DUNNETT_FALLBACK and d.test == "paired" for d in fell)
+    assert [d.p_adj for d in fell] == [d.p_adj for d in held]
+    even = compare_many([seeds(CELLS[0]), seeds(CELLS[1])], seeds(BASE), True, adjust=DUNNETT)
+    assert all(d.adjustment == DUNNETT and d.test == DUNNETT for d in even)

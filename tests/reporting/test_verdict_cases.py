@@ -217,3 +217,11 @@ def test_any_values_give_every_rendering(values, adjust, margin):
                                   "untested")
         for key in ("diff_test_accuracy_pct_t_ci95_low", "diff_test_accuracy_pct_t_ci95_high"):
             assert row[key] == "" or -100.0 <= float(row[key]) <= 100.0
+
+
+def test_the_table_note_says_when_dunnett_fell_back():
+    values = {"nadam": [98.9, 99.0, 98.8, 99.1], "adam": [99.0, 99.1, 98.9, 99.2],
+              "sgd": [96.0, 99.5, 97.0, 99.9]}
+    rows = summary_rows(trials_of(values), "test_accuracy", n_resamples=199)
+    text = to_markdown(paper_table("cases", rows, adjust="dunnett"))
+    assert "p adj. (Holm)" in text and "Dunnett was asked for but the cells' spreads differ" in text
