@@ -28,7 +28,7 @@ from ablation.analysis.sequential import (  # noqa: E402
     UNADJUSTED,
     planned_looks,
 )
-from ablation.analysis.sequential_sim import draw_studies, run_rule  # noqa: E402
+from ablation.analysis.sequential_sim import CALLED, draw_studies, run_rule  # noqa: E402
 from benchmarks._common import loadavg  # noqa: E402
 
 SCHEDULES = ((3, 10, 2), (3, 10, 7), (5, 20, 5))  # (start, max seeds, seeds per round)
@@ -44,8 +44,8 @@ def _rates(seed: int, sims: int, cells: int, schedule: tuple[int, int, int], noi
             for design in (HAYBITTLE_PETO, BONFERRONI, UNADJUSTED)}
     runs["fixed"] = run_rule(base, cell, [schedule[1]], LEVEL, BONFERRONI)  # one look
     out = {}
-    for name, (called, stopped) in runs.items():
-        k = int(called.any(axis=1).sum())
+    for name, (state, stopped) in runs.items():
+        k = int((state == CALLED).any(axis=1).sum())
         ci = st.binomtest(k, sims).proportion_ci(0.95, method="exact")
         out[name] = (k / sims, float(ci.low), float(ci.high), float(np.mean(stopped)))
     return out

@@ -33,6 +33,13 @@ def _threads() -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fixed_seeds(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tests count the trials a run makes: they run a study's seeds once, as --fixed-seeds does.
+    # The default rounds are tested in tests/engine/test_rounds.py (which removes this).
+    monkeypatch.setenv("ABLATE_FIXED_SEEDS", "1")
+
+
+@pytest.fixture(autouse=True)
 def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     # Staged copies of data files go to a per-session temporary cache, not ~/.cache.
     monkeypatch.setenv("ABLATE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))

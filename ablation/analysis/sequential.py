@@ -1,22 +1,28 @@
-"""A group-sequential stopping rule for adding seeds in rounds (``--until-resolved``).
+"""A group-sequential stopping rule for adding seeds in rounds (``--until-resolved``, and the
+default of ``ablate run``): four verdicts, better / worse / equivalent / inconclusive.
 
 Re-testing at the full level after every round inflates false positives (Armitage, McPherson
 & Rowe 1969; simulated in docs/statistics.md). The rule here spends the level over the K
-planned looks and the m cells by the union bound: a cell is called better/worse at look k
-when its test against the baseline has p below that look's share, and the shares sum to
-level / m per cell, so the family-wise error over all looks and cells is <= level exactly,
-whatever the dependence between looks (the same seeds, re-used) or between cells (one shared
-baseline). Pocock or O'Brien-Fleming constants would spend the level less conservatively, but
-they come from a normal model with known variance, while ablate tests t statistics on 3-20
-seeds with the variance estimated anew at each look; the union bound needs no such model.
+planned looks and the m cells by the union bound: at look k a cell is called better/worse
+when its test against the baseline has p below that look's share, or ``equivalent`` when the
+two one-sided tests (TOST, Schuirmann 1987) at that share put the difference inside
++-margin. The shares sum to level / m per cell, so whatever the truth the family-wise error
+over all looks and cells is <= level (a false better/worse when a cell equals the baseline,
+a false equivalent when it differs by the margin or more), whatever the dependence between
+looks (the same seeds, re-used) or between cells (one shared baseline). Pocock or
+O'Brien-Fleming constants would spend the level less conservatively, but they come from a
+normal model with known variance, while ablate tests t statistics on 3-20 seeds with the
+variance estimated anew at each look; the union bound needs no such model.
 
-Design ``haybittle-peto`` (the default; Haybittle 1971, Peto et al. 1976): every interim look
-at a/50 (0.001 for a = level / m = 0.05), the last look at a minus what the interim looks
-spent. The decisive last look is then nearly at the full level, so power stays close to one
-fixed test after all seeds, and a cell stops early only on overwhelming evidence.
-Design ``bonferroni``: a/K at every look; stops earlier, at a clear loss of power (measured).
+Design ``haybittle-peto`` (Haybittle 1971, Peto et al. 1976): every interim look at a/50
+(0.001 for a = level / m = 0.05), the last look at a minus what the interim looks spent.
+Design ``bonferroni``: a/K at every look; stops earlier, at a loss of power (measured).
 ``unadjusted`` (a at every look) is naive optional stopping, there only for the simulation.
-Stopping early for futility (``margin``) never adds false positives.
+
+The first look needs 3 seeds (``MIN_START``): with 2 a paired test has 1 degree of freedom,
+and two equal paired differences (common when accuracy counts test images) give p ~ 0 from
+one image; measured in docs/statistics.md (calibration). A look whose paired differences are
+all equal (no spread) decides nothing: a verdict needs variation to stand on.
 """
 
 from __future__ import annotations
@@ -25,15 +31,20 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from scipy import stats as _st
+from ablation.analysis.contrasts import Pairing, equivalence_p, pair_up, t_test
+from ablation.analysis.stats import BETTER, EQUIVALENT, INCONCLUSIVE, UNTESTED, WORSE
 
-from ablation.analysis.contrasts import Pairing, pair_up, t_test
-
-CONTINUE, BETTER, WORSE, SAME, UNTESTED = (
-    "continue", "better", "worse", "indistinguishable", "untested")
+CONTINUE = "continue"
+OUTCOMES = (CONTINUE, BETTER, WORSE, EQUIVALENT, INCONCLUSIVE, UNTESTED)
 HAYBITTLE_PETO, BONFERRONI, UNADJUSTED = "haybittle-peto", "bonferroni", "unadjusted"
 DESIGNS = (HAYBITTLE_PETO, BONFERRONI, UNADJUSTED)  # unadjusted: naive, for the simulation
 INTERIM_SHARE = 1 / 50  # Haybittle-Peto's interim p < 0.001 at a level of 0.05
+MIN_START = 3  # seeds per cell at the first look (see the module docstring)
+# ``ablate run``'s default rounds: from the study's seeds, 3 more per round to open cells, up to
+# 12. Chosen by simulation (benchmarks/calibration.py, docs/statistics.md): the smallest cap
+# at which 7 cells reach >= 80% "better" at a true 2-sd difference and >= 80% "equivalent" at
+# 0 within the default margin, with a run's sd 0.15 points on 10,000 test images.
+DEFAULT_MAX_SEEDS, DEFAULT_ROUND_SEEDS = 12, 3
 
 
 def look_level(level: float, look: int, looks: int, cells: int = 1,
@@ -57,8 +68,9 @@ def look_level(level: float, look: int, looks: int, cells: int = 1,
 
 def planned_looks(start: int, max_seeds: int, step: int) -> list[int]:
     """Seeds per cell at each look: start, start + step, ..., and max_seeds last."""
-    if not 2 <= start <= max_seeds or step < 1:
-        raise ValueError("need 2 <= start <= max_seeds and step >= 1")
+    if not MIN_START <= start <= max_seeds or step < 1:
+        raise ValueError(f"need {MIN_START} <= start <= max_seeds and step >= 1 (got start "
+                         f"{start}, max_seeds {max_seeds}, step {step})")
     return sorted({*range(start, max_seeds, step), max_seeds})
 
 
@@ -66,9 +78,9 @@ def planned_looks(start: int, max_seeds: int, step: int) -> list[int]:
 class SequentialDecision:
     """What the rule says for one cell at one look, with the numbers behind it."""
 
-    outcome: str  # continue / better / worse / indistinguishable / untested
+    outcome: str  # one of OUTCOMES
     p: float
-    threshold: float  # the p the test had to go below at this look
+    threshold: float  # the p each test had to go below at this look
     test: str  # "paired", "welch", or "" when too few values
     look: int
     looks: int
@@ -76,23 +88,15 @@ class SequentialDecision:
 
 def _outcome(pair: Pairing, diff: float, p: float, threshold: float, higher_better: bool,
              margin: float | None) -> str:
-    if not math.isnan(p) and p < threshold and diff != 0:
+    """A detected difference wins; else equivalence by TOST at the same threshold (the lead's
+    precedence in issue 19, as the fixed tests decide); no spread (p NaN) decides nothing."""
+    if math.isnan(p):
+        return CONTINUE
+    if p < threshold and diff != 0:
         return BETTER if (diff > 0) == higher_better else WORSE
-    if margin is not None and _within_margin(pair, threshold, margin):
-        return SAME
+    if margin is not None and equivalence_p(pair, margin) < threshold:
+        return EQUIVALENT
     return CONTINUE
-
-
-def _within_margin(pair: Pairing, threshold: float, margin: float) -> bool:
-    """Two one-sided tests at ``threshold``: the (1 - 2 threshold) t interval of the
-    difference lies inside (-margin, margin)."""
-    r = t_test(pair)
-    if r is None:
-        return False
-    if math.isnan(r.p) or math.isinf(r.t):
-        return abs(r.diff) < margin
-    half = float(_st.t.ppf(1 - threshold, r.df)) * abs(r.diff / r.t)
-    return -margin < r.diff - half and r.diff + half < margin
 
 
 def sequential_decision(values: Mapping[int, float], baseline: Mapping[int, float], look: int,
@@ -101,9 +105,9 @@ def sequential_decision(values: Mapping[int, float], baseline: Mapping[int, floa
                         margin: float | None = None) -> SequentialDecision:
     """Decide one cell (seed -> value) against the baseline at look ``look`` (1-based) of
     ``looks``: better/worse when the test (paired over shared seeds, else Welch) has
-    p < :func:`look_level`; indistinguishable early when ``margin`` is given and the
-    difference is shown to be within +-margin, or at the last look; else continue.
-    """
+    p < :func:`look_level`; equivalent when ``margin`` is given and TOST at the same
+    threshold shows the difference within +-margin; else continue, and at the last look
+    inconclusive (untested when a side never had 3 values)."""
     threshold = look_level(level, look, looks, cells, design)
     pair = pair_up(values, baseline)
     r = t_test(pair)
@@ -113,5 +117,5 @@ def sequential_decision(values: Mapping[int, float], baseline: Mapping[int, floa
                                   look, looks)
     outcome = _outcome(pair, r.diff, r.p, threshold, higher_better, margin)
     if outcome == CONTINUE and last:
-        outcome = SAME
+        outcome = INCONCLUSIVE
     return SequentialDecision(outcome, r.p, threshold, r.test, look, looks)

@@ -1,14 +1,15 @@
-"""Seeded simulation of the ``--until-resolved`` rule: its family-wise false-positive rate under
-the null (every cell equal to the baseline), beside naive optional stopping on the same draws.
+"""Seeded simulation of the sequential rule (``--until-resolved`` and the default of ``run``):
+how often it calls cells better / worse / equivalent, on the same draws for every design.
 
 Per simulated study: a baseline and ``cells`` cells, each seed s giving value
 ``mean + sd * (sqrt(rho) * shared_s + sqrt(1 - rho) * own)`` (the seed is noise all cells share;
 rho is its share of the variance), ``shift`` sds added to every cell. Rounds follow
-:func:`ablation.analysis.sequential.planned_looks`; a cell stops at its first better/worse
-verdict, the others go on to the last look. The paired t-tests of all simulations are made at
-once by ``scipy.stats.ttest_rel`` along the seed axis, and the thresholds come from
-:func:`ablation.analysis.sequential.look_level`, so the rule simulated is the rule decided by
-:func:`ablation.analysis.sequential.sequential_decision` (tests/analysis checks they agree).
+:func:`ablation.analysis.sequential.planned_looks`; a cell stops at its first verdict, the
+others go on to the last look. The tests of all simulations are made at once along the seed
+axis, and the thresholds come from :func:`ablation.analysis.sequential.look_level`, so the rule
+simulated is the rule decided by :func:`ablation.analysis.sequential.sequential_decision`
+(tests/analysis checks that they agree decision for decision). benchmarks/calibration.py
+measures the rule through ``sequential_decision`` itself.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ablation.analysis.sequential import DESIGNS, HAYBITTLE_PETO, look_level, pl
 
 NORMAL, HEAVY = "normal", "heavy"  # heavy: Student t with 3 df, scaled to unit variance
 MEAN, SD = 97.0, 0.3  # percent; sd 0.3 points is the MNIST-4k study's nadam spread over seeds
+OPEN, CALLED, EQUIV = 0, 1, 2  # a cell's state in run_rule: open, better/worse, equivalent
 
 
 @dataclass(frozen=True)
@@ -60,35 +62,51 @@ def draw_studies(seed: int, sims: int, cells: int, max_seeds: int, rho: float = 
     return base, cell
 
 
+def _look(d: np.ndarray, threshold: float, margin: float | None) -> tuple[np.ndarray, ...]:
+    """Paired t test and TOST of differences d (.. x n) at one threshold, as
+    ``sequential_decision`` makes them: (called, equivalent), no spread deciding nothing."""
+    n = d.shape[-1]
+    mean, sd = d.mean(axis=-1), d.std(axis=-1, ddof=1)
+    spread = sd > 0
+    se = np.where(spread, sd, 1.0) / np.sqrt(n)
+    p = 2 * _st.t.sf(np.abs(mean) / se, n - 1)
+    called = spread & (p < threshold) & (mean != 0)
+    if margin is None:
+        return called, np.zeros_like(called)
+    half = _st.t.ppf(1 - threshold, n - 1) * se
+    equiv = spread & ~called & (mean - half > -margin) & (mean + half < margin)
+    return called, equiv
+
+
 def run_rule(base: np.ndarray, cell: np.ndarray, looks: Sequence[int], level: float,
-             design: str = HAYBITTLE_PETO) -> tuple[np.ndarray, np.ndarray]:
-    """Apply the rule to drawn studies: which cells were called better/worse (sims x cells)
-    and with how many seeds each cell stopped."""
+             design: str = HAYBITTLE_PETO,
+             margin: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Apply the rule to drawn studies: each cell's state (OPEN, CALLED better/worse, EQUIV;
+    sims x cells) and the seeds it had when it stopped (the last look when it never did)."""
     sims, cells, _ = cell.shape
-    open_ = np.ones((sims, cells), dtype=bool)
-    called = np.zeros((sims, cells), dtype=bool)
+    state = np.full((sims, cells), OPEN)
     stopped = np.full((sims, cells), looks[-1])
     for k, n in enumerate(looks, start=1):
-        b = np.broadcast_to(base[:, None, :n], (sims, cells, n))
-        p = _st.ttest_rel(cell[..., :n], b, axis=-1).pvalue
-        hit = open_ & (p < look_level(level, k, len(looks), cells, design))
-        called |= hit
-        stopped[hit] = n
-        open_ &= ~hit
-    return called, stopped
+        d = cell[..., :n] - base[:, None, :n]
+        called, equiv = _look(d, look_level(level, k, len(looks), cells, design), margin)
+        open_ = state == OPEN
+        state[open_ & called] = CALLED
+        state[open_ & equiv] = EQUIV
+        stopped[open_ & (called | equiv)] = n
+    return state, stopped
 
 
 def simulate_rule(seed: int = 0, sims: int = 4000, cells: int = 1, start: int = 3,
                   max_seeds: int = 10, step: int = 2, level: float = 0.05, rho: float = 0.5,
                   noise: str = NORMAL, shift: float = 0.0,
                   designs: Sequence[str] = DESIGNS) -> list[SimResult]:
-    """Each design's rejection rate on the same seeded draws (common random numbers)."""
+    """Each design's better/worse rate on the same seeded draws (common random numbers)."""
     looks = planned_looks(start, max_seeds, step)
     base, cell = draw_studies(seed, sims, cells, max_seeds, rho, noise, shift)
     out = []
     for design in designs:
-        called, stopped = run_rule(base, cell, looks, level, design)
-        k = int(called.any(axis=1).sum())
+        state, stopped = run_rule(base, cell, looks, level, design)
+        k = int((state == CALLED).any(axis=1).sum())
         ci = _st.binomtest(k, sims).proportion_ci(0.95, method="exact")
         out.append(SimResult(design, noise, sims, cells, tuple(looks), level, shift, k,
                              k / sims, (float(ci.low), float(ci.high)),

@@ -104,6 +104,11 @@ def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--round-seeds", type=click.IntRange(min=1), default=2,
                      show_default=True,
                      help="With --until-resolved: seeds each round adds to an open cell."),
+        click.option("--fixed-seeds", is_flag=True, envvar="ABLATE_FIXED_SEEDS",
+                     show_envvar=True,
+                     help="Run the study's seeds once. Without it (and without --seeds or "
+                     "--until-resolved) a one-at-a-time grid study of 3+ seeds adds 3 seeds per "
+                     "round to cells still unresolved, up to 12 (docs/statistics.md)."),
         level_option, margin_option]):
         fn = option(fn)
     return fn
@@ -123,7 +128,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, retry_failed: bool,
         n_trials: int | None, workers: int, threads: int, dry_run: bool, device: str | None,
         devices: str | None, per_device: int, until_resolved: bool, max_seeds: int | None,
-        round_seeds: int, level: float, margin: float | None, **ray: Any) -> None:
+        round_seeds: int, fixed_seeds: bool, level: float, margin: float | None,
+        **ray: Any) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated
     (--seeds N adds only missing seeds). Ends with the verdict table and where it is stored.
 
@@ -144,7 +150,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     cluster = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
     if workers > 1 and max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --workers")
-    rounds = _rounds_plan(spec, until_resolved, max_seeds, round_seeds, level)
+    rounds = _rounds_plan(spec, until_resolved, max_seeds, round_seeds, level, margin,
+                          fixed_seeds or seeds is not None or dry_run)
     fit_fn = trainer_for(trainer)
     check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
@@ -240,17 +247,18 @@ def _say_if_new_beside_others(store: Any, spec: Any) -> None:
 
 
 def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_seeds: int,
-                 level: float) -> Any:
-    """The rounds of --until-resolved (None without it); option mistakes are user errors."""
+                 level: float, margin: float | None = None, fixed: bool = True) -> Any:
+    """The rounds of --until-resolved, else the default rounds unless ``fixed`` (None: the
+    seeds run once); option mistakes are user errors."""
+    from ablation.engine.rounds import default_rounds, plan_rounds
+
     if not until_resolved:
         if max_seeds is not None:
             raise UserError("--max-seeds applies with --until-resolved only")
-        return None
+        return None if fixed else default_rounds(spec, level, margin)
     if max_seeds is None:
         raise UserError("--until-resolved needs --max-seeds N (seeds per cell at the last look)")
-    from ablation.engine.rounds import plan_rounds
-
-    return plan_rounds(spec, max_seeds, round_seeds, level)
+    return plan_rounds(spec, max_seeds, round_seeds, level, margin)
 
 
 def _say_done(spec: Any, summaries: list[Any], where: str) -> None:

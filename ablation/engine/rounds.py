@@ -1,4 +1,5 @@
-"""``run --until-resolved``: add seeds in rounds, only to cells whose verdict is still open,
+"""``run --until-resolved`` (and ``run``'s default rounds, ``default_rounds``): add seeds in
+rounds, only to cells whose verdict is still open,
 with the group-sequential rule of ``analysis/sequential.py`` (Haybittle-Peto thresholds over
 the planned looks, the level shared by the cells: family-wise error <= level over every look
 and cell; simulated in docs/statistics.md).
@@ -11,22 +12,27 @@ fixed-level test on the final seeds.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from ablation.analysis.contrasts import pair_up, t_test
+from ablation.analysis.evalnoise import default_margin
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import TrialRecord
 from ablation.analysis.sequential import (
     CONTINUE,
+    DEFAULT_MAX_SEEDS,
+    DEFAULT_ROUND_SEEDS,
     HAYBITTLE_PETO,
+    MIN_START,
     planned_looks,
     sequential_decision,
 )
 from ablation.engine import db, evidence
 from ablation.engine.options import RunOptions, RunSummary
-from ablation.engine.reader import load_trials
+from ablation.engine.reader import load_trials, trial_attrs
 from ablation.engine.space import grid_points
 from ablation.engine.store import Store, shown_url
 from ablation.errors import UserError
@@ -37,14 +43,18 @@ Cell = tuple[str, str]  # (axis, label)
 
 @dataclass(frozen=True)
 class Rounds:
-    """The plan: seeds per cell at each look, the level shared by the cells, the design."""
+    """The plan: seeds per cell at each look, the level shared by the cells, the design,
+    and the equivalence margin (display units; None: --margin not given, resolved by
+    :func:`look_margin` after the first look)."""
 
     looks: tuple[int, ...]
     level: float = 0.05
     design: str = HAYBITTLE_PETO
+    margin: float | None = None
 
 
-def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float) -> Rounds:
+def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float,
+                margin: float | None = None) -> Rounds:
     """Looks at the study's seed count, then every ``step`` seeds up to ``max_seeds``."""
     if spec.mode != "one-at-a-time" or spec.refine is not None:
         raise UserError(f"{spec.source or spec.name}: --until-resolved compares cells with the "
@@ -52,10 +62,28 @@ def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float) -> Rou
     if not all(a.is_grid for a in spec.axes):
         raise UserError(f"{spec.source or spec.name}: --until-resolved needs listed 'choices' "
                         "on every axis (it adds seeds to fixed cells)")
+    if len(spec.seeds) < MIN_START:
+        raise UserError(f"--until-resolved starts from at least {MIN_START} seeds per cell (got "
+                        f"{len(spec.seeds)}): with 2, two equal paired differences give p ~ 0 and "
+                        "the rule's error rate is no longer held (docs/statistics.md)")
     if max_seeds <= len(spec.seeds):
         raise UserError(f"--max-seeds {max_seeds} must be more than the {len(spec.seeds)} "
                         "seeds the first look runs (--seeds)")
-    return Rounds(tuple(planned_looks(len(spec.seeds), max_seeds, step)), level)
+    return Rounds(tuple(planned_looks(len(spec.seeds), max_seeds, step)), level,
+                  margin=margin)
+
+
+def default_rounds(spec: StudySpec, level: float, margin: float | None = None) -> Rounds | None:
+    """``run``'s default: rounds from the study's seeds, DEFAULT_ROUND_SEEDS more per round to
+    cells still open, up to DEFAULT_MAX_SEEDS (chosen by benchmarks/calibration.py); None where
+    a study cannot take rounds (a search, refine stages, sampled axes, fewer than 3 seeds, or
+    already that many), which then runs its seeds once."""
+    if (spec.mode != "one-at-a-time" or spec.refine is not None or spec.is_search
+            or not all(a.is_grid for a in spec.axes)
+            or not MIN_START <= len(spec.seeds) < DEFAULT_MAX_SEEDS):
+        return None
+    looks = planned_looks(len(spec.seeds), DEFAULT_MAX_SEEDS, DEFAULT_ROUND_SEEDS)
+    return Rounds(tuple(looks), level, margin=margin)
 
 
 def cell_values(trials: Sequence[TrialRecord], metric: str,
@@ -88,7 +116,7 @@ def decide_look(trials: Sequence[TrialRecord], spec: StudySpec, plan: Rounds, lo
     for key in sorted(open_cells):
         d = sequential_decision(cells.get(key, {}), cells[base], look, len(plan.looks),
                                 METRICS.get(metric).higher_is_better, plan.level, m,
-                                plan.design)
+                                plan.design, plan.margin)
         pair = pair_up(cells.get(key, {}), cells[base])
         r = t_test(pair)
         rows.append({"look": look, "axis": key[0], "label": key[1], "looks": len(plan.looks),
@@ -97,6 +125,26 @@ def decide_look(trials: Sequence[TrialRecord], spec: StudySpec, plan: Rounds, lo
                      "threshold": d.threshold, "diff": None if r is None else _num(r.diff),
                      "outcome": d.outcome})
     return rows
+
+
+def look_margin(store: Store, spec: StudySpec, trials: Sequence[TrialRecord],
+                given: float | None) -> float | None:
+    """The margin every look's TOST uses: ``given`` (--margin), else the study's, else for an
+    accuracy the test set's resolution (``default_margin``) at the baseline's mean over the
+    first look's seeds, so that it is fixed before any round is added; else None."""
+    from ablation.reporting.summary import accuracy_split
+
+    if given is not None or spec.margin is not None:
+        return given if given is not None else spec.margin
+    metric = METRICS.get(spec.metric).compared
+    split = accuracy_split(metric)
+    cells, base = cell_values(trials, metric, spec.seeds)
+    done = next((t.number for t in trials if t.state == "complete"), None)
+    if split is None or base is None or not cells[base] or done is None:
+        return None
+    n = int(trial_attrs(store, spec.storage_name, done).get("data_sizes", {}).get(split, 0))
+    value = default_margin(sum(cells[base].values()) / len(cells[base]), n)
+    return None if math.isnan(value) else value
 
 
 def _num(x: float) -> float | None:
@@ -173,6 +221,7 @@ def run_until_resolved(spec: StudySpec, options: RunOptions, plan: Rounds,
         if open_cells is None:
             cells, base = cell_values(trials, METRICS.get(spec.metric).compared, spec.seeds)
             open_cells = {c for c in cells if c != base}
+            plan = replace(plan, margin=look_margin(store, spec, trials, plan.margin))
         rows = decide_look(trials, spec, plan, look, open_cells)
         evidence.put_looks(store.engine, spec.storage_name, rows)
         open_cells = {(r["axis"], r["label"]) for r in rows if r["outcome"] == CONTINUE}

@@ -9,7 +9,13 @@ from dataclasses import dataclass
 
 from ablation.analysis.evalnoise import McNemar
 from ablation.analysis.metrics import METRICS
-from ablation.analysis.power import MAX_SEEDS, SeedsNeeded, seeds_needed
+from ablation.analysis.power import (
+    MAX_SEEDS,
+    MIN_PILOT,
+    SD_CONFIDENCE,
+    SeedsNeeded,
+    seeds_needed,
+)
 from ablation.analysis.records import TrialRecord
 from ablation.analysis.stats import BETTER, WORSE
 from ablation.analysis.verdicts import NONE, judge_cells
@@ -61,7 +67,15 @@ def plan_seeds(rows: Sequence[SummaryRow], metric: str, detect: float, level: fl
 def _n_text(s: SeedsNeeded) -> str:
     if s.n is not None:
         return str(s.n)
-    return "unknown (n<2)" if s.sd != s.sd else f"> {MAX_SEEDS:,}"
+    return f"unknown (n<{MIN_PILOT})" if s.sd != s.sd else f"> {MAX_SEEDS:,}"
+
+
+def _sd_text(s: SeedsNeeded) -> str:
+    if s.sd != s.sd:
+        return "—"
+    if s.sd_planned != s.sd_planned or s.sd_planned == s.sd:
+        return f"{s.sd:.3f}"
+    return f"{s.sd:.3f} → {s.sd_planned:.3f}"
 
 
 def plan_table(study: str, rows: Sequence[SummaryRow], metric: str, detect: float,
@@ -76,8 +90,7 @@ def plan_table(study: str, rows: Sequence[SummaryRow], metric: str, detect: floa
             body.append((r.shown_label, str(r.n), v, "—", "—", "—", "—", "—"))
             continue
         add = "—" if s.n is None else str(max(0, s.n - r.n))
-        body.append((r.shown_label, str(r.n), v, s.test,
-                     "—" if s.sd != s.sd else f"{s.sd:.3f}", _n_text(s),
+        body.append((r.shown_label, str(r.n), v, s.test, _sd_text(s), _n_text(s),
                      "—" if s.power != s.power else f"{s.power:.2f}", add))
     unit = "points" if info.percent else info.unit or "units"
     how = ("no adjustment" if adjust == NONE else
@@ -87,8 +100,11 @@ def plan_table(study: str, rows: Sequence[SummaryRow], metric: str, detect: floa
     notes = (f"Seeds per cell for a two-sided test to find a true difference of {abs(detect):g} "
              f"{unit} of {info.label} with {power:.0%} power ({how}). sd: of the paired "
              "differences over shared seeds (paired test), else sqrt((sd_cell² + sd_base²)/2) "
-             "(Welch). The observed sd is itself uncertain with few seeds: treat the numbers "
-             "as a guide (Colas et al. 2018; docs/statistics.md).",)
+             "(Welch); observed → assumed. An sd from few seeds is itself uncertain, so the plan "
+             f"assumes its one-sided {SD_CONFIDENCE:.0%} upper confidence bound (chi-square, "
+             "the seeds' degrees of freedom): measured, plans made so deliver at least the "
+             "power on average, where the observed sd alone delivers about 2/3 from 3 seeds "
+             "(Colas et al. 2018; docs/statistics.md).",)
     header = ("value", "seeds now", "verdict now", "test", f"sd ({unit})", "seeds needed",
               "power there", "seeds to add")
     return TextTable(f"{study}: seeds needed", header, tuple(body), notes,

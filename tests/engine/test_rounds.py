@@ -90,6 +90,25 @@ def test_run_ends_with_the_verdict_table_and_where_it_is_stored(study, storage_u
     assert f"Stored in {storage_url} as 'three'." in table
 
 
+def test_run_by_default_adds_rounds_only_to_unresolved_cells(study, storage_url, monkeypatch):
+    monkeypatch.delenv("ABLATE_FIXED_SEEDS")  # conftest runs every other test's seeds once
+    res = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                 storage_url)
+    assert res.exit_code == 0, res.output
+    # sgd (5 points worse) is decided from the first 3 seeds; adam (0.04 points from the
+    # baseline, no margin without a test-set size) goes on to the cap: 3 + 12 + 12 trials
+    assert "look 1 of 4 (3 seeds per cell): 1 cell(s) decided, 1 still open" in res.output
+    assert "worse (look 1/4)" in res.output and "inconclusive (look 4/4)" in res.output
+    assert "All 27 points done." in res.output
+    for once in (("--seeds", "3"), ("--fixed-seeds",)):  # the seeds asked for, once
+        fixed = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                       storage_url.replace(".db", f"{len(once)}.db"), *once)
+        assert fixed.exit_code == 0 and "All 9 points done." in fixed.output
+    env = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--storage",
+                 storage_url.replace(".db", "-env.db"), ABLATE_FIXED_SEEDS="1")
+    assert "All 9 points done." in env.output
+
+
 def test_a_password_in_the_storage_url_is_masked_at_the_end_of_run():
     from ablation.engine.store import shown_url
 
@@ -119,13 +138,13 @@ def test_until_resolved_adds_seeds_only_to_open_cells(study, tmp_path, storage_u
     assert seeds == {"nadam": {0, 1, 2, 3, 4}, "sgd": {0, 1, 2}, "adam": {0, 1, 2, 3, 4}}
     looks = {(r["look"], r["label"]): r for r in evidence.looks(store.engine, "three")}
     assert looks[(1, "sgd")]["outcome"] == "worse" and looks[(1, "adam")]["outcome"] == "continue"
-    assert looks[(2, "adam")]["outcome"] == "indistinguishable" and (2, "sgd") not in looks
+    assert looks[(2, "adam")]["outcome"] == "inconclusive" and (2, "sgd") not in looks
     assert looks[(1, "sgd")]["threshold"] == pytest.approx(0.05 / 2 / 50)  # interim look
     assert looks[(2, "adam")]["threshold"] == pytest.approx(0.025 - 0.025 / 50)
     assert looks[(1, "sgd")]["p"] < looks[(1, "sgd")]["threshold"]
     shown = ablate("show", "three", "--storage", storage_url)
     assert "worse (look 1/2)" in shown.output and "(sequential)" in shown.output
-    assert "indistinguishable (look 2/2)" in shown.output
+    assert "inconclusive (look 2/2)" in shown.output
     assert "--until-resolved" in shown.output  # the note says where the verdicts come from
     again = ablate(*args, ABLATE_FAKE_LOG=str(log))
     assert again.exit_code == 0 and len(started(log)) == 13  # 9 + 2 x (adam, nadam): no rerun
@@ -139,6 +158,8 @@ def test_until_resolved_option_mistakes_are_user_errors(study, storage_url):
     assert "with --until-resolved only" in ablate(*plain, "--max-seeds", "5").output
     low = ablate(*plain, "--until-resolved", "--max-seeds", "3")
     assert low.exit_code == 2 and "must be more than the 3 seeds" in low.output
+    two = ablate(*plain, "--until-resolved", "--seeds", "2", "--max-seeds", "6")
+    assert two.exit_code == 2 and "at least 3 seeds per cell" in two.output
     assert not Path(storage_url.removeprefix("sqlite:///")).exists()  # nothing written
 
 
@@ -151,7 +172,7 @@ def test_plan_prints_the_seeds_power_analysis_gives(study, storage_url):
             for r in summary_rows(load_trials(open_store(storage_url), "three"))}
     need = seeds_needed(rows["adam"], rows["nadam"], 0.1, alpha=0.05 / 2)
     line = next(ln for ln in res.output.splitlines() if ln.strip().startswith("adam"))
-    assert line.split()[1:4] == ["3", "indistinguishable", "paired"]
+    assert line.split()[1:4] == ["3", "inconclusive", "paired"]
     assert f" {need.n} " in f" {line} "
     # sgd is already worse: only the open cell (adam) sets the seeds to run
     assert f"three --seeds {need.n}` adds the missing ones" in " ".join(res.output.split())
@@ -203,9 +224,11 @@ def test_predictions_and_looks_are_stored_on_postgresql_and_mysql(study, server,
     assert res.exit_code == 0, res.output
     store = open_store(url)
     looks = evidence.looks(store.engine, "three")
-    assert {r["label"] for r in looks} == {"sgd", "adam"}  # sleep_fit: decided at look 1
+    assert {r["label"] for r in looks} == {"sgd", "adam"}
+    # sleep_fit's differences have no spread, which decides nothing: every cell gets 5 seeds
+    assert {r["outcome"] for r in looks} == {"continue", "inconclusive"}
     stored = evidence.predictions(store.engine, "three")
-    assert len(stored) == 9
+    assert len(stored) == 15
     digest, blob = stored[0]
     labels = evidence.stored_labels(store.engine, digest)
     assert labels is not None and len(blob) < 1500  # 1,000 made-up labels, compressed
