@@ -73,8 +73,11 @@ def _mysql_args(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
     args: dict[str, Any] = {}
     # PyMySQL waits for the server's greeting with the *read* timeout, so that one starts at
     # the connect timeout; _widen_read_timeout sets the statement timeout once connected.
+    # mysqlclient (plain mysql://) bounds the greeting by connect_timeout alone.
+    read = "ABLATE_CONNECT_TIMEOUT" if parsed.get_driver_name() == "pymysql" else \
+        "ABLATE_STATEMENT_TIMEOUT"
     for key, name in (("connect_timeout", "ABLATE_CONNECT_TIMEOUT"),
-                      ("read_timeout", "ABLATE_CONNECT_TIMEOUT"),
+                      ("read_timeout", read),
                       ("write_timeout", "ABLATE_STATEMENT_TIMEOUT")):
         if key not in query:
             args[key] = seconds(name)

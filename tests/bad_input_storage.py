@@ -1,0 +1,16 @@
+"""Rows of tests/test_bad_input.py added for issue 21 (storage URLs, drivers, SQLite media):
+each fails on the code before it (a traceback, a rewritten URL, a wrong or late message)."""
+
+from __future__ import annotations
+
+from tests.bad_input_cases import Case, _study
+
+STORAGE_CASES: list[Case] = [
+    Case("storage", "MariaDB URL without a database",
+         ("run", "{tmp}/s.toml", "--storage", "mysql://root@127.0.0.1:3306"), 2,
+         "names no database; add one after the host", _study),
+    Case("storage", "messages show the URL as given (no driver added)",
+         ("show", "bad", "--storage", "postgresql://u:hunter2-Sup3r@127.0.0.1:1/db"), 2,
+         "--storage postgresql://u:***@127.0.0.1:1/db: cannot open the database",
+         absent=("hunter2-Sup3r", "+psycopg")),
+]
