@@ -3,7 +3,18 @@ each fails on the code before it (a traceback, a rewritten URL, a wrong or late 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tests.bad_input_cases import Case, _study
+from tests.engine.test_first_start import _half_made_by_ablate
+
+
+def _half_made(tmp: Path) -> None:
+    _study(tmp)
+    _half_made_by_ablate(tmp / "half.db")
+
+
+HALF = ("--storage", "sqlite:///{tmp}/half.db")
 
 STORAGE_CASES: list[Case] = [
     Case("storage", "MariaDB URL without a database",
@@ -13,4 +24,9 @@ STORAGE_CASES: list[Case] = [
          ("show", "bad", "--storage", "postgresql://u:hunter2-Sup3r@127.0.0.1:1/db"), 2,
          "--storage postgresql://u:***@127.0.0.1:1/db: cannot open the database",
          absent=("hunter2-Sup3r", "+psycopg")),
+    Case("storage", "show after a first start killed midway", ("show", "bad", *HALF), 2,
+         "first start on this database was cut short", _half_made, same=("half.db",)),
+    Case("storage", "run after a first start killed midway: finished, not refused",
+         ("run", "{tmp}/s.toml", *HALF), 0, "All 2 points done", _half_made,
+         writes_nothing=False),
 ]

@@ -143,9 +143,11 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
     kwargs = engine_kwargs(parsed, read_only)
     beat = heartbeat_for(grace_seconds)
     try:
-        check_schema(parsed, kwargs, read_only, shown)
+        first_start = check_schema(parsed, kwargs, read_only, shown)
         if sqlite_db:
             Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        if first_start and not read_only:
+            _ablate_tables_first(parsed.render_as_string(hide_password=False), kwargs)
         storage = _rdb_storage(parsed.render_as_string(hide_password=False), kwargs, beat,
                                grace_seconds, read_only)
     except UserError:
@@ -164,6 +166,18 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
         sa.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()
     return Store(url, storage, storage.engine, grace_seconds, beat)
+
+
+def _ablate_tables_first(url: str, kwargs: dict[str, Any]) -> None:
+    """ablate's tables before Optuna's: they mark a half-made schema as a first start of
+    ablate's, which the next start finishes (engine/schema.py)."""
+    from ablation.engine import db
+
+    engine = sa.create_engine(url, **kwargs)
+    try:
+        db.create_tables(engine)
+    finally:
+        engine.dispose()
 
 
 def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int,
