@@ -17,13 +17,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import urllib.parse
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from ablation.engine.connect import seconds
+from ablation.engine.connect import seconds, sqlite_read_uri
 from ablation.errors import UserError
 
 CREATION_LOOKS = 5  # ~7 s in all: longer than creating Optuna's tables takes on any server
@@ -47,8 +46,7 @@ def _optuna_schema() -> tuple[frozenset[str], str, tuple[str, ...]]:
 
 
 def _sqlite_contents(path: str) -> tuple[set[str], str | None]:
-    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=seconds("ABLATE_LOCK_TIMEOUT"))
+    conn = sqlite3.connect(sqlite_read_uri(path), uri=True, timeout=seconds("ABLATE_LOCK_TIMEOUT"))
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return tables, _revision(tables, lambda q: conn.execute(q).fetchall())
