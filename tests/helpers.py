@@ -83,10 +83,11 @@ def make_spec(seeds=2, choices=("sgd", "adam", "nadam"), **baseline):
 
 
 # Where the README's test command finds the database servers when no variable names them: the
-# local defaults of PostgreSQL and MariaDB (this project's machines run both there).
+# local defaults of PostgreSQL and MariaDB (this project's machines run both there). Plain URLs:
+# SQLAlchemy's default drivers (psycopg 3, mysqlclient), which the postgres/mysql extras install.
 SERVERS = {
-    "postgres": ("ABLATE_TEST_POSTGRES", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"),
-    "mysql": ("ABLATE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")}
+    "postgres": ("ABLATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+    "mysql": ("ABLATE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")}
 
 
 @contextlib.contextmanager

@@ -23,6 +23,7 @@ from ablation.cli import main
 from ablation.training import checkpoint as ckpt_mod
 from tests.bad_input_cases import NEW_CASES, PG_EMPTY, Case
 from tests.bad_input_cases import _done as copy_done
+from tests.bad_input_storage import STORAGE_CASES
 from tests.helpers import scratch_database, write_idx
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
@@ -174,7 +175,7 @@ CASES: list[Case] = [
          "Connection refused", _study),
     Case("storage", "unknown host name",
          ("run", "{tmp}/s.toml", "--storage", "postgresql://u@nosuchhost.invalid/db"), 2,
-         "could not translate host name", _study),
+         "cannot open the database: failed to resolve host 'nosuchhost.invalid'", _study),
     Case("storage", "wrong password (server refuses it)",
          ("run", "{tmp}/s.toml", "--storage", "postgresql://alice:wrong@127.0.0.1:{pg}/db"), 2,
          "password authentication failed", _study),
@@ -209,6 +210,7 @@ CASES: list[Case] = [
          writes_nothing=False, patches=True),
 ]
 CASES += NEW_CASES  # issue #12: tests/bad_input_cases.py
+CASES += STORAGE_CASES  # issue 21: tests/bad_input_storage.py
 
 
 @pytest.fixture(scope="module")

@@ -37,12 +37,10 @@ def engine_kwargs(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
         busy = seconds("ABLATE_LOCK_TIMEOUT")
         if not read_only:
             return {"connect_args": {"timeout": busy}}
-        path = urllib.parse.quote(os.path.abspath(parsed.database or ""))
+        uri = sqlite_read_uri(parsed.database or "")
 
         def creator() -> sqlite3.Connection:
-            # mode=ro: the file is never written (and never created) by a reading command.
-            return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=busy,
-                                   check_same_thread=False)
+            return sqlite3.connect(uri, uri=True, timeout=busy, check_same_thread=False)
 
         return {"creator": creator}
     if backend == "postgresql":
@@ -50,6 +48,24 @@ def engine_kwargs(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
     if backend in ("mysql", "mariadb"):
         return {"pool_pre_ping": True, "connect_args": _mysql_args(parsed, read_only)}
     return {"pool_pre_ping": True}
+
+
+def sqlite_read_uri(database: str) -> str:
+    """The URI a reading command opens an SQLite file with: mode=ro, so the file is never
+    written (nor created); on a read-only medium also immutable=1.
+
+    Why immutable: a file ablate wrote is in WAL mode, and a WAL reader must create the -shm
+    index beside it, which a read-only directory refuses ("unable to open database file").
+    Nothing can write there either, so the file cannot change under the reader; but a non-empty
+    -wal (a writer's last commits, not yet merged) must be read, so it keeps the normal path.
+    """
+    path = os.path.abspath(database)
+    uri = f"file:{urllib.parse.quote(path)}?mode=ro"
+    wal = f"{path}-wal"
+    if not os.access(os.path.dirname(path), os.W_OK) and not (
+            os.path.exists(wal) and os.path.getsize(wal) > 0):
+        uri += "&immutable=1"
+    return uri
 
 
 def _postgres_args(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
@@ -73,8 +89,11 @@ def _mysql_args(parsed: sa.URL, read_only: bool) -> dict[str, Any]:
     args: dict[str, Any] = {}
     # PyMySQL waits for the server's greeting with the *read* timeout, so that one starts at
     # the connect timeout; _widen_read_timeout sets the statement timeout once connected.
+    # mysqlclient (plain mysql://) bounds the greeting by connect_timeout alone.
+    read = "ABLATE_CONNECT_TIMEOUT" if parsed.get_driver_name() == "pymysql" else \
+        "ABLATE_STATEMENT_TIMEOUT"
     for key, name in (("connect_timeout", "ABLATE_CONNECT_TIMEOUT"),
-                      ("read_timeout", "ABLATE_CONNECT_TIMEOUT"),
+                      ("read_timeout", read),
                       ("write_timeout", "ABLATE_STATEMENT_TIMEOUT")):
         if key not in query:
             args[key] = seconds(name)
@@ -94,8 +113,22 @@ def _widen_read_timeout(dbapi_conn: Any, _record: Any) -> None:
         sock.settimeout(dbapi_conn._read_timeout)
 
 
+def _database_cause(exc: BaseException) -> BaseException:
+    """The database's own error behind ``exc``: Optuna wraps a failed commit (a lock, a full
+    disk) in a StorageInternalError whose text blames "invalid data ... exceeding max length"."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            break
+        if database_error(seen):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return exc
+
+
 def first_line(exc: BaseException) -> str:
     """The driver's own first line of an error (SQLAlchemy wraps it), credentials scrubbed."""
+    exc = _database_cause(exc)
     inner = getattr(exc, "orig", None) or exc
     lines = str(inner).strip().splitlines() or [type(inner).__name__]
     return scrub(lines[0].strip())

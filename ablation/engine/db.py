@@ -111,8 +111,8 @@ def now() -> dt.datetime:
 
 
 # Errors a database raises when it chose this transaction as a deadlock's victim or could not
-# serialise it: MySQL/MariaDB 1213 and 1205, PostgreSQL SQLSTATE 40001 and 40P01. The transaction
-# was rolled back whole, so running it again is safe.
+# serialise it: MySQL/MariaDB 1213 and 1205, PostgreSQL SQLSTATE 40001 and 40P01 (psycopg 3 calls
+# it sqlstate, psycopg2 pgcode). The transaction was rolled back whole, so running it again is safe.
 _RETRYABLE_CODES = {1213, 1205}
 _RETRYABLE_STATES = {"40001", "40P01"}
 
@@ -124,7 +124,8 @@ def is_deadlock(exc: BaseException) -> bool:
     orig = exc.orig
     args = getattr(orig, "args", ())
     code = args[0] if args and isinstance(args[0], int) else None
-    return code in _RETRYABLE_CODES or getattr(orig, "pgcode", None) in _RETRYABLE_STATES
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    return code in _RETRYABLE_CODES or state in _RETRYABLE_STATES
 
 
 def retrying(work: Callable[[], T], attempts: int = 5, pause: float = 0.05) -> T:

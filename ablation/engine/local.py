@@ -19,6 +19,13 @@ from dataclasses import replace
 
 from ablation.engine.connect import database_error, describe
 from ablation.engine.device_plan import Placement
+from ablation.engine.memory import (
+    MemoryWatch,
+    available_bytes,
+    join_watching,
+    rss_bytes,
+    warn_before_start,
+)
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.redaction import scrub
 from ablation.engine.register import register
@@ -99,14 +106,18 @@ def run_workers(spec: StudySpec, options: RunOptions, workers: int, fit_fn: FitF
         replace(spec, device=place.device),
         replace(options, threads=threads, worker=f"{host}:{os.getpid()}:w{i}"),
         fit_fn, progress, place.env)) for i, place in enumerate(where, start=1)]
+    free = available_bytes()
+    warn_before_start(len(procs), rss_bytes(), free)
+    watch = MemoryWatch(len(procs), free)
     for p in procs:
         p.start()
     try:
-        for p in procs:
-            p.join()
+        join_watching(procs, watch)
     except KeyboardInterrupt:
         _stop(procs)
         raise
+    if (line := watch.summary()) is not None:
+        print(line, file=sys.stderr, flush=True)
     codes = [p.exitcode for p in procs]
     if 130 in codes:
         raise KeyboardInterrupt

@@ -95,7 +95,9 @@ def load_epochs(store: Store, study_name: str) -> list[dict[str, Any]]:
 def param_importances(store: Store, study_name: str, params: list[str]) -> dict[str, float]:
     """Optuna's fANOVA importance of ``params`` for the study's objective (fixed seed)."""
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    # Pinned, with its settings: Optuna 5 made PED-ANOVA the default evaluator, and a report
+    # must not change with the installed Optuna.
+    evaluator = optuna.importance.FanovaImportanceEvaluator(n_trees=64, max_depth=64, seed=0)
     found = optuna.importance.get_param_importances(study, evaluator=evaluator, params=params)
     return {k: float(v) for k, v in found.items()}
 

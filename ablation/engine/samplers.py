@@ -30,13 +30,15 @@ from ablation.spec.study import StudySpec
 @dataclass(frozen=True)
 class SamplerInfo:
     """A way of choosing trials: its name, whether it searches low/high ranges and several
-    objectives, and its builder (called with the study and the study's sampler seed)."""
+    objectives, its builder (called with the study and the study's sampler seed) and the
+    settings it passes to Optuna's sampler (recorded in every trial's run record)."""
 
     name: str
     searches_ranges: bool
     build: Callable[[StudySpec, int], BaseSampler]
     note: str = ""
     multi_objective: bool = False
+    settings: Callable[[StudySpec], dict[str, Any]] = lambda spec: {}  # passed to the sampler
 
 
 SAMPLERS: Registry[SamplerInfo] = Registry("sampler")
@@ -156,36 +158,55 @@ def startup_trials(spec: StudySpec) -> int:
     return max(2, min(10, spec.n_trials // 3))
 
 
-def _searcher(name: str, make: Callable[[StudySpec, int], BaseSampler], note: str,
-              multi: bool, per_trial: bool = True) -> None:
+def _searcher(name: str, cls: Callable[..., BaseSampler],
+              settings: Callable[[StudySpec], dict[str, Any]], note: str, multi: bool,
+              per_trial: bool = True) -> None:
     def build(spec: StudySpec, seed: int) -> BaseSampler:
-        if not per_trial:
-            return make(spec, seed)
-        return PerTrialSeed(lambda s: make(spec, s), seed)
+        def make(s: int) -> BaseSampler:
+            return cls(seed=s, **settings(spec))
 
-    SAMPLERS.add(name, SamplerInfo(name, True, build, note, multi))
+        return PerTrialSeed(make, seed) if per_trial else make(seed)
+
+    SAMPLERS.add(name, SamplerInfo(name, True, build, note, multi, settings))
 
 
-_searcher("tpe", lambda spec, seed: optuna.samplers.TPESampler(
-    seed=seed, n_startup_trials=startup_trials(spec), multivariate=True,
+def sampler_record(spec: StudySpec) -> dict[str, Any]:
+    """What the run record keeps of a study's sampler: its name, seed and every setting."""
+    info = SAMPLERS.get(spec.sampler)
+    return {"name": info.name, "seed": spec.search_seed if info.searches_ranges else None,
+            **info.settings(spec)}
+
+
+# Every setting is passed, not left to Optuna's defaults: Optuna 5 changed TPE's (multivariate
+# and constant liar on), and a study must sample alike under every Optuna version it allows.
+# TPE's consider_prior, prior_weight, consider_magic_clip, consider_endpoints, gamma and weights
+# are deprecated (4.9) with one value left until they go (6.0); passing them only warns.
+_searcher("tpe", optuna.samplers.TPESampler, lambda spec: {
+    "n_startup_trials": startup_trials(spec), "n_ei_candidates": 24, "multivariate": True,
+    "group": False,
     # constant liar: a running trial counts as a poor result, so parallel workers do not all
     # sample next to the same promising point.
-    constant_liar=True),
+    "constant_liar": True},
     "tree-structured Parzen estimator (Optuna's default; with several objectives too)", True)
-_searcher("random", lambda spec, seed: optuna.samplers.RandomSampler(seed=seed),
+_searcher("random", optuna.samplers.RandomSampler, lambda spec: {},
           "independent uniform (log-uniform on log axes) draws", True)
-_searcher("cmaes", lambda spec, seed: optuna.samplers.CmaEsSampler(
-    seed=seed, n_startup_trials=startup_trials(spec), warn_independent_sampling=False),
+_searcher("cmaes", optuna.samplers.CmaEsSampler, lambda spec: {
+    "n_startup_trials": startup_trials(spec), "consider_pruned_trials": False,
+    "use_separable_cma": False, "with_margin": False, "lr_adapt": False,
+    "warn_independent_sampling": False},
     "CMA-ES over the numeric axes (choice axes drawn at random); one objective; needs cmaes",
     False)
-_searcher("gp", lambda spec, seed: optuna.samplers.GPSampler(
-    seed=seed, n_startup_trials=startup_trials(spec), warn_independent_sampling=False),
+_searcher("gp", optuna.samplers.GPSampler, lambda spec: {
+    "n_startup_trials": startup_trials(spec), "deterministic_objective": False,
+    "warn_independent_sampling": False},
     "Gaussian-process Bayesian optimisation (torch, scipy)", True)
 # QMC keeps one seed in every process: its sequence is shared through the study (each trial
 # takes the next index), which only works when every process scrambles it the same way.
-_searcher("qmc", lambda spec, seed: optuna.samplers.QMCSampler(
-    seed=seed, warn_independent_sampling=False, warn_asynchronous_seeding=False),
+_searcher("qmc", optuna.samplers.QMCSampler, lambda spec: {
+    "qmc_type": "sobol", "scramble": True, "warn_independent_sampling": False,
+    "warn_asynchronous_seeding": False},
     "scrambled Sobol quasi-random points (even coverage; no model)", True, per_trial=False)
-_searcher("nsga2", lambda spec, seed: optuna.samplers.NSGAIISampler(
-    seed=seed, population_size=max(4, min(50, spec.n_trials // 3))),
+_searcher("nsga2", optuna.samplers.NSGAIISampler, lambda spec: {
+    "population_size": max(4, min(50, spec.n_trials // 3)), "crossover_prob": 0.9,
+    "swapping_prob": 0.5},
     "NSGA-II genetic search (several objectives; a population per generation)", True)

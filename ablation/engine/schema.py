@@ -5,6 +5,11 @@ Optuna's RDBStorage creates its tables, stamps its schema version and, for an ol
 even before refusing it. Looking first (reads only; SQLite opened with mode=ro) lets a reading
 command refuse an empty or foreign database, and any command refuse an old or foreign schema,
 leaving the file byte for byte as it was.
+
+A first start is made safe to kill: ablate creates its own ``ablate_`` tables before Optuna's,
+so a database holding them beside a half-made Optuna schema (tables without a schema version,
+left by a start killed midway) is one ablate began; a writing command finishes it (Optuna
+creates what is missing and stamps the version) instead of refusing it.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-import urllib.parse
 from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from ablation.engine.connect import seconds
+from ablation.engine.connect import seconds, sqlite_read_uri
 from ablation.errors import UserError
 
 CREATION_LOOKS = 5  # ~7 s in all: longer than creating Optuna's tables takes on any server
+ABLATE_MARK = "ablate_points"  # made first by a first start (engine/db.py), before Optuna's
+
 
 
 @lru_cache(maxsize=1)
@@ -40,8 +46,7 @@ def _optuna_schema() -> tuple[frozenset[str], str, tuple[str, ...]]:
 
 
 def _sqlite_contents(path: str) -> tuple[set[str], str | None]:
-    uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
-    conn = sqlite3.connect(uri, uri=True, timeout=seconds("ABLATE_LOCK_TIMEOUT"))
+    conn = sqlite3.connect(sqlite_read_uri(path), uri=True, timeout=seconds("ABLATE_LOCK_TIMEOUT"))
     try:
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         return tables, _revision(tables, lambda q: conn.execute(q).fetchall())
@@ -66,15 +71,17 @@ def _revision(tables: set[str], query: Any) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-def check_schema(parsed: sa.URL, kwargs: dict[str, Any], read_only: bool, shown: str) -> None:
-    """Refuse, before Optuna writes anything, what it must not open (see module docstring)."""
+def check_schema(parsed: sa.URL, kwargs: dict[str, Any], read_only: bool, shown: str) -> bool:
+    """Refuse, before Optuna writes anything, what it must not open (see module docstring);
+    True when Optuna's schema is still to be made (a new database or a first start of ablate's
+    that was cut short)."""
     sqlite = parsed.get_backend_name() == "sqlite"
     path = parsed.database or ""
     if sqlite and (not os.path.isfile(path) or os.path.getsize(path) == 0):
         if read_only:
             raise UserError(f"--storage {shown}: {path} is empty, not a study database; "
                             "run a study first")
-        return
+        return True
     for attempt in range(CREATION_LOOKS):
         tables, revision = (_sqlite_contents(path) if sqlite else _server_contents(
             parsed.render_as_string(hide_password=False), kwargs))
@@ -82,7 +89,16 @@ def check_schema(parsed: sa.URL, kwargs: dict[str, Any], read_only: bool, shown:
             break
         # Another worker may be creating Optuna's tables right now: look again shortly.
         time.sleep(0.5 * (attempt + 1))
-    _judge(tables, revision, read_only, sqlite, shown)
+    if _half_made(tables, revision) and ABLATE_MARK in tables:
+        if read_only:
+            raise UserError(f"--storage {shown}: ablate's first start on this database was cut "
+                            "short (Optuna's schema is half made); run the study again to "
+                            "finish it")
+        return True  # ablate's own first start, killed midway: Optuna finishes it
+    # ablate's own tables alone are a first start cut short before Optuna's: not foreign.
+    _judge({t for t in tables if not t.startswith("ablate_")}, revision, read_only, sqlite,
+           shown)
+    return not (_optuna_schema()[0] & tables)
 
 
 def _half_made(tables: set[str], revision: str | None) -> bool:

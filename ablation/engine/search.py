@@ -26,7 +26,7 @@ from ablation.engine.environment import environment
 from ablation.engine.failures import MAX_ATTEMPTS, TrialsFailed
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
 from ablation.engine.register import register
-from ablation.engine.samplers import search_space
+from ablation.engine.samplers import sampler_record, search_space
 from ablation.engine.space import Point, point_key
 from ablation.engine.store import Store, open_store
 from ablation.engine.worker import Worker
@@ -70,7 +70,7 @@ class SearchWorker(Worker):
         import torch
 
         env = environment(self.options.threads or torch.get_num_threads(), self.spec.device,
-                          self.spec.deterministic)
+                          self.spec.deterministic) | {"sampler": sampler_record(self.spec)}
         space = search_space(self.spec)
         poll = max(0.5, min(2.0, self.options.grace_seconds / 4))
         ran, said_waiting, failed_in_a_row = 0, False, 0

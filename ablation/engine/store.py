@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import sqlite3
@@ -79,19 +78,22 @@ def check_url(url: str) -> sa.URL:
         raise UserError(f"--storage {_shown_url(url)!r} is not a database URL{hint}; examples: "
                         f"{DEFAULT_URL}, postgresql://user@host/db") from None
     remember(parsed)
-    parsed = _installed_driver(parsed)
-    url = _redact(parsed)  # messages never show a password
+    # The URL is kept as given (no driver is chosen for it), so that Optuna's own tools open
+    # the URL ablate prints; messages never show a password.
+    url = _redact(parsed)
     if parsed.port is not None and not 1 <= parsed.port <= 65535:
         raise UserError(f"--storage {url!r}: port {parsed.port} is not a TCP port (1-65535)")
     try:
         parsed.get_dialect().import_dbapi()
     except NoSuchModuleError:
         raise UserError(f"--storage {url!r}: unknown database scheme {parsed.drivername!r}; "
-                        "use sqlite:///FILE, postgresql://... or mysql+pymysql://...") from None
+                        "use sqlite:///FILE, postgresql://... or mysql://...") from None
     except ImportError as exc:
         raise UserError(f"--storage {url!r}: the driver for {parsed.drivername!r} is not "
-                        f"installed ({exc.name}); install ablate[postgres] or ablate[mysql]"
-                        ) from None
+                        f"installed ({exc.name}); install ablate[postgres] (psycopg 3) or "
+                        "ablate[mysql] (mysqlclient), or name an installed driver "
+                        "(postgresql+psycopg2://, mysql+pymysql://)") from None
+    _check_server(parsed, url)
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database
         if not db or db == ":memory:":
@@ -106,20 +108,14 @@ def check_url(url: str) -> sa.URL:
     return parsed
 
 
-# SQLAlchemy 2.1 reads postgresql:// as psycopg 3 and mysql:// as mysqlclient; ablate[postgres]
-# and ablate[mysql] install psycopg2 and PyMySQL, so a URL without a driver gets the installed one.
-_DRIVERS = {"postgresql": (("psycopg", "psycopg"), ("psycopg2", "psycopg2")),
-            "mysql": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql")),
-            "mariadb": (("MySQLdb", "mysqldb"), ("pymysql", "pymysql"))}
+# A URL names its database on a server: without one, MySQL's drivers fail inside SQLAlchemy.
+_NEEDS_DATABASE = ("mysql", "mariadb")
 
 
-def _installed_driver(parsed: sa.URL) -> sa.URL:
-    if "+" in parsed.drivername or parsed.drivername not in _DRIVERS:
-        return parsed
-    for module, driver in _DRIVERS[parsed.drivername]:
-        if importlib.util.find_spec(module) is not None:
-            return parsed.set(drivername=f"{parsed.drivername}+{driver}")
-    return parsed
+def _check_server(parsed: sa.URL, url: str) -> None:
+    if parsed.get_backend_name() in _NEEDS_DATABASE and not parsed.database:
+        raise UserError(f"--storage {url!r}: names no database; add one after the host "
+                        f"({parsed.drivername}://USER@HOST:PORT/DATABASE)")
 
 
 def _is_sqlite_file(path: Path) -> bool:
@@ -147,9 +143,11 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
     kwargs = engine_kwargs(parsed, read_only)
     beat = heartbeat_for(grace_seconds)
     try:
-        check_schema(parsed, kwargs, read_only, shown)
+        first_start = check_schema(parsed, kwargs, read_only, shown)
         if sqlite_db:
             Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+        if first_start and not read_only:
+            _ablate_tables_first(parsed.render_as_string(hide_password=False), kwargs)
         storage = _rdb_storage(parsed.render_as_string(hide_password=False), kwargs, beat,
                                grace_seconds, read_only)
     except UserError:
@@ -168,6 +166,18 @@ def open_store(url: str, must_exist: bool = False, grace_seconds: int = GRACE_SE
         sa.event.listen(storage.engine, "connect", _sqlite_pragmas)
         storage.engine.dispose()
     return Store(url, storage, storage.engine, grace_seconds, beat)
+
+
+def _ablate_tables_first(url: str, kwargs: dict[str, Any]) -> None:
+    """ablate's tables before Optuna's: they mark a half-made schema as a first start of
+    ablate's, which the next start finishes (engine/schema.py)."""
+    from ablation.engine import db
+
+    engine = sa.create_engine(url, **kwargs)
+    try:
+        db.create_tables(engine)
+    finally:
+        engine.dispose()
 
 
 def _rdb_storage(url: str, kwargs: dict, beat: int, grace: int,

@@ -49,7 +49,7 @@ from ablation.engine.options import (
 from ablation.engine.reaper import LOST, reap
 from ablation.engine.recording import record_compression, record_result
 from ablation.engine.register import register
-from ablation.engine.samplers import PointSampler, distributions
+from ablation.engine.samplers import PointSampler, distributions, sampler_record
 from ablation.engine.space import Point
 from ablation.engine.store import Store, open_store
 from ablation.errors import UserError
@@ -87,7 +87,7 @@ class Worker:
         its point goes stale after the grace period and is taken over here, so nothing is lost.
         """
         env = environment(self.options.threads or _torch_threads(), self.spec.device,
-                          self.spec.deterministic)
+                          self.spec.deterministic) | {"sampler": sampler_record(self.spec)}
         grace = self.options.grace_seconds
         poll = max(0.5, min(2.0, grace / 4))  # one cheap SELECT per poll
         ran, said_waiting = 0, False

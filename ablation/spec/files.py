@@ -1,7 +1,9 @@
-"""Where studies come from: built-in names in studies/ or paths to .toml/.yaml files."""
+"""Where studies come from: built-in names (package data, ablation/studies/) or paths to
+.toml/.yaml files."""
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 from ablation.errors import UserError
@@ -11,14 +13,21 @@ from ablation.spec.study import StudySpec, parse_study
 STUDY_SUFFIXES = (".toml", ".yaml", ".yml")
 
 
-BUILTIN_DIR = Path(__file__).resolve().parents[2] / "studies"
+
+
+def builtin_dir() -> Path | None:
+    """The folder of the built-in studies, found as package data (a checkout, an editable
+    install and a wheel alike); None when the package is not on a file system (a zip)."""
+    root = resources.files("ablation").joinpath("studies")
+    return root if isinstance(root, Path) and root.is_dir() else None
 
 
 def builtin_studies() -> dict[str, Path]:
-    """Built-in study names -> files in studies/."""
-    if not BUILTIN_DIR.is_dir():
+    """Built-in study names -> their files (ablation/studies/)."""
+    folder = builtin_dir()
+    if folder is None:
         return {}
-    return {p.stem: p for p in sorted(BUILTIN_DIR.iterdir()) if p.suffix in STUDY_SUFFIXES}
+    return {p.stem: p for p in sorted(folder.iterdir()) if p.suffix in STUDY_SUFFIXES}
 
 
 def resolve_study_path(name_or_path: str) -> Path:

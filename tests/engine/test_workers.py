@@ -102,6 +102,8 @@ def test_run_with_three_workers_on_sqlite_does_each_point_once(tmp_path, grid_fi
                                 env=_env(tmp_path, "sleep:0.15")))
     assert code == 0, out
     assert "12 trial(s) run now, 0 done before, 0 left of 12" in out
+    if Path("/proc/self/status").exists():  # each worker's measured memory is said (issue 21)
+        assert "memory: each worker peaked at up to" in out and "3 together" in out
     assert "Traceback" not in out and "locked" not in out
     trials = assert_exactly_once(url, grid_file, tmp_path)
     assert len({t.user_attrs.get("seed") for t in trials}) == 3
