@@ -46,7 +46,7 @@ from ablation.engine.options import (
     Silent,
     placement_keywords,
 )
-from ablation.engine.reaper import LOST, reap
+from ablation.engine.reaper import LOST, fail_stale_trials, reap
 from ablation.engine.recording import record_compression, record_result
 from ablation.engine.register import register
 from ablation.engine.samplers import PointSampler, distributions
@@ -93,7 +93,7 @@ class Worker:
         ran, said_waiting = 0, False
         reap(self.store, self.study, self.name)  # trials and points of dead workers
         while self.options.max_trials is None or ran < self.options.max_trials:
-            optuna.storages.fail_stale_trials(self.study)
+            fail_stale_trials(self.study)
             stale = db.now() - dt.timedelta(seconds=grace)
             row = db.claim_point(self.store.engine, self.name, self.tag, stale, MAX_ATTEMPTS)
             if row is None:
