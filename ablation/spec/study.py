@@ -8,6 +8,7 @@ Raw dicts never leave this package.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -16,6 +17,7 @@ from typing import Any
 from ablation.errors import UserError
 from ablation.spec.choices import check_metric, check_model_knobs, check_search
 from ablation.spec.config import (
+    JOINT_KEYS,
     TRAIN_FIELDS,
     TrainConfig,
     coerce_value,
@@ -159,6 +161,25 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
     return Axis(name, choices=values)
 
 
+def check_combinations(axes: Sequence[Axis], baseline: TrainConfig, mode: str, sampled: bool,
+                       where: str) -> None:
+    """A study that combines axes (factorial, or a sampled search) runs every pairing of their
+    values: each pairing of the extreme values of the keys checked jointly must be valid
+    (each value alone was checked against the baseline already)."""
+    if mode != "factorial" and not sampled:
+        return
+    joint = [a for a in axes if a.name in JOINT_KEYS]
+    if len(joint) < 2:
+        return
+    ends = [sorted({min(a.choices), max(a.choices)} if a.is_grid else {a.low, a.high})
+            for a in joint]
+    for values in itertools.product(*ends):
+        pairing = " with ".join(f"{a.name} = {v}" for a, v in zip(joint, values, strict=True))
+        make_train_config({a.name: v for a, v in zip(joint, values, strict=True)},
+                          f"{where}: axes ({'factorial' if mode == 'factorial' else 'search'}) "
+                          f"combine {pairing}", baseline)
+
+
 def parse_seeds(raw: Any, where: str, key: str = "study.seeds") -> tuple[int, ...]:
     """A seed count ``n`` (seeds 0..n-1) or a list of distinct seeds >= 0."""
     if isinstance(raw, int) and not isinstance(raw, bool):
@@ -232,6 +253,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
                                    objectives)
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
+    check_combinations(parsed, baseline, mode, sampler != "grid", where)
     check_validation_split(metric, {baseline.val_fraction, *(
         v for a in parsed if a.name == "val_fraction" for v in (*a.choices, a.low))}, where)
     seeds = parse_seeds(study.get("seeds", 3), where)
@@ -345,6 +367,7 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
         check_model_knobs(cfg, spec.axes, spec.mode, where)
+        check_combinations(spec.axes, cfg, spec.mode, spec.is_search, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:
