@@ -4,9 +4,13 @@ with their tests so docs/bad-input.md names every one."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import struct
+import zipfile
 from pathlib import Path
 
-from tests.bad_input_cases import Case
+from tests.bad_input_cases import PREDICT, Case, _kaggle, _kaggle_csv, _weights_file
 
 S = ("run", "{tmp}/s.toml", "--storage", "{new}")
 
@@ -38,6 +42,12 @@ ROUND3_CASES: list[Case] = [
     Case("study file", "factorial pairing swa_epochs 2 with epochs 1", S, 2,
          "combine epochs = 1 with swa_epochs = 2: swa_epochs (2) must not exceed epochs (1)",
          _write("s.toml", _FACTORIAL_SWA)),
+    Case("artifact", "predict with a tampered weights artifact id", PREDICT, 2,
+         "is not an artifact id", lambda t: _tampered_id(t), same=("done.db",)),
+    Case("artifact", "predict with one byte of a stored tensor changed", PREDICT, 2,
+         "fail their SHA-256 checksum", lambda t: _flipped_tensor(t), same=("done.db",)),
+    Case("artifact", "predict with the weights file swapped for another model's", PREDICT, 2,
+         "fail their SHA-256 checksum", lambda t: _replaced_weights(t), same=("done.db",)),
 ]
 
 # (kind, fault, what ablate does now, the test that shows it)
@@ -50,3 +60,43 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
      "tests/engine/test_faults_round3.py::"
      "test_a_trial_failed_by_its_stale_heartbeat_carries_a_reason"),
 ]
+
+
+def _set_weights_id(tmp: Path, value: str) -> None:
+    conn = sqlite3.connect(tmp / "done.db")
+    conn.execute("PRAGMA journal_mode=delete")
+    conn.execute("UPDATE trial_user_attributes SET value_json = ? WHERE key = 'weights_artifact' "
+                 "AND trial_id = (SELECT MIN(trial_id) FROM trials)", (json.dumps(value),))
+    conn.commit()
+    conn.close()
+
+
+def _tampered_id(tmp: Path) -> None:
+    _kaggle(tmp)
+    _kaggle_csv(tmp / "test.csv", 5, False)
+    _set_weights_id(tmp, "../../../etc/passwd")
+
+
+def _flipped_tensor(tmp: Path) -> None:
+    """One byte of one stored tensor changed: the file still loads as a state dict."""
+    _kaggle(tmp)
+    _kaggle_csv(tmp / "test.csv", 5, False)
+    path = _weights_file(tmp)
+    with zipfile.ZipFile(path) as z:
+        info = next(i for i in z.infolist() if "/data/" in i.filename and i.file_size >= 16)
+    blob = bytearray(path.read_bytes())
+    # the local header: 30 bytes, the name, the extra field; then the tensor's bytes
+    name_len, extra_len = struct.unpack("<HH", blob[info.header_offset + 26:
+                                                     info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    blob[start + 8] ^= 0x40
+    path.write_bytes(bytes(blob))
+
+
+def _replaced_weights(tmp: Path) -> None:
+    """Another model's weights under the trial's artifact id: a whole file swapped."""
+    import torch
+
+    _kaggle(tmp)
+    _kaggle_csv(tmp / "test.csv", 5, False)
+    torch.save(torch.nn.Linear(3, 2).state_dict(), _weights_file(tmp))
