@@ -59,6 +59,12 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
      "is failed with the reason \"worker lost: its heartbeat stopped ...\"",
      "tests/engine/test_faults_round3.py::"
      "test_a_trial_failed_by_its_stale_heartbeat_carries_a_reason"),
+    ("worker", "a worker paused (SIGSTOP) past the grace period, then resumed (SIGCONT)",
+     "one line \"taken over: ...; this result is dropped\", the point left to the worker that "
+     "took it, then it goes on (exit 0; it died with two tracebacks)",
+     "tests/engine/test_faults_round3.py::"
+     "test_a_worker_whose_trial_was_taken_over_says_so_and_goes_on (and, slow, "
+     "test_sigstop_past_the_grace_period_then_sigcont_ends_cleanly)"),
 ]
 
 

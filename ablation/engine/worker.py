@@ -174,6 +174,9 @@ class Worker:
             self.progress.trial_end(point, None, "pruned")
             return
         except BaseException as exc:
+            if finished_elsewhere(exc):  # paused past the grace period: another worker has it
+                self.progress.trial_end(point, None, TAKEN_OVER)
+                return
             self._fail(trial, point_id, ckpt, exc)
             full = disk_full(exc)
             if full is not None:
@@ -269,6 +272,21 @@ class Worker:
     def _note_resume(trial: optuna.Trial, ckpt: SafeCheckpoint) -> None:
         if ckpt.resumed_from is not None:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
+
+
+TAKEN_OVER = ("taken over: this worker stopped beating past the grace period (paused or "
+              "stalled) and another worker runs the point; this result is dropped")
+
+
+def finished_elsewhere(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it arose from) says the trial was already finished: another
+    worker failed it as stale and took its point over while this one was not running."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _torch_threads() -> int:
