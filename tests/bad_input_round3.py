@@ -10,6 +10,9 @@ import struct
 import zipfile
 from pathlib import Path
 
+import optuna
+import pytest
+
 from tests.bad_input_cases import PREDICT, Case, _kaggle, _kaggle_csv, _weights_file
 
 S = ("run", "{tmp}/s.toml", "--storage", "{new}")
@@ -36,36 +39,6 @@ def _write(name: str, text: str):
     def setup(tmp: Path) -> None:
         (tmp / name).write_text(text)
     return setup
-
-
-ROUND3_CASES: list[Case] = [
-    Case("study file", "factorial pairing swa_epochs 2 with epochs 1", S, 2,
-         "combine epochs = 1 with swa_epochs = 2: swa_epochs (2) must not exceed epochs (1)",
-         _write("s.toml", _FACTORIAL_SWA)),
-    Case("artifact", "predict with a tampered weights artifact id", PREDICT, 2,
-         "is not an artifact id", lambda t: _tampered_id(t), same=("done.db",)),
-    Case("artifact", "predict with one byte of a stored tensor changed", PREDICT, 2,
-         "fail their SHA-256 checksum", lambda t: _flipped_tensor(t), same=("done.db",)),
-    Case("artifact", "predict with the weights file swapped for another model's", PREDICT, 2,
-         "fail their SHA-256 checksum", lambda t: _replaced_weights(t), same=("done.db",)),
-]
-
-# (kind, fault, what ablate does now, the test that shows it)
-ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
-    ("engine", "the first trial (number 0) fails for good",
-     "its reason is shown (it read `trial_number or -1`: 0 was taken for no trial)",
-     "tests/engine/test_faults_round3.py::test_the_reason_of_trial_0_is_kept"),
-    ("engine", "a trial whose heartbeat went stale",
-     "is failed with the reason \"worker lost: its heartbeat stopped ...\"",
-     "tests/engine/test_faults_round3.py::"
-     "test_a_trial_failed_by_its_stale_heartbeat_carries_a_reason"),
-    ("worker", "a worker paused (SIGSTOP) past the grace period, then resumed (SIGCONT)",
-     "one line \"taken over: ...; this result is dropped\", the point left to the worker that "
-     "took it, then it goes on (exit 0; it died with two tracebacks)",
-     "tests/engine/test_faults_round3.py::"
-     "test_a_worker_whose_trial_was_taken_over_says_so_and_goes_on (and, slow, "
-     "test_sigstop_past_the_grace_period_then_sigcont_ends_cleanly)"),
-]
 
 
 def _set_weights_id(tmp: Path, value: str) -> None:
@@ -106,3 +79,61 @@ def _replaced_weights(tmp: Path) -> None:
     _kaggle(tmp)
     _kaggle_csv(tmp / "test.csv", 5, False)
     torch.save(torch.nn.Linear(3, 2).state_dict(), _weights_file(tmp))
+
+
+def make_plain_study(url: str) -> None:
+    """A study Optuna alone wrote (no ablate tables): 3 trials of a toy objective."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="plain", storage=url)
+    study.optimize(lambda t: t.suggest_float("x", 0, 1) ** 2, n_trials=3)
+
+
+def _plain(tmp: Path) -> None:
+    make_plain_study(f"sqlite:///{tmp / 'plain.db'}")
+
+
+PLAIN = "is a plain Optuna study (ablate did not run it"
+ON_PLAIN = ("--storage", "sqlite:///{tmp}/plain.db")
+
+
+ROUND3_CASES: list[Case] = [
+    Case("study file", "factorial pairing swa_epochs 2 with epochs 1", S, 2,
+         "combine epochs = 1 with swa_epochs = 2: swa_epochs (2) must not exceed epochs (1)",
+         _write("s.toml", _FACTORIAL_SWA)),
+    Case("artifact", "predict with a tampered weights artifact id", PREDICT, 2,
+         "is not an artifact id", _tampered_id, same=("done.db",)),
+    Case("artifact", "predict with one byte of a stored tensor changed", PREDICT, 2,
+         "fail their SHA-256 checksum", _flipped_tensor, same=("done.db",)),
+    Case("artifact", "predict with the weights file swapped for another model's", PREDICT, 2,
+         "fail their SHA-256 checksum", _replaced_weights, same=("done.db",)),
+    Case("storage", "show a plain Optuna study (SQLite)", ("show", "plain", *ON_PLAIN), 2,
+         "study 'plain' in sqlite:///{tmp}/plain.db " + PLAIN, _plain,
+         same=("plain.db",)),
+    Case("storage", "report on a plain Optuna study", ("report", "plain", "-o", "{tmp}/r.html",
+         *ON_PLAIN), 2, PLAIN, _plain, same=("plain.db",),
+         after=lambda t: (t / "r.html").exists() and pytest.fail("wrote a report")),
+    Case("storage", "export a plain Optuna study", ("export", "plain", "--csv", "{tmp}/o.csv",
+         *ON_PLAIN), 2, PLAIN, _plain, same=("plain.db",),
+         after=lambda t: (t / "o.csv").exists() and pytest.fail("wrote a CSV")),
+]
+
+# (kind, fault, what ablate does now, the test that shows it)
+ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
+    ("engine", "the first trial (number 0) fails for good",
+     "its reason is shown (it read `trial_number or -1`: 0 was taken for no trial)",
+     "tests/engine/test_faults_round3.py::test_the_reason_of_trial_0_is_kept"),
+    ("engine", "a trial whose heartbeat went stale",
+     "is failed with the reason \"worker lost: its heartbeat stopped ...\"",
+     "tests/engine/test_faults_round3.py::"
+     "test_a_trial_failed_by_its_stale_heartbeat_carries_a_reason"),
+    ("worker", "a worker paused (SIGSTOP) past the grace period, then resumed (SIGCONT)",
+     "one line \"taken over: ...; this result is dropped\", the point left to the worker that "
+     "took it, then it goes on (exit 0; it died with two tracebacks)",
+     "tests/engine/test_faults_round3.py::"
+     "test_a_worker_whose_trial_was_taken_over_says_so_and_goes_on (and, slow, "
+     "test_sigstop_past_the_grace_period_then_sigcont_ends_cleanly)"),
+    ("storage", "show, report or export a plain Optuna study on PostgreSQL (no ablate_ tables)",
+     "one line naming the study and the storage, exit 2, nothing written (it printed a "
+     "traceback: relation \"ablate_points\" does not exist; export wrote a meaningless row)",
+     "tests/test_plain_optuna.py::test_a_plain_optuna_study_on_postgresql_is_one_line"),
+]

@@ -36,15 +36,18 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
                 epochs: int | None = None) -> str:
     """The stored study STUDY names: with --dataset/--model/--epochs, the variant ``run`` stored
     with those overrides; without, the study itself or its only variant."""
-    from ablation.engine.reader import resolve_study_name
+    from ablation.engine.reader import check_ablate_study, resolve_study_name
 
     if dataset is None and model is None and epochs is None:
-        return str(resolve_study_name(store, study))
-    from ablation.spec.files import load_study
-    from ablation.spec.study import with_overrides
+        name = str(resolve_study_name(store, study))
+    else:
+        from ablation.spec.files import load_study
+        from ablation.spec.study import with_overrides
 
-    spec = with_overrides(load_study(study), dataset=dataset, model=model, epochs=epochs)
-    return str(resolve_study_name(store, spec.storage_name))
+        spec = with_overrides(load_study(study), dataset=dataset, model=model, epochs=epochs)
+        name = str(resolve_study_name(store, spec.storage_name))
+    check_ablate_study(store, name)
+    return name
 
 
 def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust: str,
