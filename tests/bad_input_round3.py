@@ -136,4 +136,7 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
      "one line naming the study and the storage, exit 2, nothing written (it printed a "
      "traceback: relation \"ablate_points\" does not exist; export wrote a meaningless row)",
      "tests/test_plain_optuna.py::test_a_plain_optuna_study_on_postgresql_is_one_line"),
+    ("outputs", "a top-up (`--seeds 7` after 3)",
+     "the stored study record lists seeds 0..6 (it kept [0, 1, 2])",
+     "tests/engine/test_faults_round3.py::test_the_stored_spec_follows_a_top_up"),
 ]

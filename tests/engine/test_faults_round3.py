@@ -108,3 +108,16 @@ def test_sigstop_past_the_grace_period_then_sigcont_ends_cleanly(tmp_path):
     paused.send_signal(signal.SIGCONT)
     code, out = _finish(paused)
     assert code == 0 and "Traceback" not in out and out.count("taken over:") == 1, out
+
+
+def test_the_stored_spec_follows_a_top_up(storage_url, tmp_path):
+    from ablation.engine.reader import spec_record
+    from ablation.spec.study import with_overrides
+
+    spec = make_spec(seeds=3, choices=("sgd", "nadam"))
+    run_study(spec, _options(storage_url, tmp_path), FakeFit())
+    run_study(with_overrides(spec, seeds=7), _options(storage_url, tmp_path), FakeFit())
+    store = open_store(storage_url)
+    assert spec_record(store, "opt")["seeds"] == list(range(7))
+    run_study(with_overrides(spec, seeds=2), _options(storage_url, tmp_path), FakeFit())
+    assert spec_record(store, "opt")["seeds"] == list(range(7))  # still what is stored
