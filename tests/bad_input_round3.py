@@ -139,4 +139,15 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
     ("outputs", "a top-up (`--seeds 7` after 3)",
      "the stored study record lists seeds 0..6 (it kept [0, 1, 2])",
      "tests/engine/test_faults_round3.py::test_the_stored_spec_follows_a_top_up"),
+    ("outputs", "the progress line of a compressed trial",
+     "shows the artifact's test accuracy and size, the accuracy before compression beside them "
+     "(it showed only the accuracy before compression)",
+     "tests/reporting/test_progress_round3.py::"
+     "test_a_compressed_state_puts_the_artifact_figures_first (and, slow, "
+     "test_a_compressed_trial_line_shows_the_artifact_figures)"),
+    ("outputs", "a long trial logged to a file (stdout not a terminal)",
+     "an epoch line every 30 s or every epoch, whichever is rarer (it printed nothing until "
+     "the trial ended)",
+     "tests/reporting/test_progress_round3.py::"
+     "test_a_log_gets_an_epoch_line_every_30_s_or_every_epoch_whichever_is_rarer"),
 ]

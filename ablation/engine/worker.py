@@ -39,6 +39,7 @@ from ablation.engine.failures import (
 )
 from ablation.engine.heartbeat import Heartbeat
 from ablation.engine.options import (
+    COMPRESSED,
     FitFn,
     Progress,
     RunOptions,
@@ -163,6 +164,7 @@ class Worker:
             # Recording and compression (which may fine-tune for epochs) stay under the
             # heartbeat, so no other worker takes the point over meanwhile, and a failure there
             # fails the trial here instead of leaving it RUNNING until stale detection.
+            values: dict[str, Any] = {}
             with Heartbeat(self.store, trial._trial_id, point_id):
                 values, metrics = self._fit_and_record(trial, point, ckpt)
                 self.study.tell(trial, self._objectives(values))
@@ -188,7 +190,7 @@ class Worker:
         db.set_point(self.store.engine, point_id, "done", trial.number)
         db.finish_run(self.store.engine, self.name, trial.number)
         ckpt.delete()
-        self.progress.trial_end(point, metrics, "complete")
+        self.progress.trial_end(point, metrics, compressed_state(values, metrics))
 
     def _start(self, trial: optuna.Trial, point: Point, point_id: int, env: dict[str, Any],
                retry_of: int | None) -> None:
@@ -272,6 +274,16 @@ class Worker:
     def _note_resume(trial: optuna.Trial, ckpt: SafeCheckpoint) -> None:
         if ckpt.resumed_from is not None:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
+
+
+def compressed_state(values: dict[str, Any], metrics: Metrics) -> str:
+    """"complete", or for a compressed trial the figures of its stored artifact (what the study
+    compares), with the accuracy before compression beside them."""
+    if "artifact_test_accuracy" not in values:
+        return "complete"
+    size = float(values.get("artifact_bytes", 0)) / 1e6
+    return (f"{COMPRESSED}test acc {100 * float(values['artifact_test_accuracy']):.2f}%  "
+            f"{size:.2f} MB  (before compression {100 * metrics.test_accuracy:.2f}%)")
 
 
 TAKEN_OVER = ("taken over: this worker stopped beating past the grace period (paused or "
