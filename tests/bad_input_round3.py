@@ -150,4 +150,9 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
      "the trial ended)",
      "tests/reporting/test_progress_round3.py::"
      "test_a_log_gets_an_epoch_line_every_30_s_or_every_epoch_whichever_is_rarer"),
+    ("outputs", "a baseline at chance level (digits, 1 epoch)",
+     "one warning line above the table: the baseline is within 10 points of chance (the "
+     "largest class's share), the verdicts compare untrained models (it said nothing)",
+     "tests/reporting/test_outputs_round3.py::"
+     "test_show_of_an_untrained_study_warns_once_above_the_table"),
 ]

@@ -69,10 +69,10 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
                    ) -> None:
     """Print the verdict table of a stored study (``show``, and the end of ``run``), then
     where its points stand and ``lines``."""
-    from ablation.engine.reader import load_trials, point_counts
+    from ablation.engine.reader import baseline_chance, load_trials, point_counts
     from ablation.reporting.console import print_table, terminal_columns
     from ablation.reporting.looks import looks_note, sequential_decisions
-    from ablation.reporting.summary import point_status, summary_rows
+    from ablation.reporting.summary import chance_warning, point_status, summary_rows
     from ablation.reporting.tables import columns_for, metrics_table, paper_table
 
     inputs = table_inputs(store, name, metric, level, adjust, evidence=noise)
@@ -81,6 +81,9 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
     sequential = sequential_decisions(rows, inputs.looks, inputs.metric)
     table = paper_table(name, rows, inputs.metric, level, adjust, sequential)
     said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
+    warning = chance_warning(trials, baseline_chance(store, name))
+    if warning is not None:
+        click.echo(warning)
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
         print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
     print_table(table, [*said, point_status(point_counts(store, name)), *lines])

@@ -74,6 +74,18 @@ def compared_metric(store: Store, study_name: str) -> str:
     return METRICS.get(selected).compared
 
 
+def baseline_chance(store: Store, study_name: str) -> float | None:
+    """Chance level of the baseline's test set: the share of its largest class (what always
+    guessing that class scores), from a complete baseline trial's confusion matrix."""
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        confusion = t.user_attrs.get("confusion")
+        if t.user_attrs.get("is_baseline") and isinstance(confusion, list) and confusion:
+            counts = [sum(row) for row in confusion]
+            return max(counts) / sum(counts) if sum(counts) else None
+    return None
+
+
 def load_trials(store: Store, study_name: str) -> list[TrialRecord]:
     """Every trial of a stored study as a TrialRecord (metrics through the typed decoder).
 
