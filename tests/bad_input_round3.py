@@ -155,4 +155,13 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
      "largest class's share), the verdicts compare untrained models (it said nothing)",
      "tests/reporting/test_outputs_round3.py::"
      "test_show_of_an_untrained_study_warns_once_above_the_table"),
+    ("outputs", "`export NAME` of a sampled search with a confirm stage",
+     "exports the confirm stage, as `show NAME` shows it, and says so on stderr (it exported "
+     "the search stage); `--search-stage` on either reads the search itself",
+     "tests/reporting/test_outputs_round3.py::test_export_name_exports_what_show_name_shows"),
+    ("outputs", "the table of a search stage (one seed per trial)",
+     "its trials best first, no ranks, verdicts or p-values, and a note pointing to the "
+     "confirmed table (it ranked every trial 1 with \"Holm over 0 comparisons\")",
+     "tests/reporting/test_outputs_round3.py::"
+     "test_a_search_stage_table_ranks_nothing_and_points_to_the_confirmed_table"),
 ]

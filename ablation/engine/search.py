@@ -20,6 +20,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ablation.analysis.records import SEARCH_AXIS
 from ablation.engine import db
 from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
@@ -35,7 +36,6 @@ from ablation.spec.config import make_train_config
 from ablation.spec.search_keys import confirm_label
 from ablation.spec.study import StudySpec
 
-SEARCH_AXIS = "search"  # the axis of every search trial in tables
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
