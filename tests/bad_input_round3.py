@@ -100,6 +100,8 @@ ROUND3_CASES: list[Case] = [
     Case("study file", "factorial pairing swa_epochs 2 with epochs 1", S, 2,
          "combine epochs = 1 with swa_epochs = 2: swa_epochs (2) must not exceed epochs (1)",
          _write("s.toml", _FACTORIAL_SWA)),
+    Case("CLI", "validate with run's overrides: unknown --dataset",
+         ("validate", "optimizers", "--dataset", "nosuch"), 2, "unknown dataset 'nosuch'"),
     Case("artifact", "predict with a tampered weights artifact id", PREDICT, 2,
          "is not an artifact id", _tampered_id, same=("done.db",)),
     Case("artifact", "predict with one byte of a stored tensor changed", PREDICT, 2,
@@ -164,4 +166,9 @@ ROUND3_FAULTS: list[tuple[str, str, str, str]] = [
      "confirmed table (it ranked every trial 1 with \"Holm over 0 comparisons\")",
      "tests/reporting/test_outputs_round3.py::"
      "test_a_search_stage_table_ranks_nothing_and_points_to_the_confirmed_table"),
+    ("study file", "`ablate run compression --dataset digits --epochs 2` (its swa_epochs axis "
+     "is 3; `run compression --dry-run` too)",
+     "runs, and says \"--epochs 2: lowered what may not exceed the epochs: axes.swa_epochs "
+     "[3] -> [2]\" (it was refused); `validate` takes the same overrides and says the same",
+     "tests/spec/test_epochs_round3.py"),
 ]

@@ -162,6 +162,8 @@ def _check_compression_values(cfg: TrainConfig, where: str) -> None:
 # Keys checked against each other (swa_epochs <= epochs): a study that combines axes (factorial,
 # or a sampled search) must have every combination of their values checked, not each alone.
 JOINT_KEYS = ("epochs", "swa_epochs")
+# Counts of epochs that may not exceed ``epochs``: --epochs shortening a study lowers them.
+EPOCH_BOUND = ("swa_epochs",)
 
 
 def writes_artifact(cfg: TrainConfig) -> bool:

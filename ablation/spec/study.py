@@ -17,6 +17,7 @@ from typing import Any
 from ablation.errors import UserError
 from ablation.spec.choices import check_metric, check_model_knobs, check_search
 from ablation.spec.config import (
+    EPOCH_BOUND,
     JOINT_KEYS,
     TRAIN_FIELDS,
     TrainConfig,
@@ -110,6 +111,8 @@ class StudySpec:
     # A confirm stage's configurations: (label, ((key, value), ...)), run besides the baseline.
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
+    # What --epochs lowered to fit (swa_epochs 3 -> 2 ...): said where the study is run.
+    adapted: tuple[str, ...] = ()
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
 
     @property
@@ -362,12 +365,13 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
     out = spec
     if given:
         where = "command line"
-        cfg = make_train_config(given, where, spec.baseline)
-        for axis in spec.axes:  # axis values must still make valid configurations
+        out = fit_epochs(spec, given.get("epochs"))
+        cfg = make_train_config(given, where, out.baseline)
+        for axis in out.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
-        check_model_knobs(cfg, spec.axes, spec.mode, where)
-        check_combinations(spec.axes, cfg, spec.mode, spec.is_search, where)
+        check_model_knobs(cfg, out.axes, out.mode, where)
+        check_combinations(out.axes, cfg, out.mode, out.is_search, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:
@@ -390,6 +394,37 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
     check_grid_size(config_count(out.axes, out.baseline, out.mode, out.n_trials),
                     len(out.seeds), "command line")
     return out
+
+
+def fit_epochs(spec: StudySpec, epochs: int | None) -> StudySpec:
+    """The study shortened to ``epochs`` (--epochs): counts of epochs that may not exceed it
+    (EPOCH_BOUND: swa_epochs) are lowered to it, each change listed in ``adapted``."""
+    if epochs is None:
+        return spec
+    base, axes, said = spec.baseline, list(spec.axes), list(spec.adapted)
+    for key in EPOCH_BOUND:
+        if getattr(base, key) > epochs:
+            said.append(f"baseline.{key} {getattr(base, key)} -> {epochs}")
+            base = replace(base, **{key: epochs})
+        for i, a in enumerate(axes):
+            if a.name != key:
+                continue
+            if a.is_grid and max(a.choices) > epochs:
+                fitted = tuple(dict.fromkeys(min(v, epochs) for v in a.choices))
+                said.append(f"axes.{key} {list(a.choices)} -> {list(fitted)}")
+                axes[i] = replace(a, choices=fitted)
+            elif not a.is_grid and a.high is not None and a.high > epochs:
+                said.append(f"axes.{key} high {a.high} -> {epochs}")
+                axes[i] = replace(a, low=min(a.low or 0, epochs), high=epochs)
+    return replace(spec, baseline=base, axes=tuple(axes), adapted=tuple(said))
+
+
+def adapted_note(spec: StudySpec) -> str | None:
+    """The line that says what --epochs lowered, or None."""
+    if not spec.adapted:
+        return None
+    return (f"--epochs {spec.baseline.epochs}: lowered what may not exceed the epochs: "
+            f"{'; '.join(spec.adapted)}")
 
 
 def extend_seeds(seeds: tuple[int, ...], n: int) -> tuple[int, ...]:
