@@ -334,8 +334,9 @@ def render() -> str:
     """docs/bad-input.md from CASES."""
     lines = ["# Bad input and what `ablate` does with it", "",
              "Generated from `tests/test_bad_input.py` (`CASES`; rows 43 on, issue #12, in "
-             "`tests/bad_input_cases.py`; issue #21's in `tests/bad_input_round3.py`), which runs every row and checks the exit status and "
-             "the message; `{tmp}` is a scratch folder, `{new}` a fresh SQLite URL in it, "
+             "`tests/bad_input_cases.py`; issue #21's in `tests/bad_input_round3.py`), which "
+             "runs every row and checks the exit status and the message; `{tmp}` is a scratch "
+             "folder, `{new}` a fresh SQLite URL in it, "
              "`done.db` a finished study, SILENT a port that accepts connections and never "
              "answers, PGEMPTY an empty PostgreSQL schema. Exit 2 means a user error: one line "
              "on stderr, no traceback, no password, and nothing written: `{new}` is never "

@@ -20,7 +20,6 @@ from ablation.reporting.tables import P_CI, verdict_table
 from ablation.reporting.text import TextTable
 from ablation.spec.study import StudySpec
 
-
 LOG_EVERY = 30.0  # seconds: in a log, a running trial's line at most this often (per epoch)
 
 

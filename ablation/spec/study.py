@@ -405,7 +405,7 @@ def fit_epochs(spec: StudySpec, epochs: int | None) -> StudySpec:
     for key in EPOCH_BOUND:
         if getattr(base, key) > epochs:
             said.append(f"baseline.{key} {getattr(base, key)} -> {epochs}")
-            base = replace(base, **{key: epochs})
+            base = replace(base, **{key: epochs})  # type: ignore[arg-type]
         for i, a in enumerate(axes):
             if a.name != key:
                 continue
