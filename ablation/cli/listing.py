@@ -40,8 +40,9 @@ def validate(study: str, dataset: str | None, model: str | None, epochs: int | N
     Every check ``run`` makes of the study itself is made here (not the data files or storage).
     """
     from ablation.engine.space import plan_summary
+    from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
-    from ablation.spec.study import adapted_note, with_overrides
+    from ablation.spec.study import with_overrides
 
     spec = with_overrides(load_study(study), seeds=seeds, n_trials=n_trials, dataset=dataset,
                           model=model, epochs=epochs)

@@ -106,17 +106,18 @@ search_stage_option = click.option(
          "single-seed trial, no verdicts) instead of the confirmed table.")
 
 
-def shown_stage(store: Any, name: str, search_stage: bool, doing: str) -> str:
+def shown_stage(store: Any, name: str, search_stage: bool, doing: str) -> tuple[str, str | None]:
     """The stage ``show`` and ``export`` read for stored study ``name``: a sampled search's
-    confirm stage (said on stderr), unless --search-stage asks for the search itself."""
+    confirm stage (said on stderr), unless --search-stage asks for the search itself; and
+    ``name`` again where it has a confirm stage (what a search table points to), else None."""
     from ablation.engine.confirm import stored_confirm_stage
 
     confirmed = stored_confirm_stage(store, name)
     if confirmed is None or search_stage:
-        return name
+        return name, None if confirmed is None else name
     click.echo(f"{name} is a sampled search: {doing} its confirm stage {confirmed!r} (its "
                f"search trials: --search-stage)", err=True)
-    return confirmed
+    return confirmed, name
 
 
 @click.command()
@@ -135,8 +136,8 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
     its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
     pending or failed. For a sampled search with a confirm stage: the confirmed table."""
     store = _open(storage)
-    name = shown_stage(store, stored_name(store, study, dataset, model, epochs), search_stage,
-                       "showing")
+    name, _ = shown_stage(store, stored_name(store, study, dataset, model, epochs),
+                          search_stage, "showing")
     print_verdicts(store, name, metric, level, adjust, noise)
     note_failures(store, name)
 
@@ -178,13 +179,10 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
         if path is not None:
             check_dir(path, storage, options[kind])
     store = _open(storage)
-    searched = stored_name(store, study, dataset, model, epochs)
-    name = shown_stage(store, searched, search_stage, "exporting")
+    name, confirmed = shown_stage(store, stored_name(store, study, dataset, model, epochs),
+                                  search_stage, "exporting")
     trials = load_trials(store, name)
     inputs = table_inputs(store, name, metric, level, adjust, evidence=csv_path is not None)
-    from ablation.engine.confirm import stored_confirm_stage
-
-    confirmed = searched if stored_confirm_stage(store, searched) is not None else None
     texts = export_texts(name, trials, [k for k, v in wanted.items() if v],
                          per_trial=per_trial, inputs=inputs, confirmed=confirmed)
     if pareto_path is not None:

@@ -53,8 +53,9 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
     from ablation.engine.device_plan import with_device
     from ablation.engine.options import RunOptions
     from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
-    from ablation.spec.study import adapted_note, with_overrides
+    from ablation.spec.study import with_overrides
 
     if dry_run and dataset is None:
         dataset = "digits"  # a smoke test must run offline: the embedded data set

@@ -8,7 +8,6 @@ Raw dicts never leave this package.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,14 +16,13 @@ from typing import Any
 from ablation.errors import UserError
 from ablation.spec.choices import check_metric, check_model_knobs, check_search
 from ablation.spec.config import (
-    EPOCH_BOUND,
-    JOINT_KEYS,
     TRAIN_FIELDS,
     TrainConfig,
     coerce_value,
     make_train_config,
 )
 from ablation.spec.devices import parse_placement
+from ablation.spec.epochs import check_combinations, fit_epochs
 from ablation.spec.limits import (
     INT_MAX,
     check_document,
@@ -48,15 +46,9 @@ from ablation.spec.search_keys import (
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")
-
-
 # A refined stage is chosen on validation data only: choosing it on the test set would leak.
 REFINE_METRICS = ("val_accuracy", "val_loss")
-
-
 MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
-
-
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
 
 
@@ -162,25 +154,6 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
     for v in values:  # every value must make a valid configuration
         make_train_config({name: v}, f"{at}.choices", baseline)
     return Axis(name, choices=values)
-
-
-def check_combinations(axes: Sequence[Axis], baseline: TrainConfig, mode: str, sampled: bool,
-                       where: str) -> None:
-    """A study that combines axes (factorial, or a sampled search) runs every pairing of their
-    values: each pairing of the extreme values of the keys checked jointly must be valid
-    (each value alone was checked against the baseline already)."""
-    if mode != "factorial" and not sampled:
-        return
-    joint = [a for a in axes if a.name in JOINT_KEYS]
-    if len(joint) < 2:
-        return
-    ends = [sorted({min(a.choices), max(a.choices)} if a.is_grid else {a.low, a.high})
-            for a in joint]
-    for values in itertools.product(*ends):
-        pairing = " with ".join(f"{a.name} = {v}" for a, v in zip(joint, values, strict=True))
-        make_train_config({a.name: v for a, v in zip(joint, values, strict=True)},
-                          f"{where}: axes ({'factorial' if mode == 'factorial' else 'search'}) "
-                          f"combine {pairing}", baseline)
 
 
 def parse_seeds(raw: Any, where: str, key: str = "study.seeds") -> tuple[int, ...]:
@@ -394,37 +367,6 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
     check_grid_size(config_count(out.axes, out.baseline, out.mode, out.n_trials),
                     len(out.seeds), "command line")
     return out
-
-
-def fit_epochs(spec: StudySpec, epochs: int | None) -> StudySpec:
-    """The study shortened to ``epochs`` (--epochs): counts of epochs that may not exceed it
-    (EPOCH_BOUND: swa_epochs) are lowered to it, each change listed in ``adapted``."""
-    if epochs is None:
-        return spec
-    base, axes, said = spec.baseline, list(spec.axes), list(spec.adapted)
-    for key in EPOCH_BOUND:
-        if getattr(base, key) > epochs:
-            said.append(f"baseline.{key} {getattr(base, key)} -> {epochs}")
-            base = replace(base, **{key: epochs})  # type: ignore[arg-type]
-        for i, a in enumerate(axes):
-            if a.name != key:
-                continue
-            if a.is_grid and max(a.choices) > epochs:
-                fitted = tuple(dict.fromkeys(min(v, epochs) for v in a.choices))
-                said.append(f"axes.{key} {list(a.choices)} -> {list(fitted)}")
-                axes[i] = replace(a, choices=fitted)
-            elif not a.is_grid and a.high is not None and a.high > epochs:
-                said.append(f"axes.{key} high {a.high} -> {epochs}")
-                axes[i] = replace(a, low=min(a.low or 0, epochs), high=epochs)
-    return replace(spec, baseline=base, axes=tuple(axes), adapted=tuple(said))
-
-
-def adapted_note(spec: StudySpec) -> str | None:
-    """The line that says what --epochs lowered, or None."""
-    if not spec.adapted:
-        return None
-    return (f"--epochs {spec.baseline.epochs}: lowered what may not exceed the epochs: "
-            f"{'; '.join(spec.adapted)}")
 
 
 def extend_seeds(seeds: tuple[int, ...], n: int) -> tuple[int, ...]:

@@ -9,8 +9,9 @@ from click.testing import CliRunner
 
 from ablation.cli import main
 from ablation.errors import UserError
+from ablation.spec.epochs import adapted_note
 from ablation.spec.files import builtin_studies, load_study
-from ablation.spec.study import adapted_note, parse_study, with_overrides
+from ablation.spec.study import parse_study, with_overrides
 
 
 def test_compression_shortened_to_2_epochs_lowers_its_swa_axis_and_says_so():
