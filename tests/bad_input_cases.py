@@ -93,8 +93,15 @@ def _weights_file(tmp: Path, number: int = 0) -> Path:
     return tmp / "artifacts" / study.trials[number].user_attrs["weights_artifact"]
 
 
+def _no_checksum(tmp: Path) -> None:
+    """As a trial stored before weights carried a SHA-256 (issue #21): the loader's own checks
+    are all that stand between it and a damaged file."""
+    _sqlite_exec(tmp / "done.db", "DELETE FROM trial_user_attributes WHERE key = 'weights_sha256'")
+
+
 def _corrupt_weights(tmp: Path, kind: str = "done") -> None:
     _done(tmp, kind)
+    _no_checksum(tmp)
     _weights_file(tmp).write_bytes(b"PK\x03\x04 not a weights file" * 20)
 
 
@@ -102,6 +109,7 @@ def _foreign_weights(tmp: Path) -> None:
     import torch
 
     _kaggle(tmp)
+    _no_checksum(tmp)
     torch.save(torch.nn.Linear(3, 2).state_dict(), _weights_file(tmp))
 
 
@@ -527,15 +535,15 @@ NEW_CASES: list[Case] = [
          ("report", "bad", "-o", "{tmp}/no/r.html", *DONE), 2, "does not exist", _done,
          same=("done.db",)),
     # artifacts
-    Case("artifact", "predict with a corrupt weights artifact", PREDICT, 2,
+    Case("artifact", "predict with a corrupt weights artifact (no checksum)", PREDICT, 2,
          "are corrupt or not a weights file",
          lambda t: (_corrupt_weights(t, "kaggle"), _kaggle_csv(t / "test.csv", 5, False)),
          same=("done.db",)),
-    Case("artifact", "predict with another model's weights", PREDICT, 2,
+    Case("artifact", "predict with another model's weights (no checksum)", PREDICT, 2,
          "do not fit its resnet-lite model",
          lambda t: (_foreign_weights(t), _kaggle_csv(t / "test.csv", 5, False)),
          same=("done.db",)),
-    Case("artifact", "embed with a corrupt weights artifact",
+    Case("artifact", "embed with a corrupt weights artifact (no checksum)",
          ("embed", "bad", "--trial", "0", "-o", "{tmp}/e.html", *DONE), 2,
          "are corrupt or not a weights file", _corrupt_weights, same=("done.db",)),
     Case("artifact", "predict on an input with only a header", PREDICT, 2,

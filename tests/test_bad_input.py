@@ -24,6 +24,7 @@ from ablation.training import checkpoint as ckpt_mod
 from tests.bad_input_cases import NEW_CASES, PG_EMPTY, Case
 from tests.bad_input_cases import _done as copy_done
 from tests.bad_input_storage import STORAGE_CASES
+from tests.bad_input_round3 import ROUND3_CASES, ROUND3_FAULTS
 from tests.helpers import scratch_database, write_idx
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
@@ -211,6 +212,7 @@ CASES: list[Case] = [
 ]
 CASES += NEW_CASES  # issue #12: tests/bad_input_cases.py
 CASES += STORAGE_CASES  # issue 21: tests/bad_input_storage.py
+CASES += ROUND3_CASES  # issue #21: tests/bad_input_round3.py
 
 
 @pytest.fixture(scope="module")
@@ -334,8 +336,9 @@ def render() -> str:
     """docs/bad-input.md from CASES."""
     lines = ["# Bad input and what `ablate` does with it", "",
              "Generated from `tests/test_bad_input.py` (`CASES`; rows 43 on, issue #12, in "
-             "`tests/bad_input_cases.py`), which runs every row and checks the exit status and "
-             "the message; `{tmp}` is a scratch folder, `{new}` a fresh SQLite URL in it, "
+             "`tests/bad_input_cases.py`; issue #21's in `tests/bad_input_round3.py`), which "
+             "runs every row and checks the exit status and the message; `{tmp}` is a scratch "
+             "folder, `{new}` a fresh SQLite URL in it, "
              "`done.db` a finished study, SILENT a port that accepts connections and never "
              "answers, PGEMPTY an empty PostgreSQL schema. Exit 2 means a user error: one line "
              "on stderr, no traceback, no password, and nothing written: `{new}` is never "
@@ -351,6 +354,12 @@ def render() -> str:
                .replace("{pgempty}", "PGEMPTY").replace("|", "\\|"))
         lines.append(f"| {i} | {c.group} | {c.what} | `{cmd}` | {c.code} | "
                      f"{c.message.replace('|', '/')} |")
+    lines += ["", "## Faults tested elsewhere", "",
+              "Faults that need a paused worker, a trainer or two outputs side by side "
+              "(issue #21), each with the test that shows what ablate does now "
+              "(`tests/bad_input_round3.py`, `ROUND3_FAULTS`).", "",
+              "| kind | fault | what ablate does | test |", "|---|---|---|---|"]
+    lines += [f"| {k} | {f} | {w} | `{t}` |" for k, f, w, t in ROUND3_FAULTS]
     return "\n".join(lines) + "\n"
 
 

@@ -32,6 +32,15 @@ class TrialRecord:
     is_baseline: bool = False
 
 
+SEARCH_AXIS = "search"  # the axis of every trial of a sampled search's search stage
+
+
+def is_search_stage(trials: Sequence[TrialRecord]) -> bool:
+    """Whether ``trials`` are a sampled search's search stage: one seed per sampled
+    configuration, nothing to compare seed against seed."""
+    return bool(trials) and all(t.axis == SEARCH_AXIS for t in trials)
+
+
 @dataclass(frozen=True)
 class StudyData:
     """Everything a report draws, read from storage in one go."""

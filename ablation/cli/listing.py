@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import click
 
+from ablation.cli.common import variant_options
+
 
 @click.command()
 def studies() -> None:
@@ -25,15 +27,27 @@ def studies() -> None:
 
 @click.command()
 @click.argument("study")
-def validate(study: str) -> None:
-    """Check STUDY (a .toml/.yaml file or a built-in name) without running it.
+@variant_options
+@click.option("--seeds", type=click.IntRange(min=1, max=1000),
+              help="Number of seeds per configuration, as for run.")
+@click.option("--n-trials", type=click.IntRange(min=1), default=None,
+              help="A sampled search's trial budget, as for run.")
+def validate(study: str, dataset: str | None, model: str | None, epochs: int | None,
+             seeds: int | None, n_trials: int | None) -> None:
+    """Check STUDY (a .toml/.yaml file or a built-in name) without running it, with the
+    overrides ``run`` takes (--dataset, --model, --epochs, --seeds, --n-trials).
 
     Every check ``run`` makes of the study itself is made here (not the data files or storage).
     """
     from ablation.engine.space import plan_summary
+    from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
+    from ablation.spec.study import with_overrides
 
-    spec = load_study(study)
+    spec = with_overrides(load_study(study), seeds=seeds, n_trials=n_trials, dataset=dataset,
+                          model=model, epochs=epochs)
+    if adapted_note(spec) is not None:
+        click.echo(adapted_note(spec))
     click.echo(f"ok {spec.source}: {plan_summary(spec)}")
 
 

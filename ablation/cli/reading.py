@@ -37,15 +37,18 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
                 epochs: int | None = None) -> str:
     """The stored study STUDY names: with --dataset/--model/--epochs, the variant ``run`` stored
     with those overrides; without, the study itself or its only variant."""
-    from ablation.engine.reader import resolve_study_name
+    from ablation.engine.reader import check_ablate_study, resolve_study_name
 
     if dataset is None and model is None and epochs is None:
-        return str(resolve_study_name(store, study))
-    from ablation.spec.files import load_study
-    from ablation.spec.study import with_overrides
+        name = str(resolve_study_name(store, study))
+    else:
+        from ablation.spec.files import load_study
+        from ablation.spec.study import with_overrides
 
-    spec = with_overrides(load_study(study), dataset=dataset, model=model, epochs=epochs)
-    return str(resolve_study_name(store, spec.storage_name))
+        spec = with_overrides(load_study(study), dataset=dataset, model=model, epochs=epochs)
+        name = str(resolve_study_name(store, spec.storage_name))
+    check_ablate_study(store, name)
+    return name
 
 
 def _margin_inputs(store: Any, name: str, trials: Any, margin: float | None) -> dict[str, Any]:
@@ -88,19 +91,29 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
                    margin: float | None = None) -> None:
     """Print the verdict table of a stored study (``show``, and the end of ``run``), then
     where its points stand and ``lines``."""
-    from ablation.engine.reader import load_trials, point_counts
+    from ablation.analysis.records import is_search_stage
+    from ablation.engine.confirm import stored_confirm_stage
+    from ablation.engine.reader import baseline_chance, load_trials, point_counts
     from ablation.reporting.console import TERMINAL_DROP, print_table, terminal_columns
     from ablation.reporting.looks import looks_note, sequential_decisions
-    from ablation.reporting.summary import point_status, summary_rows
-    from ablation.reporting.tables import columns_for, metrics_table, paper_table
+    from ablation.reporting.summary import chance_warning, point_status, summary_rows
+    from ablation.reporting.tables import columns_for, metrics_table, paper_table, search_table
 
     trials = load_trials(store, name)
     inputs = table_inputs(store, name, metric, level, adjust, noise, margin, trials)
+    if is_search_stage(trials):
+        confirmed = name if stored_confirm_stage(store, name) is not None else None
+        print_table(search_table(name, trials, inputs.metric, confirmed),
+                    [point_status(point_counts(store, name)), *lines])
+        return
     rows = summary_rows(trials, inputs.metric)
     sequential = sequential_decisions(rows, inputs.looks, inputs.metric)
     table = paper_table(name, rows, inputs.metric, level, adjust, sequential,
                         inputs.margin_for(rows), TERMINAL_DROP)
     said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
+    warning = chance_warning(trials, baseline_chance(store, name))
+    if warning is not None:
+        click.echo(warning)
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
         print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
     print_table(table, [*said, point_status(point_counts(store, name)), *lines])
@@ -108,6 +121,26 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
         from ablation.reporting.noise import noise_table
 
         print_table(noise_table(name, trials, inputs.evidence))
+
+
+search_stage_option = click.option(
+    "--search-stage", is_flag=True,
+    help="For a sampled search with a confirm stage: its search stage (one row per "
+         "single-seed trial, no verdicts) instead of the confirmed table.")
+
+
+def shown_stage(store: Any, name: str, search_stage: bool, doing: str) -> tuple[str, str | None]:
+    """The stage ``show`` and ``export`` read for stored study ``name``: a sampled search's
+    confirm stage (said on stderr), unless --search-stage asks for the search itself; and
+    ``name`` again where it has a confirm stage (what a search table points to), else None."""
+    from ablation.engine.confirm import stored_confirm_stage
+
+    confirmed = stored_confirm_stage(store, name)
+    if confirmed is None or search_stage:
+        return name, None if confirmed is None else name
+    click.echo(f"{name} is a sampled search: {doing} its confirm stage {confirmed!r} (its "
+               f"search trials: --search-stage)", err=True)
+    return confirmed, name
 
 
 @click.command()
@@ -120,21 +153,16 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
 @metric_option
 @click.option("--noise", is_flag=True, help="Also print, per configuration, how much of the "
               "spread of test accuracy over seeds the finite test set alone explains.")
+@search_stage_option
 def show(study: str, dataset: str | None, model: str | None, epochs: int | None, storage: str,
          level: float, adjust: str, margin: float | None, metric: str | None,
-         noise: bool) -> None:
+         noise: bool, search_stage: bool) -> None:
     """Print STUDY's verdict table: per axis value n, mean [95% CI], Δ vs the baseline with
     its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
     pending or failed. For a sampled search with a confirm stage: the confirmed table."""
-    from ablation.engine.confirm import stored_confirm_stage
-
     store = _open(storage)
-    name = stored_name(store, study, dataset, model, epochs)
-    confirmed = stored_confirm_stage(store, name)
-    if confirmed is not None:
-        click.echo(f"{name} is a sampled search: showing its confirm stage {confirmed!r} (every "
-                   f"search trial: ablate export '{name}' --per-trial --csv FILE)")
-        name = confirmed
+    name, _ = shown_stage(store, stored_name(store, study, dataset, model, epochs),
+                          search_stage, "showing")
     print_verdicts(store, name, metric, level, adjust, noise, margin=margin)
     note_failures(store, name)
 
@@ -156,10 +184,12 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
 @margin_option
 @metric_option
 @storage_option
+@search_stage_option
 def export(study: str, dataset: str | None, model: str | None, epochs: int | None,
            csv_path: Path | None, md_path: Path | None, tex_path: Path | None,
            pareto_path: Path | None, per_trial: bool, level: float, adjust: str,
-           margin: float | None, metric: str | None, storage: str) -> None:
+           margin: float | None, metric: str | None, storage: str,
+           search_stage: bool) -> None:
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
     trial): estimates with t and bootstrap CIs, Δ, P(improvement), effect size, p, adjusted
     p, verdict and rank against the baseline, and the test-set noise share (CSV)."""
@@ -176,12 +206,13 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
         if path is not None:
             check_dir(path, storage, options[kind])
     store = _open(storage)
-    name = stored_name(store, study, dataset, model, epochs)
+    name, confirmed = shown_stage(store, stored_name(store, study, dataset, model, epochs),
+                                  search_stage, "exporting")
     trials = load_trials(store, name)
     inputs = table_inputs(store, name, metric, level, adjust, csv_path is not None, margin,
                           trials)
     texts = export_texts(name, trials, [k for k, v in wanted.items() if v],
-                         per_trial=per_trial, inputs=inputs)
+                         per_trial=per_trial, inputs=inputs, confirmed=confirmed)
     if pareto_path is not None:
         texts["pareto"] = _pareto_text(name, trials)
         wanted["pareto"] = pareto_path

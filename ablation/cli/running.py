@@ -54,6 +54,7 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
     from ablation.engine.device_plan import with_device
     from ablation.engine.options import RunOptions
     from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
     from ablation.spec.study import with_overrides
 
@@ -65,6 +66,8 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
         spec = with_overrides(spec, seeds=2 if spec.confirm else 1, epochs=1, train_limit=256,
                               n_trials=2 if spec.is_search else None)
     spec = with_device(spec, device)  # --device, else study.device; exits 2 where none is
+    if adapted_note(spec) is not None:
+        click.echo(adapted_note(spec), err=True)
     check_url(storage)
     options = RunOptions(storage, artifacts_dir_for(storage, artifacts), data_dir, threads,
                          max_trials=max_trials, grace_seconds=grace)

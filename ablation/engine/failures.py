@@ -154,7 +154,8 @@ def failed_for_good(storage: optuna.storages.BaseStorage, engine: Engine,
     why = {t.number: str(t.user_attrs.get("failure", "no reason recorded"))
            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))}
     return [FailedPoint(r.axis, r.label, r.seed, r.attempts,
-                        why.get(r.trial_number or -1, "no reason recorded")) for r in rows]
+                        why.get(-1 if r.trial_number is None else r.trial_number,
+                                "no reason recorded")) for r in rows]
 
 
 def failures_text(name: str, failed: Sequence[FailedPoint]) -> str:

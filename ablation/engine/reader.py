@@ -38,6 +38,21 @@ def resolve_study_name(store: Store, name: str) -> str:
     raise UserError(f"no study {name!r} in {shown_url(store.url)}; stored studies: {known}")
 
 
+def check_ablate_study(store: Store, name: str) -> None:
+    """Refuse, in one line, a study Optuna alone wrote (no ablate records): its tables, verdicts
+    and exports would be a traceback or a row that means nothing."""
+    from ablation.engine.schema import has_table
+
+    study = optuna.load_study(study_name=name, storage=store.optuna)
+    if "fingerprint" in study.user_attrs or "spec" in study.user_attrs:
+        return
+    if has_table(store.engine, db.POINTS.name) and db.list_points(store.engine, name):
+        return
+    raise UserError(f"study {name!r} in {shown_url(store.url)} is a plain Optuna study (ablate "
+                    "did not run it, so it has no ablate records): show, export and report read "
+                    "studies run by ablate; open it with optuna-dashboard or optuna.load_study")
+
+
 def sibling_variants(store: Store, spec_name: str, storage_name: str) -> dict[str, int]:
     """Other stored variants of study ``spec_name`` (other --dataset/--model/--epochs) with
     their trial counts, when ``storage_name`` itself is not stored yet: a run about to start a
@@ -57,6 +72,18 @@ def compared_metric(store: Store, study_name: str) -> str:
     if selected not in METRICS:
         return "test_accuracy"
     return METRICS.get(selected).compared
+
+
+def baseline_chance(store: Store, study_name: str) -> float | None:
+    """Chance level of the baseline's test set: the share of its largest class (what always
+    guessing that class scores), from a complete baseline trial's confusion matrix."""
+    study = optuna.load_study(study_name=study_name, storage=store.optuna)
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        confusion = t.user_attrs.get("confusion")
+        if t.user_attrs.get("is_baseline") and isinstance(confusion, list) and confusion:
+            counts = [sum(row) for row in confusion]
+            return max(counts) / sum(counts) if sum(counts) else None
+    return None
 
 
 def load_trials(store: Store, study_name: str) -> list[TrialRecord]:

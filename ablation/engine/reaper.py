@@ -14,6 +14,7 @@ import datetime as dt
 
 import optuna
 import sqlalchemy as sa
+from optuna.storages._heartbeat import BaseHeartbeat
 
 from ablation.engine import db
 from ablation.engine.failures import MAX_ATTEMPTS
@@ -52,6 +53,22 @@ def reap(store: Store, study: optuna.Study, name: str) -> list[int]:
             reaped.append(t.number)
     expire_stale(store, name, db.now() - grace)
     return reaped
+
+
+def fail_stale_trials(study: optuna.Study) -> list[int]:
+    """Optuna's ``fail_stale_trials`` that also says why: each trial whose heartbeat went stale
+    gets the reason LOST before it is failed (Optuna's own leaves the failure unexplained)."""
+    storage = study._storage
+    if not isinstance(storage, BaseHeartbeat) or storage.get_heartbeat_interval() is None:
+        return []
+    failed = []
+    for trial_id in storage._get_stale_trial_ids(study._study_id):
+        # Another worker may fail it first: then its reason is already there.
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):
+            storage.set_trial_user_attr(trial_id, "failure", LOST)
+            if storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL):
+                failed.append(trial_id)
+    return failed
 
 
 def expire_stale(store: Store, name: str, stale_before: dt.datetime) -> int:

@@ -5,6 +5,7 @@ post-step, called once per trial from here)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import tempfile
 from pathlib import Path
@@ -55,6 +56,8 @@ def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Locatio
             torch.save(result.model.state_dict(), path)
             weights = _upload(trial, store, artifacts_dir, path, "application/octet-stream")
             trial.set_user_attr("weights_artifact", weights)
+            # torch.load checks no data: a changed byte in a tensor would load silently.
+            trial.set_user_attr("weights_sha256", hashlib.sha256(path.read_bytes()).hexdigest())
         # The confusion matrix also as a small file, so optuna-dashboard lists it beside the
         # weights (user attributes are not downloadable there).
         cm_path = Path(tmp) / f"trial-{trial.number}-confusion.json"

@@ -3,6 +3,7 @@ add its points to ``ablate_points``. Everything checkable is checked before the 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import Any
@@ -87,7 +88,20 @@ def open_study(spec: StudySpec, store: Store) -> optuna.Study:
             # Two workers created the study together and both wrote these; keep the first.
             if study.user_attrs.get("fingerprint") != fingerprint(spec):
                 raise
+    else:
+        _follow_top_up(study, spec)
     return study
+
+
+def _follow_top_up(study: optuna.Study, spec: StudySpec) -> None:
+    """The stored record lists every seed the study was ever run with (``--seeds 7`` after
+    3: seeds 0..6), so what it says matches the trials stored under it."""
+    record = dict(study.user_attrs.get("spec", {}))
+    seeds = list(dict.fromkeys([*record.get("seeds", []), *spec.seeds]))
+    if record and seeds != record.get("seeds"):
+        # Another worker of the same top-up may write it at the same moment.
+        with contextlib.suppress(optuna.exceptions.StorageInternalError, sa_exc.IntegrityError):
+            study.set_user_attr("spec", {**record, "seeds": seeds})
 
 
 def register(spec: StudySpec, options: RunOptions, store: Store

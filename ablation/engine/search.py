@@ -20,11 +20,13 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from ablation.analysis.records import SEARCH_AXIS
 from ablation.engine import db
 from ablation.engine.artifact_store import checkpoint_for
 from ablation.engine.environment import environment
 from ablation.engine.failures import MAX_ATTEMPTS, TrialsFailed
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
+from ablation.engine.reaper import fail_stale_trials
 from ablation.engine.register import register
 from ablation.engine.samplers import sampler_record, search_space
 from ablation.engine.space import Point, point_key
@@ -34,7 +36,6 @@ from ablation.spec.config import make_train_config
 from ablation.spec.search_keys import confirm_label
 from ablation.spec.study import StudySpec
 
-SEARCH_AXIS = "search"  # the axis of every search trial in tables
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -75,7 +76,7 @@ class SearchWorker(Worker):
         poll = max(0.5, min(2.0, self.options.grace_seconds / 4))
         ran, said_waiting, failed_in_a_row = 0, False, 0
         while self.options.max_trials is None or ran < self.options.max_trials:
-            optuna.storages.fail_stale_trials(self.study)
+            fail_stale_trials(self.study)
             if count_trials(self.study) >= self.spec.n_trials:
                 running = count_trials(self.study, (TrialState.RUNNING,))
                 if running == 0:

@@ -9,8 +9,10 @@ training data set must be readable where the model is loaded.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -82,9 +84,46 @@ def _precision_used(config: TrainConfig, env: dict[str, object]) -> str:
     return "bf16" if config.precision == "bf16" and env.get("bf16_native") else "fp32"
 
 
+# Optuna names artifacts by uuid4; anything else (a path, "..", a NUL) was not written by it.
+_ARTIFACT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 def _stored_blob(store: Store, study_name: str, number: int, artifacts_dir: Location,
                  attr: str, what: str) -> tuple[bytes, str]:
-    """(bytes, id) of the artifact a complete trial names in user attribute ``attr``."""
+    """(bytes, id) of the artifact a complete trial names in user attribute ``attr``, checked
+    against its stored SHA-256 where the trial recorded one (``<what>_sha256``)."""
+    trial = _complete_trial(store, study_name, number, what)
+    artifact_id = trial.user_attrs.get(attr)
+    if artifact_id is None:
+        why = ("its trainer returned no model" if attr == "weights_artifact"
+               else "its configuration writes no artifact")
+        raise UserError(f"trial {number} of study {study_name!r} stored no {what} ({why})")
+    if not isinstance(artifact_id, str) or not _ARTIFACT_ID.fullmatch(artifact_id):
+        raise UserError(f"trial {number} of study {study_name!r}: its {what} id "
+                        f"{str(artifact_id)[:80]!r} is not an artifact id (was the database "
+                        "edited?)")
+    try:
+        with artifact_store(artifacts_dir, create=False).open_reader(artifact_id) as f:
+            blob = f.read()
+    except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
+        raise UserError(f"{what} of trial {number} (artifact {artifact_id}) not found in "
+                        f"{artifacts_dir}; pass --artifacts DIR where the study stored them"
+                        ) from None
+    expected = trial.user_attrs.get(checksum_key(attr))
+    if expected is not None and hashlib.sha256(blob).hexdigest() != expected:
+        raise UserError(f"{what} of trial {number} (artifact {artifact_id} in {artifacts_dir}) "
+                        "fail their SHA-256 checksum: the file was changed or damaged after "
+                        "the trial stored it")
+    return blob, artifact_id
+
+
+def checksum_key(attr: str) -> str:
+    """The user attribute holding the SHA-256 of the artifact named in ``attr``."""
+    return attr.removesuffix("_artifact") + "_sha256"
+
+
+def _complete_trial(store: Store, study_name: str, number: int,
+                    what: str) -> optuna.trial.FrozenTrial:
     study = optuna.load_study(study_name=study_name, storage=store.optuna)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None:
@@ -92,18 +131,7 @@ def _stored_blob(store: Store, study_name: str, number: int, artifacts_dir: Loca
     if trial.state != optuna.trial.TrialState.COMPLETE:
         raise UserError(f"trial {number} of study {study_name!r} is {trial.state.name.lower()}, "
                         f"not complete: it has no {what}")
-    artifact_id = trial.user_attrs.get(attr)
-    if artifact_id is None:
-        why = ("its trainer returned no model" if attr == "weights_artifact"
-               else "its configuration writes no artifact")
-        raise UserError(f"trial {number} of study {study_name!r} stored no {what} ({why})")
-    try:
-        with artifact_store(artifacts_dir, create=False).open_reader(str(artifact_id)) as f:
-            return f.read(), str(artifact_id)
-    except (OSError, optuna.artifacts.exceptions.ArtifactNotFound):
-        raise UserError(f"{what} of trial {number} (artifact {artifact_id}) not found in "
-                        f"{artifacts_dir}; pass --artifacts DIR where the study stored them"
-                        ) from None
+    return trial
 
 
 def trial_weights(store: Store, study_name: str, number: int,

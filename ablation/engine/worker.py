@@ -39,6 +39,7 @@ from ablation.engine.failures import (
 )
 from ablation.engine.heartbeat import Heartbeat
 from ablation.engine.options import (
+    COMPRESSED,
     FitFn,
     Progress,
     RunOptions,
@@ -46,7 +47,7 @@ from ablation.engine.options import (
     Silent,
     placement_keywords,
 )
-from ablation.engine.reaper import LOST, reap
+from ablation.engine.reaper import LOST, fail_stale_trials, reap
 from ablation.engine.recording import record_compression, record_result
 from ablation.engine.register import register
 from ablation.engine.samplers import PointSampler, distributions, sampler_record
@@ -93,7 +94,7 @@ class Worker:
         ran, said_waiting = 0, False
         reap(self.store, self.study, self.name)  # trials and points of dead workers
         while self.options.max_trials is None or ran < self.options.max_trials:
-            optuna.storages.fail_stale_trials(self.study)
+            fail_stale_trials(self.study)
             stale = db.now() - dt.timedelta(seconds=grace)
             row = db.claim_point(self.store.engine, self.name, self.tag, stale, MAX_ATTEMPTS)
             if row is None:
@@ -163,6 +164,7 @@ class Worker:
             # Recording and compression (which may fine-tune for epochs) stay under the
             # heartbeat, so no other worker takes the point over meanwhile, and a failure there
             # fails the trial here instead of leaving it RUNNING until stale detection.
+            values: dict[str, Any] = {}
             with Heartbeat(self.store, trial._trial_id, point_id):
                 values, metrics = self._fit_and_record(trial, point, ckpt)
                 self.study.tell(trial, self._objectives(values))
@@ -174,6 +176,9 @@ class Worker:
             self.progress.trial_end(point, None, "pruned")
             return
         except BaseException as exc:
+            if finished_elsewhere(exc):  # paused past the grace period: another worker has it
+                self.progress.trial_end(point, None, TAKEN_OVER)
+                return
             self._fail(trial, point_id, ckpt, exc)
             full = disk_full(exc)
             if full is not None:
@@ -185,7 +190,7 @@ class Worker:
         db.set_point(self.store.engine, point_id, "done", trial.number)
         db.finish_run(self.store.engine, self.name, trial.number)
         ckpt.delete()
-        self.progress.trial_end(point, metrics, "complete")
+        self.progress.trial_end(point, metrics, compressed_state(values, metrics))
 
     def _start(self, trial: optuna.Trial, point: Point, point_id: int, env: dict[str, Any],
                retry_of: int | None) -> None:
@@ -269,6 +274,31 @@ class Worker:
     def _note_resume(trial: optuna.Trial, ckpt: SafeCheckpoint) -> None:
         if ckpt.resumed_from is not None:
             trial.set_user_attr("resumed_from_epoch", ckpt.resumed_from)
+
+
+def compressed_state(values: dict[str, Any], metrics: Metrics) -> str:
+    """"complete", or for a compressed trial the figures of its stored artifact (what the study
+    compares), with the accuracy before compression beside them."""
+    if "artifact_test_accuracy" not in values:
+        return "complete"
+    size = float(values.get("artifact_bytes", 0)) / 1e6
+    return (f"{COMPRESSED}test acc {100 * float(values['artifact_test_accuracy']):.2f}%  "
+            f"{size:.2f} MB  (before compression {100 * metrics.test_accuracy:.2f}%)")
+
+
+TAKEN_OVER = ("taken over: this worker stopped beating past the grace period (paused or "
+              "stalled) and another worker runs the point; this result is dropped")
+
+
+def finished_elsewhere(exc: BaseException) -> bool:
+    """Whether ``exc`` (or an error it arose from) says the trial was already finished: another
+    worker failed it as stale and took its point over while this one was not running."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, optuna.exceptions.UpdateFinishedTrialError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _torch_threads() -> int:

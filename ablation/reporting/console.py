@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 
 from rich import box
 from rich.console import Console
@@ -12,18 +13,50 @@ from rich.status import Status
 from rich.table import Table
 
 from ablation.analysis.records import EpochRecord, Metrics
+from ablation.engine.options import COMPRESSED
 from ablation.engine.space import Point
 from ablation.reporting.summary import NO_MARGIN, ComparedRow, Margin
 from ablation.reporting.tables import EFFECT, P_CI, P_EQUIV, verdict_table
 from ablation.reporting.text import TextTable
 from ablation.spec.study import StudySpec
 
+LOG_EVERY = 30.0  # seconds: in a log, a running trial's line at most this often (per epoch)
+
+
+class LogPacer:
+    """Whether a running trial writes an epoch line to a log (not a terminal): at the end of an
+    epoch once LOG_EVERY seconds have passed since its last line, so a long trial shows life
+    every ~30 s or every epoch, whichever is rarer, and short epochs do not flood the file."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock, self._last = clock, clock()
+
+    def start(self) -> None:
+        """A trial starts: its first line is due LOG_EVERY seconds from now."""
+        self._last = self._clock()
+
+    def due(self) -> bool:
+        """True (and the clock restarts) when the epoch that just ended gets a line."""
+        now = self._clock()
+        if now - self._last < LOG_EVERY:
+            return False
+        self._last = now
+        return True
+
+
+def epoch_text(record: EpochRecord, epochs: int) -> str:
+    """'epoch 3/15  val acc 97.12%' of a running trial."""
+    return f"epoch {record.epoch}/{epochs}  val acc {100 * record.val_accuracy:.2f}%"
+
 
 class RichProgress:
-    """One line per finished trial, and a transient status line for the running epoch."""
+    """One line per finished trial, and a transient status line for the running epoch (in a log,
+    an epoch line now and then instead: see LogPacer)."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.console = console or Console(stderr=True, highlight=False)
+        self._pacer = LogPacer(clock)
         self._status: Status | None = None
         self._done = 0
         self._remaining = 0
@@ -36,6 +69,7 @@ class RichProgress:
 
     def trial_start(self, point: Point, trial_number: int) -> None:
         self._point, self._number = point, trial_number
+        self._pacer.start()
         status = self.console.status(self._head())
         status.start()
         self._status = status
@@ -45,17 +79,18 @@ class RichProgress:
                 f"{point_text(self._point)}")
 
     def epoch(self, record: EpochRecord, epochs: int) -> None:
-        if self._status is not None:
-            self._status.update(f"{self._head()}  epoch {record.epoch}/{epochs}  "
-                                f"val acc {100 * record.val_accuracy:.2f}%")
+        if not self.console.is_terminal:
+            if self._pacer.due():
+                self.console.print(f"{self._head()}  {epoch_text(record, epochs)}")
+        elif self._status is not None:
+            self._status.update(f"{self._head()}  {epoch_text(record, epochs)}")
 
     def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None:
         if self._status is not None:
             self._status.stop()
             self._status = None
         self._done += 1
-        tail = (f"test acc {100 * metrics.test_accuracy:.2f}%  loss {metrics.test_loss:.4f}  "
-                f"{metrics.train_seconds:.1f} s" if metrics else state)
+        tail = trial_figures(metrics, state, loss=True)
         self.console.print(f"[{self._done}/{self._remaining}] trial {self._number} "
                            f"{point_text(point)}  {tail}")
 
@@ -68,10 +103,14 @@ class RichProgress:
 class WorkerProgress:
     """Plain lines tagged with the worker, for several workers sharing one terminal."""
 
-    def __init__(self, tag: str) -> None:
-        self.console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+    def __init__(self, tag: str, console: Console | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.console = console or Console(stderr=True, highlight=False, soft_wrap=True,
+                                          markup=False)
         self.tag = tag
         self._numbers: dict[str, int] = {}
+        self._pacer = LogPacer(clock)
+        self._running = ""
 
     def study_start(self, spec: StudySpec, total: int, remaining: int) -> None:
         self.console.print(f"[{self.tag}] {spec.storage_name}: {remaining} of {total} trials "
@@ -79,20 +118,37 @@ class WorkerProgress:
 
     def trial_start(self, point: Point, trial_number: int) -> None:
         self._numbers[point.key] = trial_number
-        self.console.print(f"[{self.tag}] trial {trial_number} {point_text(point)} started")
+        self._running = f"[{self.tag}] trial {trial_number} {point_text(point)}"
+        self._pacer.start()
+        self.console.print(f"{self._running} started")
 
     def epoch(self, record: EpochRecord, epochs: int) -> None:
-        pass  # one line per trial is enough with several workers writing
+        # Several workers share a terminal: their epochs stay quiet there; a log gets a line
+        # now and then, so a long trial does not look stuck.
+        if not self.console.is_terminal and self._pacer.due():
+            self.console.print(f"{self._running}  {epoch_text(record, epochs)}")
 
     def trial_end(self, point: Point, metrics: Metrics | None, state: str) -> None:
-        tail = (f"test acc {100 * metrics.test_accuracy:.2f}%  {metrics.train_seconds:.1f} s"
-                if metrics else state)
+        tail = trial_figures(metrics, state)
         self.console.print(f"[{self.tag}] trial {self._numbers.get(point.key, '?')} "
                            f"{point_text(point)}  {tail}")
 
     def waiting(self, running: int, grace_seconds: int) -> None:
         self.console.print(f"[{self.tag}] waiting for {running} trial(s) running elsewhere "
                            f"(taken over if one stops beating for {grace_seconds} s)")
+
+
+def trial_figures(metrics: Metrics | None, state: str, loss: bool = False) -> str:
+    """The figures of a finished trial's line: a compressed trial's are its artifact's (the
+    worker's state says them), anything else's its test accuracy; a trial without metrics
+    shows its state (failed, pruned, taken over)."""
+    if metrics is None:
+        return state
+    seconds = f"{metrics.train_seconds:.1f} s"
+    if state.startswith(COMPRESSED):
+        return f"{state.removeprefix(COMPRESSED)}  {seconds}"
+    lost = f"loss {metrics.test_loss:.4f}  " if loss else ""
+    return f"test acc {100 * metrics.test_accuracy:.2f}%  {lost}{seconds}"
 
 
 def point_text(point: Point) -> str:

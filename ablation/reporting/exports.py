@@ -21,7 +21,7 @@ from ablation.analysis.evalnoise import Evidence, NoiseShare
 from ablation.analysis.intervals import Interval, boot_coverage
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import ParetoRow
-from ablation.analysis.records import TrialRecord
+from ablation.analysis.records import TrialRecord, is_search_stage
 from ablation.reporting.latex import (
     compact_metrics_table,
     compact_verdict_table,
@@ -38,7 +38,12 @@ from ablation.reporting.summary import (
     resolve_margin,
     summary_rows,
 )
-from ablation.reporting.tables import metrics_table, per_trial_table, verdict_table
+from ablation.reporting.tables import (
+    metrics_table,
+    per_trial_table,
+    search_table,
+    verdict_table,
+)
 from ablation.reporting.text import to_markdown
 
 
@@ -191,10 +196,16 @@ def pareto_csv(rows: Sequence[ParetoRow]) -> str:
 
 def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str], *,
                  per_trial: bool = False, inputs: TableInputs = TableInputs(),
-                 **given: Any) -> dict[str, str]:
+                 confirmed: str | None = None, **given: Any) -> dict[str, str]:
     """The requested renderings (``csv``, ``markdown``, ``latex``) of a study's tables;
-    ``metric=``, ``level=``, ``adjust=`` (given as keywords) replace the inputs' ones."""
+    ``metric=``, ``level=``, ``adjust=`` (given as keywords) replace the inputs' ones. A search
+    stage gets its search table (no ranks or verdicts) pointing at ``confirmed``."""
     inputs = replace(inputs, **given)
+    if is_search_stage(trials) and not per_trial:
+        table = search_table(study, trials, inputs.metric, confirmed)
+        texts = {"csv": per_trial_csv(study, trials), "markdown": to_markdown(table),
+                 "latex": latex_document_tables([table], keys=3)}
+        return {k: texts[k] for k in kinds}
     if per_trial:
         table = per_trial_table(study, trials, inputs.metric)
         texts = {"csv": per_trial_csv(study, trials), "markdown": to_markdown(table),

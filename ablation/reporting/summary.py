@@ -222,3 +222,24 @@ def point_status(points: Mapping[str, int]) -> str:
     return (f"{points.get('done', 0)} of {total} points done; {', '.join(left)}: the table "
             "covers the done ones only. Run the same command again to run the rest (a failed "
             "point is retried up to 3 times).")
+
+
+# "Within a few points of chance": a baseline this close to always guessing the largest class
+# did not learn, and verdicts between such models compare noise around chance.
+CHANCE_MARGIN = 0.10
+
+
+def chance_warning(trials: Sequence[TrialRecord], chance: float | None) -> str | None:
+    """One warning line when the baseline's mean test accuracy is within CHANCE_MARGIN of
+    chance level, else None."""
+    scores = [t.metrics["test_accuracy"] for t in trials if t.is_baseline and t.state == "complete"
+              and "test_accuracy" in t.metrics]
+    if chance is None or not scores:
+        return None
+    mean = sum(scores) / len(scores)
+    if mean > chance + CHANCE_MARGIN:
+        return None
+    return (f"warning: the baseline's test accuracy ({100 * mean:.2f}%) is within "
+            f"{100 * CHANCE_MARGIN:.0f} points of chance ({100 * chance:.2f}%, always guessing "
+            "the largest class): the models did not learn, so the verdicts below compare "
+            "untrained models; train longer (--epochs) or on more data")

@@ -252,6 +252,28 @@ def metrics_table(study: str, rows: Sequence[SummaryRow], metric: str) -> TextTa
                      right)
 
 
+def search_table(study: str, trials: Sequence[TrialRecord], metric: str,
+                 confirmed: str | None = None) -> TextTable:
+    """A search stage's table: its complete trials best first by ``metric``, one seed each, and
+    no ranks, verdicts or p-values (single-seed trials are not compared with each other)."""
+    info = METRICS.get(metric)
+    done = [t for t in trials if t.state == "complete" and metric in t.metrics]
+    done.sort(key=lambda t: t.metrics[metric], reverse=info.higher_is_better)
+    rows = tuple((str(t.number), t.label, str(t.seed),
+                  f"{info.shown(t.metrics[metric]):.{info.digits}f}") for t in done)
+    after = (f"The confirmed table (the top configurations over several seeds, with verdicts): "
+             f"ablate show {confirmed}." if confirmed else
+             "Confirm the best configurations over several seeds (study.confirm) before "
+             "drawing conclusions.")
+    note = (f"A search stage: each row is one trial of the sampled search on one seed, best "
+            f"first by {info.label}; {len(trials) - len(done)} trial(s) not complete are left "
+            "out. Single-seed trials are not compared with each other: no ranks, verdicts or "
+            f"p-values here. {after}")
+    return TextTable(f"{study}: search stage ({len(done)} single-seed trials)",
+                     ("trial", "value", "seed", info.header), rows, (note,),
+                     (True, False, True, True))
+
+
 def per_trial_table(study: str, trials: Sequence[TrialRecord], metric: str) -> TextTable:
     """One row per trial (raw values, no statistics) for Markdown or LaTeX."""
     recorded = {m for t in trials for m in t.metrics}

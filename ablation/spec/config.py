@@ -159,6 +159,13 @@ def _check_compression_values(cfg: TrainConfig, where: str) -> None:
         raise UserError(f"{where}: dst_interval must be >= 1, got {cfg.dst_interval!r}")
 
 
+# Keys checked against each other (swa_epochs <= epochs): a study that combines axes (factorial,
+# or a sampled search) must have every combination of their values checked, not each alone.
+JOINT_KEYS = ("epochs", "swa_epochs")
+# Counts of epochs that may not exceed ``epochs``: --epochs shortening a study lowers them.
+EPOCH_BOUND = ("swa_epochs",)
+
+
 def writes_artifact(cfg: TrainConfig) -> bool:
     """True when a run of ``cfg`` compresses its model or asks for an artifact."""
     return cfg.artifact or cfg.prune > 0 or cfg.quantize != "fp32" or cfg.dst_sparsity > 0

@@ -22,6 +22,7 @@ from ablation.spec.config import (
     make_train_config,
 )
 from ablation.spec.devices import parse_placement
+from ablation.spec.epochs import check_combinations, fit_epochs
 from ablation.spec.limits import (
     INT_MAX,
     check_document,
@@ -45,15 +46,9 @@ from ablation.spec.search_keys import (
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")
-
-
 # A refined stage is chosen on validation data only: choosing it on the test set would leak.
 REFINE_METRICS = ("val_accuracy", "val_loss")
-
-
 MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
-
-
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
 
 
@@ -108,6 +103,8 @@ class StudySpec:
     # A confirm stage's configurations: (label, ((key, value), ...)), run besides the baseline.
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
+    # What --epochs lowered to fit (swa_epochs 3 -> 2 ...): said where the study is run.
+    adapted: tuple[str, ...] = ()
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
     margin: float | None = None  # equivalence margin, displayed unit; None: the default rule
 
@@ -233,6 +230,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
                                    objectives)
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
     check_model_knobs(baseline, parsed, mode, where)
+    check_combinations(parsed, baseline, mode, sampler != "grid", where)
     check_validation_split(metric, {baseline.val_fraction, *(
         v for a in parsed if a.name == "val_fraction" for v in (*a.choices, a.low))}, where)
     seeds = parse_seeds(study.get("seeds", 3), where)
@@ -342,11 +340,13 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
     out = spec
     if given:
         where = "command line"
-        cfg = make_train_config(given, where, spec.baseline)
-        for axis in spec.axes:  # axis values must still make valid configurations
+        out = fit_epochs(spec, given.get("epochs"))
+        cfg = make_train_config(given, where, out.baseline)
+        for axis in out.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
-        check_model_knobs(cfg, spec.axes, spec.mode, where)
+        check_model_knobs(cfg, out.axes, out.mode, where)
+        check_combinations(out.axes, cfg, out.mode, out.is_search, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:
