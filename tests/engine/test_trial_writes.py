@@ -101,7 +101,7 @@ def _dashboard_get(storage: optuna.storages.BaseStorage, path: str) -> dict:
     environ = {"REQUEST_METHOD": "GET", "PATH_INFO": path, "QUERY_STRING": "after=0",
                "SERVER_NAME": "t", "SERVER_PORT": "80", "wsgi.input": io.BytesIO(),
                "wsgi.errors": sys.stderr, "wsgi.url_scheme": "http"}
-    body = b"".join(app(environ, lambda status, headers: out.append(status)))
+    body = b"".join(app(environ, lambda status, headers, *exc: out.append(status)))
     assert out[0].startswith("200"), out
     return json.loads(body)
 
@@ -118,5 +118,5 @@ def test_a_study_run_is_read_by_optuna_dashboard(store: Store, tmp_path: Path) -
         keys = {a["key"] for a in t["user_attrs"]}
         assert {"label", "seed", "test_accuracy", "confusion", "precision"} <= keys
         assert [v["step"] for v in t["intermediate_values"]] == [1, 2, 3]
-        assert [a["filename"] for a in t["artifacts"]] == [
-            f"trial-{t['number']}-confusion.json"]
+        assert sorted(a["filename"] for a in t["artifacts"]) == [
+            f"trial-{t['number']}-confusion.json", f"trial-{t['number']}-weights.pt"]
