@@ -48,10 +48,14 @@ if _dir:
 
 @dataclass
 class Memory:
-    """Largest resident and proportional set sizes seen of each process (MB), by pid."""
+    """Largest resident, proportional and unique set sizes seen of each process (MB), by pid.
+
+    USS (pages no other process maps) is what one more worker adds; PSS shares the rest.
+    """
 
     rss: dict[int, float] = field(default_factory=dict)
     pss: dict[int, float] = field(default_factory=dict)
+    uss: dict[int, float] = field(default_factory=dict)
     total_pss: float = 0.0  # the largest sum of PSS over the run's processes at one moment
 
 
@@ -74,15 +78,16 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def rollup(pid: int) -> tuple[float, float] | None:
-    """(RSS, PSS) of ``pid`` in MB from /proc/PID/smaps_rollup; None once it is gone."""
+def rollup(pid: int) -> tuple[float, float, float] | None:
+    """(RSS, PSS, USS) of ``pid`` in MB from /proc/PID/smaps_rollup; None once it is gone."""
     try:
         text = Path(f"/proc/{pid}/smaps_rollup").read_text()
     except OSError:
         return None
     kb = {line.split()[0].rstrip(":"): int(line.split()[1]) for line in text.splitlines()[1:]
           if len(line.split()) >= 2 and line.split()[1].isdigit()}
-    return kb.get("Rss", 0) / 1024, kb.get("Pss", 0) / 1024
+    uss = kb.get("Private_Clean", 0) + kb.get("Private_Dirty", 0)
+    return kb.get("Rss", 0) / 1024, kb.get("Pss", 0) / 1024, uss / 1024
 
 
 def sample(memory: Memory, pids: list[int]) -> None:
@@ -94,6 +99,7 @@ def sample(memory: Memory, pids: list[int]) -> None:
             continue
         memory.rss[pid] = max(memory.rss.get(pid, 0.0), got[0])
         memory.pss[pid] = max(memory.pss.get(pid, 0.0), got[1])
+        memory.uss[pid] = max(memory.uss.get(pid, 0.0), got[2])
         total += got[1]
     memory.total_pss = max(memory.total_pss, total)
 
@@ -107,9 +113,10 @@ class StudyRun:
     commits: int
     memory: Memory
     first_line: str
-    workers: list[int]  # the pids that trained (the run itself when it had no workers)
+    workers: list[int]  # the run's other processes (workers, fork server, resource tracker)
     returncode: int
     study: str = ""  # the name the run stored the study under (its last lines say)
+    pid: int = 0  # the command's own process
 
     def ratio(self, cores: int) -> float:
         """wall / (training seconds / cores): 1.0 is a study that is nothing but training."""
@@ -155,9 +162,9 @@ def measure(args: list[str], folder: Path, poll: float = 0.5) -> StudyRun:
     done.set()
     watcher.join()
     lines = out.splitlines()
-    trained = [p for p in memory.pss if p != proc.pid] or [proc.pid]
-    run = StudyRun(wall, [], commits_in(counts), memory, lines[0] if lines else "", trained,
-                   proc.returncode)
+    others = [p for p in memory.pss if p != proc.pid]
+    run = StudyRun(wall, [], commits_in(counts), memory, lines[0] if lines else "", others,
+                   proc.returncode, pid=proc.pid)
     run.study = next((line.split(" as ", 1)[1].rstrip(".").strip("'") for line in lines
                       if line.startswith("Stored in ") and " as " in line), "")
     return run
@@ -175,8 +182,12 @@ def run_quick_start(extra: list[str], folder: Path) -> StudyRun:
 def report(run: StudyRun, cores: int) -> list[str]:
     """The figures of one run as Markdown list items."""
     trials = len(run.train_seconds)
-    workers = ", ".join(f"{run.memory.rss[p]:.0f} / {run.memory.pss[p]:.0f}"
-                        for p in run.workers if p in run.memory.rss)
+    m = run.memory
+
+    def sizes(pid: int) -> str:
+        return f"{m.rss[pid]:.0f} / {m.pss[pid]:.0f} / {m.uss[pid]:.0f}"
+
+    others = ", ".join(sizes(p) for p in run.workers if p in m.rss) or "none"
     lines = [f"first line: `{run.first_line}`",
              f"wall time: **{run.wall:.1f} s**; exit status {run.returncode}",
              f"trials: {trials}; training seconds, sum: {sum(run.train_seconds):.1f} s "
@@ -185,7 +196,9 @@ def report(run: StudyRun, cores: int) -> list[str]:
         lines += [f"overhead ratio wall / (training s / {cores} cores): "
                   f"**{run.ratio(cores):.2f}** (target <= 1.2)",
                   f"database commits: {run.commits}, **{run.commits / trials:.1f} per trial**"]
-    lines += [f"memory per training process, largest RSS / PSS (MB): {workers}",
+    lines += [f"memory, largest RSS / PSS / USS (MB): the command "
+              f"{sizes(run.pid) if run.pid in m.rss else '-'}; its other processes (workers, "
+              f"fork server, resource tracker) {others}",
               f"all processes of the run together, largest PSS at one moment: "
               f"{run.memory.total_pss:.0f} MB"]
     return lines

@@ -28,9 +28,11 @@ MIN_IMAGE_EPOCHS = 50_000
 # Parameters from which a model's steps are big enough for threads to share: resnet-lite,
 # lenet and the plain CNN stay under 1.5 M; resnet50 has 23.5 M.
 BIG_MODEL_PARAMS = 5_000_000
-# Resident memory one CPU worker may need (a quick-start worker peaks at ~0.6 GB, the figure
-# in docs/results-speed.md, issue 23), so that memory, not only cores, bounds auto.
-WORKER_BYTES = 600 * 2**20
+# Memory one more CPU worker takes: a quick-start worker forked from the fork server
+# (engine/launch.py) peaked at 180-187 MB of its own pages (USS; RSS ~550 MB counts the pages it
+# shares), docs/results-speed.md, issue 23; twice that leaves room for bigger data sets and
+# models. So memory, not only cores, bounds auto: 8 GB free hold 19 such workers.
+WORKER_BYTES = 400 * 2**20
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ def plan_workers(spec: StudySpec, data_dir: Path, trials_left: int, threads: int
     raw = load_raw(base.dataset, str(data_dir))
     train = len(raw.train_y) * (1 - base.val_fraction)
     images = min(train, base.train_limit) if base.train_limit else train
-    model = build_model(base.model, tuple(raw.train_x.shape[1:]), len(raw.classes),
+    c, h, w = (int(n) for n in raw.train_x.shape[1:])
+    model = build_model(base.model, (c, h, w), len(raw.classes),
                         base.activation, width=base.width, blocks=base.blocks,
                         dropout=base.dropout)
     params = sum(p.numel() for p in model.parameters())

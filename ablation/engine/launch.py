@@ -13,7 +13,7 @@ spawned as before.
 from __future__ import annotations
 
 import multiprocessing
-from multiprocessing.context import BaseContext
+from multiprocessing.context import ForkServerContext, SpawnContext
 
 # What every CPU worker imports before its first trial; a module that fails to import in the
 # server is skipped there (the worker imports it itself, or reports the error it gets).
@@ -21,7 +21,7 @@ PRELOAD = ("torch", "torch._dynamo", "ablation.training.fit", "ablation.engine.w
            "ablation.engine.recording", "ablation.compression.evaluate")
 
 
-def worker_context(gpu: bool = False) -> BaseContext:
+def worker_context(gpu: bool = False) -> SpawnContext | ForkServerContext:
     """The multiprocessing context local workers start from; ``gpu`` workers are spawned, so
     that nothing CUDA-related was read before their CUDA_VISIBLE_DEVICES is set."""
     if gpu or "forkserver" not in multiprocessing.get_all_start_methods():

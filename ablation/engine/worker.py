@@ -222,13 +222,13 @@ class Worker:
                 raise Diverged(f"training loss is {record.train_loss} at epoch {record.epoch} "
                                "(learning rate too high?)")
             # Optuna prunes on one reported value: a multi-objective study reports none.
-            reports = self.epoch_metric is not None and not self.spec.objectives
+            metric = None if self.spec.objectives else self.epoch_metric
             write_epoch(self.store, trial, db.EPOCHS,
                         {"study": self.name, "trial_number": trial.number,
                          **dataclasses.asdict(record)},
-                        record.epoch, getattr(record, self.epoch_metric) if reports else None)
+                        record.epoch, None if metric is None else getattr(record, metric))
             self.progress.epoch(record, point.config.epochs)
-            if reports and trial.should_prune():
+            if metric is not None and trial.should_prune():
                 raise optuna.TrialPruned()
 
         result = self.trainer(point.config, point.seed, data_dir=self.options.data_dir,

@@ -49,8 +49,8 @@ def test_children_and_rollup_read_proc() -> None:
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(5)"])
     try:
         assert child.pid in children(os.getpid())
-        rss, pss = rollup(child.pid) or (0.0, 0.0)
-        assert rss >= pss > 0
+        rss, pss, uss = rollup(child.pid) or (0.0, 0.0, 0.0)
+        assert rss >= pss >= uss > 0
     finally:
         child.kill()
         child.wait()
@@ -59,10 +59,11 @@ def test_children_and_rollup_read_proc() -> None:
 
 def test_the_report_states_ratio_commits_and_memory() -> None:
     memory = Memory(rss={1: 50.0, 7: 800.0, 8: 700.0}, pss={1: 30.0, 7: 400.0, 8: 350.0},
-                    total_pss=790.0)
+                    uss={1: 20.0, 7: 300.0, 8: 250.0}, total_pss=790.0)
     run = StudyRun(60.0, [10.0] * 10, 250, memory, "--workers auto: 2 worker processes", [7, 8],
-                   0)
+                   0, pid=1)
     lines = report(run, 2)
     assert "**1.20** (target <= 1.2)" in lines[3]  # 60 / (100 / 2)
     assert "**25.0 per trial**" in lines[4]
-    assert "800 / 400, 700 / 350" in lines[5] and "790 MB" in lines[6]
+    assert "the command 50 / 30 / 20;" in lines[5]
+    assert "800 / 400 / 300, 700 / 350 / 250" in lines[5] and "790 MB" in lines[6]
