@@ -80,11 +80,28 @@ n_trials_option = click.option(
     "n_trials).")
 
 
+class _Workers(click.ParamType):
+    """``auto`` or a worker count 1..MAX_WORKERS."""
+
+    name = "auto|N"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        if isinstance(value, int) or str(value).strip().lower() != "auto":
+            return click.IntRange(1, MAX_WORKERS).convert(value, param, ctx)
+        return "auto"
+
+
+WORKERS = _Workers()
+
+
 def run_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """--workers, --threads and --dry-run of ``run``."""
     for option in reversed([
-        click.option("--workers", type=click.IntRange(1, MAX_WORKERS), default=1,
-                     show_default=True, help="Worker processes on this machine sharing the study."),
+        click.option("--workers", type=WORKERS, default="auto", show_default=True,
+                     help="Worker processes on this machine sharing the study; auto: one "
+                     "single-threaded worker per core for small CPU trials (as memory and the "
+                     "trials left allow), one worker with every thread for big models, a GPU "
+                     "or a tiny study; the run's first line says which."),
         click.option("--threads", type=click.IntRange(0, MAX_THREADS), default=0,
                      help="torch threads per worker (0: cores / workers; one worker: torch's "
                      "default)."),
@@ -129,7 +146,8 @@ def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         seeds: int | None, storage: str, data_dir: Path, artifacts: Path | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, retry_failed: bool,
-        n_trials: int | None, workers: int, threads: int, dry_run: bool, device: str | None,
+        n_trials: int | None, workers: int | str, threads: int, dry_run: bool,
+        device: str | None,
         devices: str | None, per_device: int, until_resolved: bool, max_seeds: int | None,
         round_seeds: int, fixed_seeds: bool, level: float, margin: float | None,
         **ray: Any) -> None:
@@ -148,7 +166,9 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run,
                                  n_trials, device)
-    placements, workers = plan_placements(device, devices, per_device, workers,
+    auto = workers == "auto"
+    placements, workers = plan_placements(device, devices, per_device,
+                                          1 if auto else int(workers),
                                           ray["ray_address"] is not None)
     cluster = ray_plan(ray, workers, max_trials, storage)  # --ray [ADDRESS], or None
     if workers > 1 and max_trials is not None:
@@ -156,13 +176,28 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     rounds = _rounds_plan(spec, until_resolved, max_seeds, round_seeds, level, margin,
                           fixed_seeds or seeds is not None or dry_run)
     fit_fn = trainer_for(trainer)
-    check_ready(spec, options)  # user errors before the database file is created
+    points = check_ready(spec, options)  # user errors before the database file is created
     store = open_store(storage, grace_seconds=heartbeat_grace)
+    if auto and not (placements or cluster or max_trials is not None or trainer or dry_run):
+        workers = _auto_workers(spec, options, store, points, threads)
     before_running(store, spec, workers, threads, retry_failed)
     _say_if_new_beside_others(store, spec)
     summaries = _run_all(spec, options, rounds, fit_fn,
                          _runner(cluster, workers, fit_fn, store, placements), store)
     _finish(spec, summaries, store, tmp, storage, level, margin)
+
+
+def _auto_workers(spec: Any, options: Any, store: Any, points: list[Any],
+                  threads: int) -> int:
+    """``--workers auto`` (not with --devices, --ray, --max-trials, --trainer or --dry-run: they
+    keep one worker unless told): the plan, said as the run's first line."""
+    from ablation.engine.auto_workers import plan_workers, trials_left
+    from ablation.engine.launch import uses_gpu
+
+    plan = plan_workers(spec, options.data_dir, trials_left(store, spec, points), threads,
+                        uses_gpu(spec.device))
+    click.echo(plan.line(), err=True)
+    return plan.workers
 
 
 def _finish(spec: Any, summaries: list[Any], store: Any,

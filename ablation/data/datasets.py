@@ -108,15 +108,30 @@ def _stratified_cut(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarr
     return keep_idx, held_idx
 
 
+def _digits_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """scikit-learn's digits as (images N x 8 x 8 of 0..16 counts, labels), read from the file
+    it ships without importing it: ``import sklearn.datasets`` brings scipy and pandas, ~100 MB
+    and ~1 s in every worker process (docs/results-speed.md, issue 23)."""
+    import importlib.util
+
+    found = importlib.util.find_spec("sklearn")
+    for folder in (found.submodule_search_locations or []) if found else []:
+        path = Path(folder) / "datasets" / "data" / "digits.csv.gz"
+        if path.is_file():
+            table = np.loadtxt(path, delimiter=",")
+            return table[:, :-1].reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    from sklearn.datasets import load_digits  # another layout: its own loader
+
+    bunch = load_digits()
+    return bunch.images, bunch.target.astype(np.int64)
+
+
 @dataset("digits", "scikit-learn load_digits (real digits, embedded, offline)",
          "1,438 train / 359 test (a fixed stratified 20% held out), 10 classes, 1x8x8")
 def _digits(_: Path) -> RawData:
-    from sklearn.datasets import load_digits
-
-    bunch = load_digits()
+    images, y = _digits_arrays()
     # load_digits pixels are 0..16 counts; scale to the 0..255 range of every other data set.
-    x = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)[:, None]
-    y = bunch.target.astype(np.int64)
+    x = np.rint(images * (255.0 / 16.0)).astype(np.uint8)[:, None]
     train, test = _stratified_cut(y, 0.2, SPLIT_SEED)  # no official test split: hold out 20%
     return RawData(torch.from_numpy(x[train]), torch.from_numpy(y[train]),
                    torch.from_numpy(x[test]), torch.from_numpy(y[test]),

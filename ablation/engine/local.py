@@ -1,7 +1,8 @@
 """Several worker processes on this machine sharing one study.
 
-Workers are separate processes started with the 'spawn' context (a forked child would inherit
-the parent's database connections and torch thread pools). They coordinate only through the
+Workers are separate processes forked from a fork server that imported torch once
+(engine/launch.py), never forked from this process (it holds database connections and torch
+thread pools). They coordinate only through the
 database: each claims points with the conditional UPDATE in db.claim_point, so the result is the
 same as one process running every point, and a machine-wide or multi-machine setup is the same
 thing with more workers (``ablate worker`` on each machine).
@@ -26,6 +27,7 @@ from ablation.engine.memory import (
     rss_bytes,
     warn_before_start,
 )
+from ablation.engine.launch import uses_gpu, worker_context
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.redaction import scrub
 from ablation.engine.register import register
@@ -66,9 +68,10 @@ def worker_main(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
                 env: tuple[tuple[str, str], ...] = ()) -> None:
     """Entry point of one spawned worker: run points until none is left, then exit.
 
-    ``env`` is set first, before anything starts CUDA: a worker of ``--devices`` sees only its
-    GPU (CUDA_VISIBLE_DEVICES).
+    ``env`` (the command's environment, then the placement's) is set first, before anything
+    starts CUDA: a worker of ``--devices`` sees only its GPU (CUDA_VISIBLE_DEVICES).
     """
+    os.environ.clear()  # the command's environment, not the fork server's (engine/launch.py)
     os.environ.update(dict(env))
     prepare_worker_process()  # SIGTERM like Ctrl-C, once; one-line warnings
     try:
@@ -101,11 +104,12 @@ def run_workers(spec: StudySpec, options: RunOptions, workers: int, fit_fn: FitF
     where = list(placements) or [Placement((), spec.device)] * workers
     threads = threads_per_worker(len(where), options.threads)
     host = socket.gethostname()
-    ctx = multiprocessing.get_context("spawn")
+    ctx = worker_context(gpu=bool(placements) or uses_gpu(spec.device))
     procs = [ctx.Process(target=worker_main, name=f"w{i}", daemon=False, args=(
         replace(spec, device=place.device),
         replace(options, threads=threads, worker=f"{host}:{os.getpid()}:w{i}"),
-        fit_fn, progress, place.env)) for i, place in enumerate(where, start=1)]
+        fit_fn, progress, (*os.environ.items(), *place.env)))
+        for i, place in enumerate(where, start=1)]
     free = available_bytes()
     warn_before_start(len(procs), rss_bytes(), free)
     watch = MemoryWatch(len(procs), free)

@@ -17,53 +17,49 @@ import optuna
 from ablation.analysis.predcodec import predictions_to_bytes
 from ablation.analysis.records import encode_metrics, metric_values
 from ablation.engine import evidence
-from ablation.engine.artifact_store import Location, artifact_store
+from ablation.engine.artifact_store import Location
 from ablation.engine.space import Point
 from ablation.engine.store import Store
+from ablation.engine.trial_writes import DeferredArtifacts, write_attrs
 
 if TYPE_CHECKING:
     from ablation.training.fit import FitResult
-
-
-def _upload(trial: optuna.Trial, store: Store, artifacts_dir: Location, path: Path,
-            mimetype: str) -> str:
-    return optuna.artifacts.upload_artifact(
-        artifact_store=artifact_store(artifacts_dir), file_path=str(path), study_or_trial=trial,
-        storage=store.optuna, mimetype=mimetype)
 
 
 def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Location,
                   store: Store) -> dict[str, float | int]:
     """Store the trial's metrics and its weights and confusion matrix; returns the metrics.
 
+    The attributes and the artifacts' records go in one transaction (engine/trial_writes.py).
     A trainer that keeps no model (``result.model`` None) gets no weights artifact.
     """
     values = encode_metrics(metric_values(result.metrics))
-    for key, value in values.items():
-        trial.set_user_attr(key, value)
-    trial.set_user_attr("confusion", [list(r) for r in result.metrics.confusion])
-    trial.set_user_attr("precision", result.precision)
-    trial.set_user_attr("device", getattr(result, "device", "cpu"))  # FitResults of old trainers
+    attrs: dict[str, Any] = {**values,
+                             "confusion": [list(r) for r in result.metrics.confusion],
+                             "precision": result.precision,
+                             # FitResults of old trainers have no device
+                             "device": getattr(result, "device", "cpu")}
     if result.data is not None:  # the report states the data sizes behind every figure
-        trial.set_user_attr("data_sizes", {"train": len(result.data.train_y),
-                                           "val": len(result.data.val_y),
-                                           "test": len(result.data.test_y)})
+        attrs["data_sizes"] = {"train": len(result.data.train_y),
+                               "val": len(result.data.val_y), "test": len(result.data.test_y)}
+    files = DeferredArtifacts()
     with tempfile.TemporaryDirectory() as tmp:
         if result.model is not None:
             import torch  # only here, so the record path of a model-less trainer stays light
 
             path = Path(tmp) / f"trial-{trial.number}-weights.pt"
             torch.save(result.model.state_dict(), path)
-            weights = _upload(trial, store, artifacts_dir, path, "application/octet-stream")
-            trial.set_user_attr("weights_artifact", weights)
+            attrs["weights_artifact"] = files.upload(trial, artifacts_dir, path,
+                                                     "application/octet-stream")
             # torch.load checks no data: a changed byte in a tensor would load silently.
-            trial.set_user_attr("weights_sha256", hashlib.sha256(path.read_bytes()).hexdigest())
+            attrs["weights_sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         # The confusion matrix also as a small file, so optuna-dashboard lists it beside the
         # weights (user attributes are not downloadable there).
         cm_path = Path(tmp) / f"trial-{trial.number}-confusion.json"
         cm_path.write_text(json.dumps({"rows": "true class", "columns": "predicted class",
                                        "matrix": [list(r) for r in result.metrics.confusion]}))
-        _upload(trial, store, artifacts_dir, cm_path, "application/json")
+        files.upload(trial, artifacts_dir, cm_path, "application/json")
+    write_attrs(store, trial, attrs, files.system_attrs)
     record_predictions(trial, result, store)
     return values
 
@@ -98,10 +94,10 @@ def record_compression(trial: optuna.Trial, result: FitResult, point: Point,
         path = Path(tmp) / f"trial-{trial.number}-{point.config.quantize}.safetensors"
         measured = compress_and_evaluate(result, point.config, point.seed, data_dir=data_dir,
                                          path=path)
-        artifact_id = _upload(trial, store, artifacts_dir, path, "application/octet-stream")
+        files = DeferredArtifacts()
+        artifact_id = files.upload(trial, artifacts_dir, path, "application/octet-stream")
     values = encode_metrics(metric_values(measured))
-    for key, value in values.items():
-        trial.set_user_attr(key, value)
-    trial.set_user_attr("compressed_artifact", artifact_id)
-    trial.set_user_attr("artifact_kernels", measured.kernels)  # the path its figures ran on
+    # the kernels: the path its figures ran on
+    write_attrs(store, trial, {**values, "compressed_artifact": artifact_id,
+                               "artifact_kernels": measured.kernels}, files.system_attrs)
     return values

@@ -53,6 +53,7 @@ from ablation.engine.register import register
 from ablation.engine.samplers import PointSampler, distributions, sampler_record
 from ablation.engine.space import Point
 from ablation.engine.store import Store, open_store
+from ablation.engine.trial_writes import write_attrs, write_epoch
 from ablation.errors import UserError
 from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.spec.study import StudySpec
@@ -196,11 +197,10 @@ class Worker:
                retry_of: int | None) -> None:
         # Recorded first, so a worker taking the point over after a crash can fail this trial.
         db.set_point(self.store.engine, point_id, "running", trial.number)
-        for key, value in (("axis", point.axis), ("label", point.label), ("seed", point.seed),
-                           ("point_key", point.key), ("is_baseline", point.is_baseline)):
-            trial.set_user_attr(key, value)
-        if retry_of is not None:
-            trial.set_user_attr("retry_of", retry_of)
+        attrs = {"axis": point.axis, "label": point.label, "seed": point.seed,
+                 "point_key": point.key, "is_baseline": point.is_baseline}
+        write_attrs(self.store, trial, attrs if retry_of is None
+                    else {**attrs, "retry_of": retry_of})
         db.start_run(self.store.engine, self.name, trial.number, point.key, point.seed,
                      point.config.describe(),
                      {**env, "precision": planned_precision(point.config.precision, env)})
@@ -226,14 +226,15 @@ class Worker:
             if not math.isfinite(record.train_loss):
                 raise Diverged(f"training loss is {record.train_loss} at epoch {record.epoch} "
                                "(learning rate too high?)")
-            db.add_epoch(self.store.engine, self.name, trial.number,
-                             dataclasses.asdict(record))
-            self.progress.epoch(record, point.config.epochs)
             # Optuna prunes on one reported value: a multi-objective study reports none.
-            if self.epoch_metric is not None and not self.spec.objectives:
-                trial.report(getattr(record, self.epoch_metric), record.epoch)
-                if trial.should_prune():
-                    raise optuna.TrialPruned()
+            metric = None if self.spec.objectives else self.epoch_metric
+            write_epoch(self.store, trial, db.EPOCHS,
+                        {"study": self.name, "trial_number": trial.number,
+                         **dataclasses.asdict(record)},
+                        record.epoch, None if metric is None else getattr(record, metric))
+            self.progress.epoch(record, point.config.epochs)
+            if metric is not None and trial.should_prune():
+                raise optuna.TrialPruned()
 
         result = self.trainer(point.config, point.seed, data_dir=self.options.data_dir,
                               on_epoch=on_epoch, checkpoint=ckpt, **self.placement)
