@@ -22,6 +22,8 @@ from ablation.spec.config import (
     make_train_config,
 )
 from ablation.spec.devices import parse_placement
+from ablation.spec.recipe import Recipe, design_cells, parse_recipe
+from ablation.spec.recipe_checks import adapt_epochs, check_recipe_knobs
 from ablation.spec.limits import (
     INT_MAX,
     check_document,
@@ -109,6 +111,7 @@ class StudySpec:
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
     device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
+    recipe: Recipe | None = None  # a recipe study (spec/recipe.py): its design replaces axes
 
     @property
     def is_search(self) -> bool:
@@ -126,7 +129,7 @@ class StudySpec:
 
 _STUDY_KEYS = {"name", "description", "metric", "direction", "seeds", "mode", "sampler",
                "pruner", "n_trials", "refine", "objectives", "search_seed", "confirm",
-               "device", "deterministic"}
+               "device", "deterministic", "design", "generators"}
 
 
 _REFINE_KEYS = ("axis", "values", "spacing")
@@ -186,9 +189,10 @@ def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: s
 
 
 def _sections(doc: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], ...]:
-    unknown = sorted(set(doc) - {"study", "baseline", "axes"}, key=str)
+    unknown = sorted(set(doc) - {"study", "baseline", "axes", "recipe"}, key=str)
     if unknown:
-        raise UserError(f"{where}: unknown section {unknown[0]!r}; allowed: study, baseline, axes")
+        raise UserError(f"{where}: unknown section {unknown[0]!r}; allowed: study, baseline, "
+                        "axes, recipe")
     parts = tuple(doc.get(k, {}) for k in ("study", "baseline", "axes"))
     for key, part in zip(("study", "baseline", "axes"), parts, strict=True):
         if not isinstance(part, Mapping):
@@ -220,6 +224,8 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     study, base, axes = _sections(doc, where)
     name, description = _text(study, where)
     baseline = make_train_config(base, f"{where}: baseline")
+    if "recipe" in doc or "design" in study:
+        return _recipe_spec(doc, study, axes, baseline, name, description, where)
     if not axes:
         raise UserError(f"{where}: [axes] is empty; a study varies at least one key")
     parsed = tuple(_parse_axis(k, v, baseline, where) for k, v in axes.items())
@@ -243,6 +249,54 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         source=where, objectives=objectives,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
         else None, **searched, **parse_placement(study, where))
+
+
+_NOT_FOR_RECIPES = ("mode", "refine", "objectives", "confirm", "search_seed", "n_trials")
+
+
+def recipe_axes(recipe: Recipe) -> tuple[Axis, ...]:
+    """A recipe's keys as one-value axes: the parameters Optuna and the dashboard show."""
+    return tuple(Axis(k, choices=(v,)) for c in recipe.components for k, v in c.changes)
+
+
+def _recipe_spec(doc: Mapping[str, Any], study: Mapping[str, Any], axes: Mapping[str, Any],
+                 baseline: TrainConfig, name: str, description: str, where: str) -> StudySpec:
+    """A study with a ``[recipe]`` and ``study.design`` (spec/recipe.py) instead of axes."""
+    if "recipe" not in doc:
+        raise UserError(f"{where}: study.design names a recipe design; add a [recipe] table of "
+                        "named components (or drop study.design)")
+    if axes:
+        raise UserError(f"{where}: a recipe study has no [axes]: its rows come from [recipe] "
+                        "and study.design")
+    bad = next((k for k in _NOT_FOR_RECIPES if k in study), None)
+    if bad is not None or study.get("sampler", "grid") != "grid":
+        raise UserError(f"{where}: study.{bad or 'sampler'} does not apply to a recipe study "
+                        "(its design fixes the configurations); drop it")
+    recipe = parse_recipe(doc["recipe"], study.get("design"), study.get("generators"),
+                          baseline, where)
+    check_recipe_knobs(recipe, baseline, where)
+    metric, direction = check_metric(study, baseline, where)
+    check_validation_split(metric, {baseline.val_fraction, *(
+        v for c in recipe.components for k, v in c.changes if k == "val_fraction")}, where)
+    check_model_knobs(baseline, (), "one-at-a-time", where)
+    seeds = parse_seeds(study.get("seeds", 3), where)
+    check_grid_size(len(design_cells(recipe)), len(seeds), where)
+    return StudySpec(name=name, baseline=baseline, axes=recipe_axes(recipe), seeds=seeds,
+                     description=description, metric=metric, direction=direction,
+                     mode=recipe.design, source=where, recipe=recipe,
+                     **parse_placement(study, where))
+
+
+def _recipe_overrides(spec: StudySpec, cfg: TrainConfig, where: str) -> StudySpec:
+    """A recipe study on an overridden baseline: keys counted in epochs follow --epochs, and
+    every row is checked again."""
+    assert spec.recipe is not None
+    recipe = adapt_epochs(spec.recipe, spec.baseline.epochs, cfg.epochs, where)
+    doc_recipe = {c.name: dict(c.changes) for c in recipe.components}
+    generators = {g: list(w) for g, w in recipe.generators} or None
+    recipe = parse_recipe(doc_recipe, recipe.design, generators, cfg, where)
+    check_recipe_knobs(recipe, cfg, where)
+    return replace(spec, recipe=recipe, axes=recipe_axes(recipe))
 
 
 def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],
@@ -341,10 +395,12 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
     if given:
         where = "command line"
         cfg = make_train_config(given, where, spec.baseline)
-        for axis in spec.axes:  # axis values must still make valid configurations
+        if spec.recipe is not None:
+            out = _recipe_overrides(spec, cfg, where)
+        for axis in out.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
-        check_model_knobs(cfg, spec.axes, spec.mode, where)
+        check_model_knobs(cfg, () if spec.recipe else spec.axes, spec.mode, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:
@@ -364,7 +420,8 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
             raise UserError(f"--n-trials must be >= 1, got {n_trials}")
         out = replace(out, n_trials=n_trials)
     check_stored_name(out.storage_name, "command line")
-    check_grid_size(config_count(out.axes, out.baseline, out.mode, out.n_trials),
+    check_grid_size(len(design_cells(out.recipe)) if out.recipe is not None else
+                    config_count(out.axes, out.baseline, out.mode, out.n_trials),
                     len(out.seeds), "command line")
     return out
 
