@@ -52,13 +52,20 @@ def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust
     """What the tables need besides the trials: the compared metric (the study's own by
     default), level, adjustment, the looks of --until-resolved and, if asked, the stored
     predictions."""
-    from ablation.engine.reader import compared_metric, load_evidence, load_looks
+    from ablation.engine.reader import (
+        compared_metric,
+        load_evidence,
+        load_looks,
+        spec_record,
+    )
     from ablation.reporting.exports import TableInputs
     from ablation.reporting.noise import NO_EVIDENCE
+    from ablation.spec.recipe import recipe_from_record
 
     return TableInputs(metric or compared_metric(store, name), level, adjust,
                        load_looks(store, name),
-                       load_evidence(store, name) if evidence else NO_EVIDENCE)
+                       load_evidence(store, name) if evidence else NO_EVIDENCE,
+                       recipe_from_record(spec_record(store, name).get("recipe")))
 
 
 def print_verdicts(store: Any, name: str, metric: str | None = None, level: float = 0.05,
@@ -80,6 +87,11 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
     said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
         print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
+    if inputs.recipe is not None:  # the usual table, then the design's own table last
+        from ablation.reporting.recipe import recipe_table
+
+        print_table(table)
+        table = recipe_table(name, rows, inputs.recipe, inputs.metric, level, adjust)
     print_table(table, [*said, point_status(point_counts(store, name)), *lines])
     if noise:
         from ablation.reporting.noise import noise_table
