@@ -99,9 +99,19 @@ def diff_t_interval(pair: Pairing, level: float = 0.95, bounds: Bounds = None) -
         return NO_INTERVAL
     if math.isnan(res.p) or math.isinf(res.t):  # no spread: these seeds pin the difference
         return clip(res.diff, res.diff, "t", difference_bounds(bounds))
-    se = res.diff / res.t
+    # t = 0 (a zero mean difference with spread) leaves diff / t undefined: the same standard
+    # error straight from the samples.
+    se = res.diff / res.t if res.t != 0 else _standard_error(pair)
     half = float(_st.t.ppf(0.5 + level / 2, res.df)) * abs(se)
     return clip(res.diff - half, res.diff + half, "t", difference_bounds(bounds))
+
+
+def _standard_error(pair: Pairing) -> float:
+    """The t-test's standard error of the difference (paired, or Welch's)."""
+    if pair.paired:
+        d = pair.a - pair.b
+        return float(d.std(ddof=1) / np.sqrt(len(d)))
+    return float(np.sqrt(pair.a.var(ddof=1) / len(pair.a) + pair.b.var(ddof=1) / len(pair.b)))
 
 
 def diff_boot_interval(pair: Pairing, level: float = 0.95, seed: int = 0,
