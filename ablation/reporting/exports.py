@@ -30,6 +30,7 @@ from ablation.reporting.latex import (
 )
 from ablation.reporting.looks import sequential_decisions
 from ablation.reporting.noise import NO_EVIDENCE, noise_by_cell
+from ablation.reporting.recipe import effect_rows, recipe_table, step_rows
 from ablation.reporting.summary import (
     ComparedRow,
     SummaryRow,
@@ -38,7 +39,6 @@ from ablation.reporting.summary import (
     summary_rows,
 )
 from ablation.reporting.tables import metrics_table, per_trial_table, verdict_table
-from ablation.reporting.recipe import effect_rows, recipe_table, step_rows
 from ablation.reporting.text import to_markdown
 from ablation.spec.recipe import FACTORIAL, LEAVE_ONE_OUT, Recipe
 

@@ -22,8 +22,6 @@ from ablation.spec.config import (
     make_train_config,
 )
 from ablation.spec.devices import parse_placement
-from ablation.spec.recipe import Recipe, design_cells, parse_recipe
-from ablation.spec.recipe_checks import adapt_epochs, check_recipe_knobs
 from ablation.spec.limits import (
     INT_MAX,
     check_document,
@@ -33,6 +31,8 @@ from ablation.spec.limits import (
     check_validation_split,
     shown,
 )
+from ablation.spec.recipe import Recipe, design_cells, parse_recipe
+from ablation.spec.recipe_checks import adapt_epochs, check_recipe_knobs
 from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
     Confirm,

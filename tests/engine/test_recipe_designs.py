@@ -3,8 +3,10 @@ augment does nothing, adamw with clip adds a planted synergy. Five seeds, every 
 
 from pathlib import Path
 
+import optuna
 import pytest
 from click.testing import CliRunner
+from optuna_dashboard import get_note
 
 from ablation.analysis.records import TrialRecord, metric_values
 from ablation.cli import main
@@ -40,7 +42,8 @@ def verdicts_of(design: str) -> dict[str, str]:
     if design == "cumulative":
         return {s.label: s.step_decision.verdict for s in
                 step_rows(rows, recipe_spec(design).recipe, "test_accuracy") if s.step_decision}
-    return {c.row.label: c.decision.verdict for c in compare_rows(rows, "test_accuracy") if c.decision}
+    return {c.row.label: c.decision.verdict for c in compare_rows(rows, "test_accuracy")
+            if c.decision}
 
 
 def test_leave_one_out_marks_both_helpful_removals_worse_never_better():
@@ -129,3 +132,27 @@ def test_run_show_export_through_the_cli(tmp_path):
                                     "--csv", str(csv)])
     assert out.exit_code == 0, out.output
     assert "Δ vs full recipe" in md.read_text() and "− adamw" in csv.read_text()
+    page = tmp_path / "r.html"
+    rep = CliRunner().invoke(main, ["report", "three", "--storage", url, "-o", str(page)])
+    assert rep.exit_code == 0, rep.output
+    assert "The leave-one-out recipe" in page.read_text()
+    note = get_note(optuna.load_study(study_name="three", storage=url))
+    assert "three: leave-one-out recipe" in note and "| − clip |" in note
+    plan = CliRunner().invoke(main, ["plan", "three", "--storage", url, "--detect", "0.5"])
+    assert plan.exit_code == 0 and "− clip" in plan.output, plan.output
+
+
+def test_until_resolved_runs_leave_one_out_and_refuses_steps_with_one_line(tmp_path):
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    for design, code in (("cumulative", 2), ("leave-one-out", 0)):
+        path = tmp_path / f"{design}.toml"
+        path.write_text(f'[study]\nname = "u{code}"\ndesign = "{design}"\nseeds = 2\n'
+                        '[baseline]\ndataset = "digits"\nepochs = 1\n[recipe]\n'
+                        'adamw = { optimizer = "adamw" }\n')
+        res = CliRunner().invoke(main, ["run", str(path), "--trainer", "tests.fakes:recipe_fit",
+                                        "--storage", url, "--until-resolved", "--max-seeds",
+                                        "4"])
+        assert res.exit_code == code, res.output
+        if code:
+            assert "give --seeds N instead" in res.output
+            assert len(res.output.strip().splitlines()) == 1
