@@ -88,7 +88,7 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
         print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
     if inputs.recipe is not None:  # the usual table, then the design's own table last
-        from ablation.reporting.recipe import recipe_table
+        from ablation.reporting.recipe_tables import recipe_table
 
         print_table(table)
         table = recipe_table(name, rows, inputs.recipe, inputs.metric, level, adjust)

@@ -30,7 +30,7 @@ from ablation.reporting.latex import (
 )
 from ablation.reporting.looks import sequential_decisions
 from ablation.reporting.noise import NO_EVIDENCE, noise_by_cell
-from ablation.reporting.recipe import effect_rows, recipe_table, step_rows
+from ablation.reporting.recipe_tables import effect_rows, recipe_table, step_rows
 from ablation.reporting.summary import (
     ComparedRow,
     SummaryRow,

@@ -29,7 +29,7 @@ from ablation.reporting.page_tables import (
     table_html,
     verdict_html,
 )
-from ablation.reporting.recipe import recipe_table
+from ablation.reporting.recipe_tables import recipe_table
 from ablation.reporting.rows import (
     Bar,
     Curve,

@@ -23,7 +23,6 @@ from ablation.spec.config import (
 )
 from ablation.spec.devices import parse_placement
 from ablation.spec.limits import (
-    INT_MAX,
     check_document,
     check_grid_size,
     check_stored_name,
@@ -31,8 +30,8 @@ from ablation.spec.limits import (
     check_validation_split,
     shown,
 )
-from ablation.spec.recipe import Recipe, design_cells, parse_recipe
-from ablation.spec.recipe_checks import adapt_epochs, check_recipe_knobs
+from ablation.spec.recipe import Recipe, design_cells
+from ablation.spec.recipe_study import parse_recipe_study, recipe_keys, recipe_on
 from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
     Confirm,
@@ -44,6 +43,7 @@ from ablation.spec.search_keys import (
     parse_range,
     parse_search_seed,
 )
+from ablation.spec.seeds import MAX_SEEDS, extend_seeds, parse_seeds
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")
@@ -53,7 +53,6 @@ SPACINGS = ("linear", "log")
 REFINE_METRICS = ("val_accuracy", "val_loss")
 
 
-MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
 
 
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
@@ -162,23 +161,6 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
     return Axis(name, choices=values)
 
 
-def parse_seeds(raw: Any, where: str, key: str = "study.seeds") -> tuple[int, ...]:
-    """A seed count ``n`` (seeds 0..n-1) or a list of distinct seeds >= 0."""
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        if not 1 <= raw <= MAX_SEEDS:
-            raise UserError(f"{where}: {key} must be from 1 to {MAX_SEEDS}, got {raw}")
-        return tuple(range(raw))
-    if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
-                                              and 0 <= s <= INT_MAX for s in raw)):
-        if len(set(raw)) != len(raw):
-            raise UserError(f"{where}: {key} has a duplicate seed")
-        if len(raw) > MAX_SEEDS:
-            raise UserError(f"{where}: {key} lists {len(raw)} seeds; at most {MAX_SEEDS}")
-        return tuple(raw)
-    raise UserError(f"{where}: {key} must be a count or a list of seeds from 0 to {INT_MAX}, "
-                    f"got {shown(raw)}")
-
-
 def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str,
           where: str) -> str:
     value = raw.get(key, default)
@@ -224,8 +206,11 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     study, base, axes = _sections(doc, where)
     name, description = _text(study, where)
     baseline = make_train_config(base, f"{where}: baseline")
-    if "recipe" in doc or "design" in study:
-        return _recipe_spec(doc, study, axes, baseline, name, description, where)
+    if "recipe" in doc or "design" in study:  # a recipe study (spec/recipe_study.py)
+        r = parse_recipe_study(doc, study, axes, baseline, where)
+        return StudySpec(name, baseline, _one_value_axes(r.recipe), r.seeds, description,
+                         r.metric, r.direction, r.recipe.design, source=where, recipe=r.recipe,
+                         **parse_placement(study, where))
     if not axes:
         raise UserError(f"{where}: [axes] is empty; a study varies at least one key")
     parsed = tuple(_parse_axis(k, v, baseline, where) for k, v in axes.items())
@@ -251,52 +236,8 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         else None, **searched, **parse_placement(study, where))
 
 
-_NOT_FOR_RECIPES = ("mode", "refine", "objectives", "confirm", "search_seed", "n_trials")
-
-
-def recipe_axes(recipe: Recipe) -> tuple[Axis, ...]:
-    """A recipe's keys as one-value axes: the parameters Optuna and the dashboard show."""
-    return tuple(Axis(k, choices=(v,)) for c in recipe.components for k, v in c.changes)
-
-
-def _recipe_spec(doc: Mapping[str, Any], study: Mapping[str, Any], axes: Mapping[str, Any],
-                 baseline: TrainConfig, name: str, description: str, where: str) -> StudySpec:
-    """A study with a ``[recipe]`` and ``study.design`` (spec/recipe.py) instead of axes."""
-    if "recipe" not in doc:
-        raise UserError(f"{where}: study.design names a recipe design; add a [recipe] table of "
-                        "named components (or drop study.design)")
-    if axes:
-        raise UserError(f"{where}: a recipe study has no [axes]: its rows come from [recipe] "
-                        "and study.design")
-    bad = next((k for k in _NOT_FOR_RECIPES if k in study), None)
-    if bad is not None or study.get("sampler", "grid") != "grid":
-        raise UserError(f"{where}: study.{bad or 'sampler'} does not apply to a recipe study "
-                        "(its design fixes the configurations); drop it")
-    recipe = parse_recipe(doc["recipe"], study.get("design"), study.get("generators"),
-                          baseline, where)
-    check_recipe_knobs(recipe, baseline, where)
-    metric, direction = check_metric(study, baseline, where)
-    check_validation_split(metric, {baseline.val_fraction, *(
-        v for c in recipe.components for k, v in c.changes if k == "val_fraction")}, where)
-    check_model_knobs(baseline, (), "one-at-a-time", where)
-    seeds = parse_seeds(study.get("seeds", 3), where)
-    check_grid_size(len(design_cells(recipe)), len(seeds), where)
-    return StudySpec(name=name, baseline=baseline, axes=recipe_axes(recipe), seeds=seeds,
-                     description=description, metric=metric, direction=direction,
-                     mode=recipe.design, source=where, recipe=recipe,
-                     **parse_placement(study, where))
-
-
-def _recipe_overrides(spec: StudySpec, cfg: TrainConfig, where: str) -> StudySpec:
-    """A recipe study on an overridden baseline: keys counted in epochs follow --epochs, and
-    every row is checked again."""
-    assert spec.recipe is not None
-    recipe = adapt_epochs(spec.recipe, spec.baseline.epochs, cfg.epochs, where)
-    doc_recipe = {c.name: dict(c.changes) for c in recipe.components}
-    generators = {g: list(w) for g, w in recipe.generators} or None
-    recipe = parse_recipe(doc_recipe, recipe.design, generators, cfg, where)
-    check_recipe_knobs(recipe, cfg, where)
-    return replace(spec, recipe=recipe, axes=recipe_axes(recipe))
+def _one_value_axes(recipe: Recipe) -> tuple[Axis, ...]:
+    return tuple(Axis(k, choices=(v,)) for k, v in recipe_keys(recipe))
 
 
 def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],
@@ -396,7 +337,8 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
         where = "command line"
         cfg = make_train_config(given, where, spec.baseline)
         if spec.recipe is not None:
-            out = _recipe_overrides(spec, cfg, where)
+            recipe = recipe_on(spec.recipe, spec.baseline, cfg, where)
+            out = replace(spec, recipe=recipe, axes=_one_value_axes(recipe))
         for axis in out.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
@@ -424,22 +366,6 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
                     config_count(out.axes, out.baseline, out.mode, out.n_trials),
                     len(out.seeds), "command line")
     return out
-
-
-def extend_seeds(seeds: tuple[int, ...], n: int) -> tuple[int, ...]:
-    """The first ``n`` seeds of the study's list, continued with the next unused integers.
-
-    So ``--seeds 5`` on a study of seeds (0, 1, 2) runs (0, 1, 2, 3, 4): the stored trials of
-    0-2 are the same points (same keys) and only 3 and 4 are new. A study file listing its
-    own seeds, e.g. [7, 11, 13], keeps them: (7, 11, 13, 14, 15), never a different set
-    beside the stored one.
-    """
-    out = list(seeds[:n])
-    nxt = max(seeds, default=-1) + 1
-    while len(out) < n:
-        out.append(nxt)
-        nxt += 1
-    return tuple(out)
 
 
 def config_count(axes: tuple[Axis, ...], baseline: TrainConfig, mode: str,
