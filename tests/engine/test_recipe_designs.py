@@ -156,3 +156,19 @@ def test_until_resolved_runs_leave_one_out_and_refuses_steps_with_one_line(tmp_p
         if code:
             assert "give --seeds N instead" in res.output
             assert len(res.output.strip().splitlines()) == 1
+
+
+def test_cumulative_table_shows_artifact_bytes_on_every_row():
+    spec = parse_study({"study": {"name": "small", "design": "cumulative", "seeds": 3},
+                        "baseline": {"dataset": "digits", "epochs": 2, "artifact": True},
+                        "recipe": {"adamw": {"optimizer": "adamw"}, "prune": {"prune": 0.5},
+                                   "int8": {"quantize": "int8"}}}, "test")
+    trials = trained(spec)
+    for t in trials:  # bytes as a compressing trial records them: pruning and int8 shrink it
+        cfg = next(p.config for p in grid_points(spec) if p.label == t.label)
+        t.metrics["artifact_bytes"] = 40_000 // (2 if cfg.prune else 1) // (
+            4 if cfg.quantize == "int8" else 1)
+    rows = summary_rows(trials, "test_accuracy", n_resamples=0)
+    table = recipe_table("small", rows, spec.recipe, "test_accuracy")
+    col = table.header.index("artifact bytes (mean)")
+    assert [r[col] for r in table.rows] == ["40,000", "40,000", "20,000", "5,000"]
