@@ -1,10 +1,10 @@
-"""A cell against a reference (the baseline): pairing by seed, the t-test, the difference with
-its CIs, P(improvement) with a bootstrap CI, and an effect size."""
+"""A cell against a reference (the baseline): pairing by seed, the t-test and the equivalence
+test (TOST) on standard errors from the data, the difference with its CIs, P(improvement) with
+its exact CI, and an effect size."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -23,9 +23,15 @@ from ablation.analysis.intervals import (
     mean_difference,
     mean_statistic,
 )
+from ablation.analysis.stats import MIN_TEST_N
 
 PAIRED, WELCH = "paired", "welch"
-MIN_PAIRS = 2  # the paired test needs 2 pairs; below that both sides are used unpaired
+MIN_PAIRS = MIN_TEST_N  # pair by seed from 3 shared seeds: the fewest a test is made on
+CLOPPER_PEARSON = "clopper-pearson"
+# Spread below this share of the values' magnitude is float noise, not spread: 98.8858 -
+# 99.1643 and 98.8858 - 99.1643 computed apart differ by ~1e-14, and a t-test on that
+# "spread" gave p ~ 1e-13 (issue 19).
+SPREAD_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -39,7 +45,7 @@ class Pairing:
 
 
 def pair_up(values: Mapping[int, float], reference: Mapping[int, float]) -> Pairing:
-    """Pair by seed when >= 2 seeds are shared, keeping only the shared seeds; else unpaired.
+    """Pair by seed when >= 3 seeds are shared, keeping only the shared seeds; else unpaired.
 
     The seed is noise both sides share (weight init and batch order), so matching on it removes
     that noise from the difference. Seeds only one side ran (a failed trial, or cells topped up
@@ -60,6 +66,44 @@ def paired_differences(values: Mapping[int, float],
 
 
 @dataclass(frozen=True)
+class Spread:
+    """The difference a - b with its standard error from the data and the t's degrees of
+    freedom: s_d / sqrt(n) paired, sqrt(s_a^2/n_a + s_b^2/n_b) with Welch-Satterthwaite df."""
+
+    diff: float
+    se: float  # 0 when the values have no spread (beyond float noise)
+    df: float
+
+
+def _magnitude(pair: Pairing) -> float:
+    return max(1.0, float(np.max(np.abs(pair.a))), float(np.max(np.abs(pair.b))))
+
+
+def spread(pair: Pairing) -> Spread | None:
+    """The difference, its standard error and df; None below 2 values a side."""
+    if len(pair.a) < 2 or len(pair.b) < 2:
+        return None
+    tol = SPREAD_TOLERANCE * _magnitude(pair)
+    if pair.paired:
+        d = pair.a - pair.b
+        sd = float(d.std(ddof=1)) if float(np.ptp(d)) > tol else 0.0
+        return Spread(float(d.mean()), sd / math.sqrt(len(d)), len(d) - 1.0)
+    va = float(pair.a.var(ddof=1)) if float(np.ptp(pair.a)) > tol else 0.0
+    vb = float(pair.b.var(ddof=1)) if float(np.ptp(pair.b)) > tol else 0.0
+    qa, qb = va / len(pair.a), vb / len(pair.b)
+    se = math.sqrt(qa + qb)
+    df = ((qa + qb) ** 2 / (qa**2 / (len(pair.a) - 1) + qb**2 / (len(pair.b) - 1))
+          if se > 0 else len(pair.a) + len(pair.b) - 2.0)
+    return Spread(float(pair.a.mean() - pair.b.mean()), se, float(df))
+
+
+def has_spread(pair: Pairing) -> bool:
+    """True when the difference has a standard error above float noise (>= 2 values a side)."""
+    s = spread(pair)
+    return s is not None and s.se > 0
+
+
+@dataclass(frozen=True)
 class TTest:
     """A two-sided t-test of a - b: which test, the estimated difference, t, df and p."""
 
@@ -71,53 +115,48 @@ class TTest:
 
 
 def t_test(pair: Pairing) -> TTest | None:
-    """``scipy.stats.ttest_rel`` when paired, else Welch's ``ttest_ind``; None below n = 2.
-
-    Without spread (every difference equal, or both sides constant) scipy's answer is kept
-    where it is defined (t = +-inf, p = 0 for a nonzero difference) and NaN p otherwise.
-    """
-    if len(pair.a) < 2 or len(pair.b) < 2:
+    """The paired t-test, else Welch's (as ``scipy.stats.ttest_rel``/``ttest_ind``); None
+    below MIN_TEST_N values a side. Without spread the test is not made: t and p are NaN
+    (identical paired differences are no evidence of a difference, issue 19)."""
+    s = spread(pair)
+    if s is None or min(len(pair.a), len(pair.b)) < MIN_TEST_N:
         return None
-    with warnings.catch_warnings():
-        # Nearly constant samples: scipy warns of precision loss but its answer is the one
-        # above (inf or NaN), which callers handle.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        if pair.paired:
-            r = _st.ttest_rel(pair.a, pair.b)
-            diff = float(np.mean(pair.a - pair.b))
-        else:
-            r = _st.ttest_ind(pair.a, pair.b, equal_var=False)
-            diff = float(np.mean(pair.a) - np.mean(pair.b))
-    return TTest(PAIRED if pair.paired else WELCH, diff, float(r.statistic), float(r.df),
-                 float(r.pvalue))
+    test = PAIRED if pair.paired else WELCH
+    if s.se == 0:
+        return TTest(test, s.diff, math.nan, s.df, math.nan)
+    t = s.diff / s.se
+    # stdtr is the t distribution's cdf, as scipy.stats.t.sf gives it, ~50x faster
+    return TTest(test, s.diff, t, s.df, float(min(1.0, 2 * _sp.stdtr(s.df, -abs(t)))))
+
+
+def equivalence_p(pair: Pairing, margin: float | None) -> float:
+    """Two one-sided tests (Schuirmann 1987) of |a - b| >= margin with the same t as
+    :func:`t_test`: the larger one-sided p. p < alpha exactly when the (1 - 2 alpha) t interval
+    lies inside (-margin, margin). NaN when no test is made or there is no margin > 0."""
+    r = t_test(pair)
+    s = spread(pair)
+    if r is None or s is None or math.isnan(r.p) or margin is None or not margin > 0:
+        return math.nan
+    p_low = float(_sp.stdtr(s.df, -(s.diff + margin) / s.se))
+    p_high = float(_sp.stdtr(s.df, (s.diff - margin) / s.se))
+    return min(1.0, max(p_low, p_high))
 
 
 def diff_t_interval(pair: Pairing, level: float = 0.95, bounds: Bounds = None) -> Interval:
-    """t interval of the difference (paired, or Welch's), clipped to the difference's range."""
-    res = t_test(pair)
-    if res is None:
+    """t interval of the difference (paired, or Welch's) from the data's standard error,
+    clipped to the difference's range; none below 2 values a side."""
+    s = spread(pair)
+    if s is None:
         return NO_INTERVAL
-    if math.isnan(res.p) or math.isinf(res.t):  # no spread: these seeds pin the difference
-        return clip(res.diff, res.diff, "t", difference_bounds(bounds))
-    # t = 0 (a zero mean difference with spread) leaves diff / t undefined: the same standard
-    # error straight from the samples.
-    se = res.diff / res.t if res.t != 0 else _standard_error(pair)
-    half = float(_st.t.ppf(0.5 + level / 2, res.df)) * abs(se)
-    return clip(res.diff - half, res.diff + half, "t", difference_bounds(bounds))
-
-
-def _standard_error(pair: Pairing) -> float:
-    """The t-test's standard error of the difference (paired, or Welch's)."""
-    if pair.paired:
-        d = pair.a - pair.b
-        return float(d.std(ddof=1) / np.sqrt(len(d)))
-    return float(np.sqrt(pair.a.var(ddof=1) / len(pair.a) + pair.b.var(ddof=1) / len(pair.b)))
+    half = float(_st.t.ppf(0.5 + level / 2, s.df)) * s.se
+    return clip(s.diff - half, s.diff + half, "t", difference_bounds(bounds))
 
 
 def diff_boot_interval(pair: Pairing, level: float = 0.95, seed: int = 0,
                        n_resamples: int = N_RESAMPLES, bounds: Bounds = None) -> Interval:
     """Bootstrap interval of the difference: of the paired differences' mean, or of
-    mean(a) - mean(b) resampling each side on its own."""
+    mean(a) - mean(b) resampling each side on its own (its coverage falls short of ``level``
+    at few seeds: docs/statistics.md)."""
     if pair.paired:
         return bootstrap_interval((pair.a - pair.b,), mean_statistic, level=level, seed=seed,
                                   n_resamples=n_resamples, bounds=difference_bounds(bounds))
@@ -144,14 +183,27 @@ def prob_improvement(pair: Pairing, higher_better: bool) -> float:
     return float((_wins_paired if pair.paired else _wins_all_pairs)(a, b))
 
 
-def prob_improvement_interval(pair: Pairing, higher_better: bool, level: float = 0.95,
-                              seed: int = 0, n_resamples: int = N_RESAMPLES) -> Interval:
-    """Seeded bootstrap interval of :func:`prob_improvement` (pairs resampled together when
-    paired, each side on its own otherwise), within [0, 1]."""
+def clopper_pearson(wins: int, ties: int, n: int, level: float = 0.95) -> Interval:
+    """Exact interval of theta = P(win) + P(tie)/2 from n paired trials: the Clopper-Pearson
+    (1934) lower end of P(win) (ties as losses) and upper end of P(win or tie) (ties as wins).
+    theta lies between those two probabilities, so the interval covers it with >= ``level``."""
+    if n < 1:
+        return NO_INTERVAL
+    a = (1 - level) / 2
+    low = 0.0 if wins == 0 else float(_st.beta.ppf(a, wins, n - wins + 1))
+    up = wins + ties
+    high = 1.0 if up == n else float(_st.beta.ppf(1 - a, up + 1, n - up))
+    return Interval(low, high, CLOPPER_PEARSON)
+
+
+def prob_improvement_interval(pair: Pairing, higher_better: bool,
+                              level: float = 0.95) -> Interval:
+    """Exact (Clopper-Pearson) interval of the paired win rate; none for an unpaired
+    comparison (its estimand, all pairs' U / (n_a n_b), has no exact interval here)."""
+    if not pair.paired or len(pair.a) == 0:
+        return NO_INTERVAL
     a, b = (pair.a, pair.b) if higher_better else (-pair.a, -pair.b)
-    stat = _wins_paired if pair.paired else _wins_all_pairs
-    return bootstrap_interval((a, b), stat, paired=pair.paired, level=level, seed=seed,
-                              n_resamples=n_resamples, bounds=(0.0, 1.0))
+    return clopper_pearson(int(np.sum(a > b)), int(np.sum(a == b)), len(a), level)
 
 
 @dataclass(frozen=True)
@@ -187,7 +239,8 @@ def effect_size(pair: Pairing) -> EffectSize:
 @dataclass(frozen=True)
 class Contrast:
     """A cell against its reference: the difference (paired over shared seeds, else of the
-    means) with t and bootstrap CIs, P(improvement) with its bootstrap CI, and an effect size."""
+    means) with t and bootstrap CIs, P(improvement) with its exact CI (paired), and an effect
+    size."""
 
     paired: bool
     n: int  # pairs when paired, else the cell's values
@@ -218,5 +271,5 @@ def contrast(values: Mapping[int, float], reference: Mapping[int, float], higher
                     diff_t_interval(pair, level, bounds),
                     diff_boot_interval(pair, level, seed, n_resamples, bounds),
                     prob_improvement(pair, higher_better),
-                    prob_improvement_interval(pair, higher_better, level, seed, n_resamples),
+                    prob_improvement_interval(pair, higher_better, level),
                     effect_size(pair), level)

@@ -151,3 +151,22 @@ def mcnemar_exact(correct_a: np.ndarray | Sequence[bool],
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(~a & b))
     p = 1.0 if only_a + only_b == 0 else float(_st.binomtest(only_a, only_a + only_b).pvalue)
     return McNemar(int(np.sum(a & b)), only_a, only_b, int(np.sum(~a & ~b)), p)
+
+
+# Two-sided 95%: the margin is the half-width of a 95% interval of a single-run difference.
+MARGIN_Z = 1.959963984540054
+
+
+def default_margin(mean: float, n_test: int, scale: float = 100.0) -> float:
+    """The default equivalence margin: the smallest difference in accuracy the test set itself
+    resolves, z_0.975 * sqrt(2 p (1 - p) / n_test) at p = mean / scale (two runs erring
+    independently on n_test examples; docs/statistics.md), and at least one example.
+
+    ``mean`` (the baseline's mean accuracy) and the result are in display units: points of
+    percent when ``scale`` is 100. NaN when there is no test set or no mean.
+    """
+    if n_test < 1 or math.isnan(mean):
+        return math.nan
+    p = min(max(mean / scale, 0.0), 1.0)
+    # at least one example; at most the whole range (a test set of one or two examples)
+    return min(max(MARGIN_Z * math.sqrt(2 * p * (1 - p) / n_test), 1 / n_test), 1.0) * scale

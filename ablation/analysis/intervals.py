@@ -108,3 +108,23 @@ def mean_statistic(x: np.ndarray, axis: int = -1) -> np.ndarray:
 def mean_difference(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
     """mean(a) - mean(b) along ``axis`` (two independent samples)."""
     return np.mean(a, axis=axis) - np.mean(b, axis=axis)
+
+
+# Measured coverage of the nominal-95% bootstrap interval (N_RESAMPLES, BCa else percentile)
+# by seed count, normal values, 1,000 simulated cells each: benchmarks/bootstrap_coverage.py
+# (docs/statistics.md). Of a mean (and of a paired Δ, the mean of the differences) ...
+BOOT_COVERAGE_MEAN: dict[int, float] = {2: 0.513, 3: 0.730, 4: 0.811, 5: 0.846, 6: 0.851,
+                                         8: 0.896, 10: 0.921, 12: 0.900, 15: 0.928,
+                                         20: 0.936}
+# ... and of an unpaired Δ (each side resampled on its own).
+BOOT_COVERAGE_UNPAIRED: dict[int, float] = {2: 0.660, 3: 0.800, 4: 0.867, 5: 0.890,
+                                             6: 0.896, 8: 0.907, 10: 0.920, 12: 0.916,
+                                             15: 0.927, 20: 0.941}
+
+
+def boot_coverage(n: int, paired: bool = True) -> float:
+    """The measured coverage of a nominal-95% bootstrap interval from n values (a side): the
+    nearest measured seed count at or below n; NaN below the smallest."""
+    table = BOOT_COVERAGE_MEAN if paired else BOOT_COVERAGE_UNPAIRED
+    known = [k for k in table if k <= n]
+    return table[max(known)] if known else math.nan

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from ablation.analysis.metrics import METRICS, selectable
+from ablation.analysis.stats import ADJUSTMENTS, HOLM
 
 DEFAULT_STORAGE = "sqlite:///storage/ablate.db"
 
@@ -111,11 +112,18 @@ level_option = click.option(
     show_default=True, callback=_finite,
     help="Significance level of the tests against the baseline.")
 adjust_option = click.option(
-    "--adjust", type=click.Choice(["holm", "dunnett", "none"]), default="holm",
+    "--adjust", type=click.Choice(ADJUSTMENTS.names()), default=HOLM,
     show_default=True,
     help="Correction of the verdicts for the many comparisons with the baseline: holm (Holm "
-         "1979 on paired t-tests), dunnett (Dunnett 1955, unpaired, pooled variance) or none. "
-         "Verdict and rank always follow the adjusted p (docs/statistics.md).")
+         "1979 on paired t-tests), dunnett (Dunnett 1955, unpaired, pooled variance; Holm when "
+         "the cells' spreads differ) or none. Verdict and rank always follow the adjusted p "
+         "(docs/statistics.md).")
+margin_option = click.option(
+    "--margin", type=click.FloatRange(0, min_open=True), default=None, callback=_finite,
+    help="Equivalence margin in the compared metric's displayed unit (e.g. 0.3 accuracy "
+         "points): a cell whose difference from the baseline is shown inside ±margin is "
+         "'equivalent'. Default: the study's margin, else the test set's resolution "
+         "(docs/statistics.md).")
 metric_option = click.option(
     "--metric", type=click.Choice([m for m in METRICS if METRICS.get(m).selectable]),
     default=None, help="Metric the verdict and rank compare (default: the test-side "

@@ -14,6 +14,7 @@ from ablation.cli.common import (
     check_dir,
     data_dir_option,
     level_option,
+    margin_option,
     metric_option,
     storage_option,
     variant_options,
@@ -47,11 +48,31 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
     return str(resolve_study_name(store, spec.storage_name))
 
 
+def _margin_inputs(store: Any, name: str, trials: Any, margin: float | None) -> dict[str, Any]:
+    """The margin (--margin, else the stored study's) and the split sizes the default rule
+    reads (from a complete trial's record, else its test confusion matrix's total)."""
+    from ablation.engine.reader import spec_record, trial_attrs
+
+    out: dict[str, Any] = {"margin": margin}
+    stored = spec_record(store, name).get("margin")
+    if margin is None and isinstance(stored, int | float):
+        out.update(margin=float(stored), margin_source="the study file")
+    done = next((t.number for t in trials if t.state == "complete"), None)
+    if out["margin"] is None and done is not None:
+        attrs = trial_attrs(store, name, done)
+        out["sizes"] = dict(attrs.get("data_sizes", {}))
+        if "test" not in out["sizes"] and isinstance(attrs.get("confusion"), list):
+            # a trainer that reports no data sizes: the test confusion matrix counts them
+            out["sizes"]["test"] = int(sum(map(sum, attrs["confusion"])))
+    return out
+
+
 def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust: str,
-                 evidence: bool = False) -> Any:
+                 evidence: bool = False, margin: float | None = None,
+                 trials: Any = ()) -> Any:
     """What the tables need besides the trials: the compared metric (the study's own by
-    default), level, adjustment, the looks of --until-resolved and, if asked, the stored
-    predictions."""
+    default), level, adjustment, the looks of --until-resolved, the equivalence margin,
+    a recipe study's recipe and, if asked, the stored predictions."""
     from ablation.engine.reader import (
         compared_metric,
         load_evidence,
@@ -65,25 +86,27 @@ def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust
     return TableInputs(metric or compared_metric(store, name), level, adjust,
                        load_looks(store, name),
                        load_evidence(store, name) if evidence else NO_EVIDENCE,
-                       recipe_from_record(spec_record(store, name).get("recipe")))
+                       **_margin_inputs(store, name, trials, margin),
+                       recipe=recipe_from_record(spec_record(store, name).get("recipe")))
 
 
 def print_verdicts(store: Any, name: str, metric: str | None = None, level: float = 0.05,
-                   adjust: str = "holm", noise: bool = False, lines: tuple[str, ...] = ()
-                   ) -> None:
+                   adjust: str = "holm", noise: bool = False, lines: tuple[str, ...] = (),
+                   margin: float | None = None) -> None:
     """Print the verdict table of a stored study (``show``, and the end of ``run``), then
     where its points stand and ``lines``."""
     from ablation.engine.reader import load_trials, point_counts
-    from ablation.reporting.console import print_table, terminal_columns
+    from ablation.reporting.console import TERMINAL_DROP, print_table, terminal_columns
     from ablation.reporting.looks import looks_note, sequential_decisions
     from ablation.reporting.summary import point_status, summary_rows
     from ablation.reporting.tables import columns_for, metrics_table, paper_table
 
-    inputs = table_inputs(store, name, metric, level, adjust, evidence=noise)
     trials = load_trials(store, name)
+    inputs = table_inputs(store, name, metric, level, adjust, noise, margin, trials)
     rows = summary_rows(trials, inputs.metric)
     sequential = sequential_decisions(rows, inputs.looks, inputs.metric)
-    table = paper_table(name, rows, inputs.metric, level, adjust, sequential)
+    table = paper_table(name, rows, inputs.metric, level, adjust, sequential,
+                        inputs.margin_for(rows), TERMINAL_DROP)
     said = [looks_note(inputs.looks, inputs.metric)] if sequential is not None else []
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
         print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
@@ -91,7 +114,8 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
         from ablation.reporting.recipe_tables import recipe_table
 
         print_table(table)
-        table = recipe_table(name, rows, inputs.recipe, inputs.metric, level, adjust)
+        table = recipe_table(name, rows, inputs.recipe, inputs.metric, level, adjust,
+                             inputs.margin_for(rows).value)
     print_table(table, [*said, point_status(point_counts(store, name)), *lines])
     if noise:
         from ablation.reporting.noise import noise_table
@@ -105,11 +129,13 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
 @storage_option
 @level_option
 @adjust_option
+@margin_option
 @metric_option
 @click.option("--noise", is_flag=True, help="Also print, per configuration, how much of the "
               "spread of test accuracy over seeds the finite test set alone explains.")
 def show(study: str, dataset: str | None, model: str | None, epochs: int | None, storage: str,
-         level: float, adjust: str, metric: str | None, noise: bool) -> None:
+         level: float, adjust: str, margin: float | None, metric: str | None,
+         noise: bool) -> None:
     """Print STUDY's verdict table: per axis value n, mean [95% CI], Δ vs the baseline with
     its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
     pending or failed. For a sampled search with a confirm stage: the confirmed table."""
@@ -122,7 +148,7 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
         click.echo(f"{name} is a sampled search: showing its confirm stage {confirmed!r} (every "
                    f"search trial: ablate export '{name}' --per-trial --csv FILE)")
         name = confirmed
-    print_verdicts(store, name, metric, level, adjust, noise)
+    print_verdicts(store, name, metric, level, adjust, noise, margin=margin)
     note_failures(store, name)
 
 
@@ -140,12 +166,13 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
 @click.option("--per-trial", is_flag=True, help="One row per trial instead of per axis value.")
 @level_option
 @adjust_option
+@margin_option
 @metric_option
 @storage_option
 def export(study: str, dataset: str | None, model: str | None, epochs: int | None,
            csv_path: Path | None, md_path: Path | None, tex_path: Path | None,
            pareto_path: Path | None, per_trial: bool, level: float, adjust: str,
-           metric: str | None, storage: str) -> None:
+           margin: float | None, metric: str | None, storage: str) -> None:
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
     trial): estimates with t and bootstrap CIs, Δ, P(improvement), effect size, p, adjusted
     p, verdict and rank against the baseline, and the test-set noise share (CSV)."""
@@ -164,7 +191,8 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
     trials = load_trials(store, name)
-    inputs = table_inputs(store, name, metric, level, adjust, evidence=csv_path is not None)
+    inputs = table_inputs(store, name, metric, level, adjust, csv_path is not None, margin,
+                          trials)
     texts = export_texts(name, trials, [k for k, v in wanted.items() if v],
                          per_trial=per_trial, inputs=inputs)
     if pareto_path is not None:
@@ -198,10 +226,11 @@ def _pareto_text(name: str, trials: Any) -> str:
               help="Also write each chart as SVG and PNG into this directory (needs chromium).")
 @level_option
 @adjust_option
+@margin_option
 @storage_option
 def report(study: str, dataset: str | None, model: str | None, epochs: int | None,
            output: Path, trial: int | None, images: Path | None, level: float, adjust: str,
-           storage: str) -> None:
+           margin: float | None, storage: str) -> None:
     """Write STUDY's report: the verdict table first, then the baseline configuration, data,
     environment, test-set noise, bars with 95% CIs, learning curves, confusion matrix."""
     from ablation.engine.reader import load_study_data
@@ -217,11 +246,11 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
                             "chromium); the HTML report does not")
     store = _open(storage)
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
-    write_text(output, report_html(data, level, adjust), storage, option="-o")
+    write_text(output, report_html(data, level, adjust, margin), storage, option="-o")
     if images is not None:
         from ablation.reporting.images import export_images
 
-        for path in export_images(report_sections(data, level, adjust), images,
+        for path in export_images(report_sections(data, level, adjust, margin), images,
                                   write=image_writer(storage)):
             click.echo(f"wrote {path}")
 

@@ -17,6 +17,7 @@ from ablation.cli.common import (
     check_dir,
     data_dir_option,
     level_option,
+    margin_option,
     names,
     storage_option,
     study_options,
@@ -103,7 +104,7 @@ def rounds_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--round-seeds", type=click.IntRange(min=1), default=2,
                      show_default=True,
                      help="With --until-resolved: seeds each round adds to an open cell."),
-        level_option]):
+        level_option, margin_option]):
         fn = option(fn)
     return fn
 
@@ -122,7 +123,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         trainer: str | None, max_trials: int | None, heartbeat_grace: int, retry_failed: bool,
         n_trials: int | None, workers: int, threads: int, dry_run: bool, device: str | None,
         devices: str | None, per_device: int, until_resolved: bool, max_seeds: int | None,
-        round_seeds: int, level: float, **ray: Any) -> None:
+        round_seeds: int, level: float, margin: float | None, **ray: Any) -> None:
     """Run STUDY (a built-in name or a .toml/.yaml file); finished trials are never repeated
     (--seeds N adds only missing seeds). Ends with the verdict table and where it is stored.
 
@@ -151,11 +152,12 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     _say_if_new_beside_others(store, spec)
     summaries = _run_all(spec, options, rounds, fit_fn,
                          _runner(cluster, workers, fit_fn, store, placements), store)
-    _finish(spec, summaries, store, tmp, storage, level)
+    _finish(spec, summaries, store, tmp, storage, level, margin)
 
 
 def _finish(spec: Any, summaries: list[Any], store: Any,
-            tmp: tempfile.TemporaryDirectory[str] | None, storage: str, level: float) -> None:
+            tmp: tempfile.TemporaryDirectory[str] | None, storage: str, level: float,
+            margin: float | None = None) -> None:
     """The summary lines and verdict tables; then exit 1 if points failed for good (a dry
     run's folder goes either way)."""
     from ablation.cli.reading import print_verdicts
@@ -165,7 +167,8 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
     _say_done(spec, summaries, where)
     try:
         for name in dict.fromkeys(s.study_name for s in summaries):
-            print_verdicts(store, name, level=level, lines=(f"Stored in {where} as {name!r}.",))
+            print_verdicts(store, name, level=level, lines=(f"Stored in {where} as {name!r}.",),
+                           margin=margin)
         after_running(store, [s.study_name for s in summaries])  # a failed smoke test too
     finally:
         if tmp is not None:

@@ -59,6 +59,7 @@ def spec_record(spec: StudySpec) -> dict[str, Any]:
             "objectives": list(spec.objectives),
             "axes": [a.name for a in spec.axes], "seeds": list(spec.seeds),
             "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides),
+            "margin": spec.margin,
             **({"recipe": recipe_record(spec.recipe)} if spec.recipe is not None else {})}
 
 

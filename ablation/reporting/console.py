@@ -13,8 +13,8 @@ from rich.table import Table
 
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.space import Point
-from ablation.reporting.summary import ComparedRow
-from ablation.reporting.tables import P_CI, verdict_table
+from ablation.reporting.summary import NO_MARGIN, ComparedRow, Margin
+from ablation.reporting.tables import EFFECT, P_CI, P_EQUIV, verdict_table
 from ablation.reporting.text import TextTable
 from ablation.spec.study import StudySpec
 
@@ -104,8 +104,9 @@ def point_text(point: Point) -> str:
 
 WIDE = Console(width=400)  # only measures tables
 
-# In the export; without them the verdict table fits a 120-column terminal.
-TERMINAL_DROP = ("bootstrap 95% CI", P_CI, "effect")
+# In the export; without them the verdict table fits a 120-column terminal. The verdict table
+# is built without them (verdict_table's drop), so its notes describe only what is printed.
+TERMINAL_DROP = (P_CI, EFFECT, P_EQUIV)
 
 
 TERMINAL_METRICS = 4  # more columns wrap on a 120-column terminal; export has them all
@@ -131,9 +132,9 @@ def _two_lines(header: str) -> str:
 
 
 def print_summary(study: str, rows: Sequence[ComparedRow], metric: str, level: float = 0.05,
-                  adjust: str = "holm") -> None:
+                  adjust: str = "holm", margin: Margin = NO_MARGIN) -> None:
     """The verdict table of already compared rows (``summary.compare_rows``) on the terminal."""
-    print_table(verdict_table(study, rows, metric, level, adjust))
+    print_table(verdict_table(study, rows, metric, level, adjust, margin, TERMINAL_DROP))
 
 
 def print_table(table: TextTable, lines: Sequence[str] = ()) -> None:

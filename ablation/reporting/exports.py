@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,6 +19,7 @@ import numpy as np
 from ablation.analysis.contrasts import Contrast
 from ablation.analysis.estimates import CellEstimate
 from ablation.analysis.evalnoise import Evidence, NoiseShare
+from ablation.analysis.intervals import Interval, boot_coverage
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import ParetoRow
 from ablation.analysis.records import TrialRecord
@@ -33,9 +34,11 @@ from ablation.reporting.noise import NO_EVIDENCE, noise_by_cell
 from ablation.reporting.recipe_tables import effect_rows, recipe_table, step_rows
 from ablation.reporting.summary import (
     ComparedRow,
+    Margin,
     SummaryRow,
     compare_rows,
     recorded_metrics,
+    resolve_margin,
     summary_rows,
 )
 from ablation.reporting.tables import metrics_table, per_trial_table, verdict_table
@@ -62,14 +65,22 @@ def column(metric: str) -> str:
 def _estimate_head(metric: str) -> list[str]:
     c = column(metric)
     return [f"{c}_mean", f"{c}_std", f"{c}_t_ci95_low", f"{c}_t_ci95_high",
-            f"{c}_boot_ci95_low", f"{c}_boot_ci95_high", f"{c}_boot_method", f"{c}_iqm"]
+            f"{c}_boot_ci95_low", f"{c}_boot_ci95_high", f"{c}_boot_method",
+            f"{c}_boot_coverage", f"{c}_iqm"]
+
+
+def _coverage(ci: Interval, n: int, paired: bool = True) -> str:
+    """The measured coverage of a nominal-95% bootstrap interval at n seeds ('' without one):
+    its label, since it falls short of 95% at few seeds (docs/statistics.md)."""
+    return "" if ci.method == "" else number(boot_coverage(n, paired))
 
 
 def _estimate_cells(s: CellEstimate | None) -> list[str]:
     if s is None:
-        return [""] * 8
+        return [""] * 9
     return [number(s.mean), number(s.std), number(s.t_ci.low), number(s.t_ci.high),
-            number(s.boot_ci.low), number(s.boot_ci.high), s.boot_ci.method, number(s.iqm)]
+            number(s.boot_ci.low), number(s.boot_ci.high), s.boot_ci.method,
+            _coverage(s.boot_ci, s.n), number(s.iqm)]
 
 
 def comparison_head(metric: str) -> list[str]:
@@ -77,8 +88,11 @@ def comparison_head(metric: str) -> list[str]:
     d = f"diff_{column(metric)}"
     return ["compared_metric", "level", "adjustment", "test", "n_compared", d,
             f"{d}_t_ci95_low", f"{d}_t_ci95_high", f"{d}_boot_ci95_low", f"{d}_boot_ci95_high",
-            "p_improvement", "p_improvement_ci95_low", "p_improvement_ci95_high", "effect_size",
-            "effect_size_kind", "p_value", "p_adjusted", "verdict", "note", "rank"]
+            f"{d}_boot_coverage", "p_improvement", "p_improvement_ci95_low",
+            "p_improvement_ci95_high", "p_improvement_ci_method", "effect_size",
+            "effect_size_kind", "p_value", "p_adjusted", "equivalence_margin",
+            "p_equivalence", "p_equivalence_adjusted", "verdict", "note", "rank",
+            f"detectable_{d}"]
 
 
 NOISE_HEAD = ["test_noise_method", "test_noise_runs", "test_noise_n_test",
@@ -89,13 +103,16 @@ NOISE_HEAD = ["test_noise_method", "test_noise_runs", "test_noise_n_test",
 def _comparison_cells(c: ComparedRow, metric: str, level: float, adjust: str) -> list[object]:
     d, k = c.decision, c.contrast
     how = d.adjustment if d else adjust
+    rank = "" if c.rank is None else c.rank
     if d is None or k is None:
-        return [metric, level, how, *[""] * 14, c.verdict or "", "", c.rank]
+        return [metric, level, how, *[""] * 19, c.verdict or "", "", rank, ""]
     return [metric, level, how, d.test, d.n, number(k.diff), number(k.t_ci.low),
             number(k.t_ci.high), number(k.boot_ci.low), number(k.boot_ci.high),
-            number(k.p_improve), number(k.p_improve_ci.low), number(k.p_improve_ci.high),
-            number(k.effect.value), k.effect.name, number(d.p), number(d.p_adj), d.verdict,
-            d.note, c.rank]
+            _coverage(k.boot_ci, k.n, k.paired), number(k.p_improve),
+            number(k.p_improve_ci.low), number(k.p_improve_ci.high), k.p_improve_ci.method,
+            number(k.effect.value), k.effect.name, number(d.p), number(d.p_adj),
+            number(d.margin), number(d.p_equiv), number(d.p_equiv_adj), d.verdict, d.note,
+            rank, number(d.detectable)]
 
 
 def _noise_cells(share: NoiseShare | None) -> list[object]:
@@ -115,15 +132,23 @@ class TableInputs:
     adjust: str = "holm"
     looks: Sequence[Mapping[str, Any]] = ()  # ablate_looks records of --until-resolved
     evidence: Evidence = NO_EVIDENCE
-    recipe: Recipe | None = None  # a recipe study's design and components (reporting/recipe.py)
+    margin: float | None = None  # equivalence margin (display units); None: the default rule
+    margin_source: str = "--margin"  # where ``margin`` came from, for the notes
+    sizes: Mapping[str, int] = field(default_factory=dict)  # split sizes (the default margin)
+
+    def margin_for(self, rows: Sequence[SummaryRow]) -> Margin:
+        """The margin the tables use: the given one, else the default rule's."""
+        return resolve_margin(rows, self.metric, self.margin, self.margin_source, self.sizes)
+    recipe: Recipe | None = None  # a recipe study's design and components
 
 
 def summary_csv(study: str, rows: Sequence[SummaryRow], compared: Sequence[ComparedRow],
                 noise: Mapping[tuple[str, str], NoiseShare | None], inputs: TableInputs) -> str:
     """CSV text: one row per configuration: n and every recorded metric's estimates (mean,
-    std, t and bootstrap 95% CIs with the bootstrap's method, IQM from n = 5), the comparison
-    with the baseline on the compared metric (Δ with both CIs, P(improvement) with its CI,
-    effect size, test, p, adjusted p, verdict, rank), and the test-set noise share."""
+    std, t and bootstrap 95% CIs with the bootstrap's method and measured coverage, IQM from
+    n = 5), the comparison with the baseline on the compared metric (Δ with both CIs,
+    P(improvement) with its exact CI, effect size, test, p, adjusted p, margin, equivalence p,
+    verdict, rank, detectable Δ), and the test-set noise share."""
     metrics = [m for m in METRICS if any(m in r.stats and r.stats[m].n for r in rows)]
     out = io.StringIO()
     w = csv.writer(out, lineterminator="\n")
@@ -181,28 +206,30 @@ def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str]
                  "latex": latex_document_tables([table], keys=3)}
         return {k: texts[k] for k in kinds}
     rows = summary_rows(trials, inputs.metric)
+    margin = inputs.margin_for(rows)
     compared = compare_rows(rows, inputs.metric, inputs.level, inputs.adjust,
-                            sequential_decisions(rows, inputs.looks, inputs.metric))
+                            sequential_decisions(rows, inputs.looks, inputs.metric),
+                            margin=margin.value)
     recipe = inputs.recipe
-    first = ([recipe_table(study, rows, recipe, inputs.metric, inputs.level, inputs.adjust)]
-             if recipe is not None else [])
+    first = ([recipe_table(study, rows, recipe, inputs.metric, inputs.level, inputs.adjust,
+                           margin.value)] if recipe is not None else [])
     out = {}
     for kind in kinds:
         if kind == "csv" and recipe is not None and recipe.design != LEAVE_ONE_OUT:
             out[kind] = recipe_csv(study, rows, recipe, inputs.metric, inputs.level,
-                                   inputs.adjust)
+                                   inputs.adjust, margin.value)
         elif kind == "csv":
             out[kind] = summary_csv(study, rows, compared,
                                     noise_by_cell(trials, inputs.evidence), inputs)
         elif kind == "markdown":
             out[kind] = "\n".join(to_markdown(t) for t in (
                 *first, verdict_table(study, compared, inputs.metric, inputs.level,
-                                      inputs.adjust),
+                                      inputs.adjust, margin),
                 metrics_table(study, rows, inputs.metric)))
         else:
             out[kind] = latex_document_tables([
                 *first, compact_verdict_table(study, compared, inputs.metric, inputs.level,
-                                              inputs.adjust),
+                                              inputs.adjust, margin),
                 compact_metrics_table(study, rows, inputs.metric)])
     return out
 
@@ -218,7 +245,7 @@ def _decision_cells(d: Decision | None) -> list[str]:
 
 
 def recipe_csv(study: str, rows: Sequence[SummaryRow], recipe: Recipe, metric: str,
-               level: float, adjust: str) -> str:
+               level: float, adjust: str, margin: float | None = None) -> str:
     """CSV text of a cumulative recipe (one row per step: estimate, artifact bytes, the step
     and the total with t-intervals, p, adjusted p, verdicts) or a factorial one (one row per
     effect: estimate, t-interval, p, adjusted p, verdict, aliases); display units."""
@@ -229,7 +256,7 @@ def recipe_csv(study: str, rows: Sequence[SummaryRow], recipe: Recipe, metric: s
     if recipe.design == FACTORIAL:
         w.writerow(["study", "effect", "seeds", *ci, "p_value", "p_adjusted", "verdict",
                     "aliased_with", "level", "adjustment"])
-        for e in effect_rows(rows, recipe, metric, level, adjust):
+        for e in effect_rows(rows, recipe, metric, level, adjust, margin):
             w.writerow([study, e.effect.name, len(e.effect.per_seed), *_ci_cells(e.contrast),
                         *_decision_cells(e.decision), "; ".join(e.aliased), level, adjust])
         return out.getvalue()
@@ -237,7 +264,7 @@ def recipe_csv(study: str, rows: Sequence[SummaryRow], recipe: Recipe, metric: s
                 "artifact_bytes_mean", *(f"step_{h}" for h in ci), "step_p_value",
                 "step_p_adjusted", "step_verdict", *(f"total_{h}" for h in ci),
                 "total_p_value", "total_p_adjusted", "total_verdict", "level", "adjustment"])
-    for s in step_rows(rows, recipe, metric, level, adjust):
+    for s in step_rows(rows, recipe, metric, level, adjust, margin):
         est = s.row.stats.get(metric) if s.row else None
         size = s.row.stats.get("artifact_bytes") if s.row else None
         t = s.total

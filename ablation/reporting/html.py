@@ -25,6 +25,7 @@ from ablation.reporting.page_tables import (
     environment_html,
     noise_html,
     other_metrics_html,
+    report_margin,
     report_rows,
     table_html,
     verdict_html,
@@ -193,7 +194,7 @@ def importance_figure(importances: dict[str, float]) -> go.Figure:
 
 
 def _table_sections(data: StudyData, rows: Sequence[SummaryRow], level: float,
-                    adjust: str) -> list[Section]:
+                    adjust: str, margin: float | None = None) -> list[Section]:
     """The verdict table first, then the other metrics, the baseline, data, environment and
     test-set noise; a section with nothing to show is left out."""
     compared = METRICS.get(data.metric)
@@ -201,11 +202,12 @@ def _table_sections(data: StudyData, rows: Sequence[SummaryRow], level: float,
     recipe = recipe_from_record(data.spec.get("recipe"))
     candidates = [
         *([Section("recipe", f"The {recipe.design} recipe: {compared.label}",
-                   table_html=table_html(recipe_table(data.name, rows, recipe, data.metric,
-                                                      level, adjust)))]
+                   table_html=table_html(recipe_table(
+                       data.name, rows, recipe, data.metric, level, adjust,
+                       report_margin(data, rows, margin).value)))]
           if recipe is not None else []),
         Section("verdict", f"Verdict: {compared.label} against the baseline",
-                table_html=verdict_html(data, rows, level, adjust)),
+                table_html=verdict_html(data, rows, level, adjust, margin)),
         Section("metrics", "Other metrics (mean [95% CI] over seeds)",
                 table_html=other_metrics_html(data, rows)),
         Section("setup", "Baseline configuration and data", table_html=setup),
@@ -216,10 +218,11 @@ def _table_sections(data: StudyData, rows: Sequence[SummaryRow], level: float,
     return [s for s in candidates if s.table_html]
 
 
-def report_sections(data: StudyData, level: float = 0.05, adjust: str = "holm") -> list[Section]:
+def report_sections(data: StudyData, level: float = 0.05, adjust: str = "holm",
+                    margin: float | None = None) -> list[Section]:
     """Every section of a study report, in page order; empty ones are left out."""
     rows = report_rows(data)
-    sections = _table_sections(data, rows, level, adjust)
+    sections = _table_sections(data, rows, level, adjust, margin)
     compared = METRICS.get(data.metric)
     for axis, bars in bar_rows(rows, data.metric).items():
         shown = "configuration" if axis == "factorial" else axis
@@ -300,14 +303,15 @@ def render_page(title: str, subtitle: str, sections: Sequence[Section]) -> str:
             + "\n".join(parts) + "</body></html>\n")
 
 
-def report_html(data: StudyData, level: float = 0.05, adjust: str = "holm") -> str:
+def report_html(data: StudyData, level: float = 0.05, adjust: str = "holm",
+                margin: float | None = None) -> str:
     """The whole study report as one self-contained HTML document."""
     complete = sum(t.state == "complete" for t in data.trials)
     subtitle = (f"{complete} complete trial(s) of {len(data.trials)}"
                 f"{points_text(data.points)}; accuracies in percent; intervals are 95% "
                 "t-intervals of the mean over seeds, clipped to the metric's range.")
     return render_page(f"ablate report: {data.name}", subtitle,
-                       report_sections(data, level, adjust))
+                       report_sections(data, level, adjust, margin))
 
 
 def embed_html(study: str, trial: int, xy: Sequence[Sequence[float]], labels: Sequence[int],

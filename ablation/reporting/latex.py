@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from ablation.analysis.intervals import Interval
 from ablation.analysis.metrics import METRICS
-from ablation.reporting.summary import ComparedRow, SummaryRow
+from ablation.analysis.stats import MIN_TEST_N
+from ablation.reporting.summary import NO_MARGIN, ComparedRow, Margin, SummaryRow
 from ablation.reporting.tables import adjustment_text, columns_for, fmt_ci, fmt_num, fmt_p
 from ablation.reporting.text import TextTable, latex_escape
 
@@ -28,8 +29,7 @@ CHAR_PT = {**dict.fromkeys("0123456789", 4.25), **dict.fromkeys(" -", 2.85),
 OTHER_PT = 4.6  # anything else at \footnotesize (letters 4.2 on average; capitals 6.1)
 TABCOLSEP_PT = 3.0
 BASELINE_MARK = "†"
-SHORT = {"indistinguishable": "n.s.", "untested (n<2)": "untested", "untested (no values)":
-         "untested", "indistinguishable (no spread)": "n.s."}
+SHORT = {"inconclusive": "inconcl.", "equivalent": "equiv."}  # the rest: the bare verdict
 
 
 def _lines(text: str) -> list[str]:
@@ -98,8 +98,14 @@ def _label(c: SummaryRow) -> str:
     return c.label + BASELINE_MARK if c.is_baseline else c.label
 
 
+def _margin_note(margin: Margin) -> str:
+    if margin.value is None:
+        return "no equivalence margin, so no cell is called equiv."
+    return f"equiv.: Δ shown inside ±{margin.value:.3g} ({margin.source}) by two one-sided tests"
+
+
 def compact_verdict_table(study: str, compared: Sequence[ComparedRow], metric: str,
-                          level: float, adjust: str) -> TextTable:
+                          level: float, adjust: str, margin: Margin = NO_MARGIN) -> TextTable:
     """The verdict table in eight narrow columns, for print: mean ± CI, Δ ± CI,
     P(improvement), adjusted p, verdict and rank (the rest is in the CSV)."""
     info = METRICS.get(metric)
@@ -115,16 +121,18 @@ def compact_verdict_table(study: str, compared: Sequence[ComparedRow], metric: s
             delta = pm(k.diff, k.t_ci, info.digits)
             stat = ["+" + delta if k.diff > 0 else delta, fmt_num(k.p_improve, 2),
                     fmt_p(d.p_adj)]
-        body.append((_label(c.row), str(c.row.n), mean, *stat,
-                     SHORT.get(c.verdict_text, c.verdict_text.split(" (")[0]), str(c.rank)))
+        verdict = c.verdict_text.split(" (")[0]
+        body.append((_label(c.row), str(c.row.n), mean, *stat, SHORT.get(verdict, verdict),
+                     "–" if c.rank is None else str(c.rank)))
     unit = "%" if info.percent else info.unit
     notes = (f"{info.label.capitalize()}{f' ({unit})' if unit else ''}: mean ± half-width of "
              "the 95% t-interval over seeds ([low, high] where the metric's range clipped "
              f"it); {BASELINE_MARK} baseline. Δ: cell − baseline, paired over shared seeds, ± "
              "its per-comparison 95% t-interval. P(impr.): share of seeds on which the cell "
-             f"beats the baseline. p adj. ({how}) < {level:g} decides better/worse; n.s.: not "
-             "told apart from the baseline. Bootstrap intervals, effect sizes and raw p: the "
-             "CSV export.",)
+             f"beats the baseline. p adj. ({how}) < {level:g} decides better/worse; "
+             f"{_margin_note(margin)}, adjusted alike (it takes precedence); inconcl.: these "
+             f"seeds cannot tell, no rank (–); untested: < {MIN_TEST_N} seeds or no spread. "
+             "Effect sizes, raw p, equivalence p and intervals of P(impr.): the CSV export.",)
     right = (False, True, True, True, True, True, False, True)
     return TextTable(study, header, tuple(body), notes, right)
 

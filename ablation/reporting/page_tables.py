@@ -13,7 +13,7 @@ from ablation.analysis.evalnoise import Evidence
 from ablation.analysis.records import StudyData
 from ablation.reporting.looks import looks_note, sequential_decisions
 from ablation.reporting.noise import NO_EVIDENCE, noise_table
-from ablation.reporting.summary import SummaryRow, summary_rows
+from ablation.reporting.summary import Margin, SummaryRow, resolve_margin, summary_rows
 from ablation.reporting.tables import columns_for, metrics_table, paper_table
 from ablation.reporting.text import TextTable
 
@@ -28,14 +28,25 @@ def table_html(table: TextTable, drop: Sequence[str] = ()) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}"
 
 
+def report_margin(data: StudyData, rows: Sequence[SummaryRow],
+                  given: float | None = None) -> Margin:
+    """The equivalence margin of a report: ``given`` (--margin), else the stored study's
+    ``margin``, else the default rule on the stored split sizes."""
+    stored = data.spec.get("margin")
+    if given is None and isinstance(stored, int | float):
+        return resolve_margin(rows, data.metric, float(stored), "the study file")
+    return resolve_margin(rows, data.metric, given, sizes=data.data_sizes)
+
+
 def verdict_html(data: StudyData, rows: Sequence[SummaryRow], level: float = 0.05,
-                 adjust: str = "holm") -> str:
-    """The verdict table: the compared metric, Δ and its CI, P(improvement), p, adjusted p,
+                 adjust: str = "holm", margin: float | None = None) -> str:
+    """The verdict table: the compared metric, Δ and its CI, P(improvement), p, adjusted p's,
     verdict and rank per configuration (the sequential rule's verdicts after rounds)."""
     sequential = sequential_decisions(rows, data.looks, data.metric)
-    table = paper_table(data.name, rows, data.metric, level, adjust, sequential)
+    table = paper_table(data.name, rows, data.metric, level, adjust, sequential,
+                        report_margin(data, rows, margin))
     note = looks_note(data.looks, data.metric) if sequential is not None else ""
-    return table_html(table, drop=("bootstrap 95% CI",)) + (
+    return table_html(table) + (
         f'<p class="note">{html.escape(note)}</p>' if note else "")
 
 

@@ -65,7 +65,7 @@ def ordered_rows(rows: Sequence[SummaryRow], recipe: Recipe) -> list[SummaryRow 
 
 
 def effect_rows(rows: Sequence[SummaryRow], recipe: Recipe, metric: str, level: float = 0.05,
-                adjust: str = "holm") -> list[EffectRow]:
+                adjust: str = "holm", margin: float | None = None) -> list[EffectRow]:
     """Main effects and pair interactions of a factorial recipe, one family of tests."""
     _check_adjust(adjust, recipe.design)
     info = METRICS.get(metric)
@@ -75,7 +75,7 @@ def effect_rows(rows: Sequence[SummaryRow], recipe: Recipe, metric: str, level: 
     estimated = effects(cells, recipe.names)
     zero = zero_reference(estimated)
     decisions = compare_many([e.per_seed for e in estimated], zero, info.higher_is_better,
-                             level, adjust, BOOT_SEED)
+                             level, adjust, BOOT_SEED, margin)
     out = []
     for e, d in zip(estimated, decisions, strict=True):
         k = contrast(e.per_seed, zero, info.higher_is_better, None, CI_LEVEL, BOOT_SEED)
@@ -98,7 +98,7 @@ class StepRow:
 
 
 def step_rows(rows: Sequence[SummaryRow], recipe: Recipe, metric: str, level: float = 0.05,
-              adjust: str = "holm") -> list[StepRow]:
+              adjust: str = "holm", margin: float | None = None) -> list[StepRow]:
     """Every cumulative row: step verdicts in one family, totals from the usual comparison."""
     _check_adjust(adjust, recipe.design)
     info = METRICS.get(metric)
@@ -106,9 +106,9 @@ def step_rows(rows: Sequence[SummaryRow], recipe: Recipe, metric: str, level: fl
     cells = [r.samples.get(metric, {}) if r else {} for r in found]
     diffs = step_differences(cells)
     steps = compare_many(diffs, zero_reference([Effect((), d) for d in diffs]),
-                         info.higher_is_better, level, adjust, BOOT_SEED)
+                         info.higher_is_better, level, adjust, BOOT_SEED, margin)
     totals = {c.row.label: c for c in compare_rows([r for r in found if r], metric, level,
-                                                    adjust)}
+                                                    adjust, margin=margin)}
     out = []
     for i, (cell, r) in enumerate(zip(design_cells(recipe), found, strict=True)):
         k = None
@@ -161,17 +161,19 @@ NOTES = {
 
 
 def recipe_table(study: str, rows: Sequence[SummaryRow], recipe: Recipe, metric: str,
-                 level: float = 0.05, adjust: str = "holm") -> TextTable:
-    """The recipe study's table in its design's shape (see the module's docstring)."""
+                 level: float = 0.05, adjust: str = "holm", margin: float | None = None
+                 ) -> TextTable:
+    """The recipe study's table in its design's shape (see the module's docstring);
+    ``margin``: the equivalence margin of the verdicts (display units), as the usual table's."""
     info = METRICS.get(metric)
     title = f"{study}: {recipe.design} recipe"
     if recipe.design == FACTORIAL:
-        return _effects_table(title, effect_rows(rows, recipe, metric, level, adjust), info.digits,
-                              adjust)
+        return _effects_table(title, effect_rows(rows, recipe, metric, level, adjust, margin),
+                              info.digits, adjust)
     if recipe.design == CUMULATIVE:
-        return _steps_table(title, step_rows(rows, recipe, metric, level, adjust), metric,
-                            adjust)
-    return _loo_table(title, rows, recipe, metric, level, adjust)
+        return _steps_table(title, step_rows(rows, recipe, metric, level, adjust, margin),
+                            metric, adjust)
+    return _loo_table(title, rows, recipe, metric, level, adjust, margin)
 
 
 def _steps_table(title: str, steps: Sequence[StepRow], metric: str, adjust: str) -> TextTable:
@@ -194,9 +196,10 @@ def _steps_table(title: str, steps: Sequence[StepRow], metric: str, adjust: str)
 
 
 def _loo_table(title: str, rows: Sequence[SummaryRow], recipe: Recipe, metric: str,
-               level: float, adjust: str) -> TextTable:
+               level: float, adjust: str, margin: float | None) -> TextTable:
     digits = METRICS.get(metric).digits
-    compared = compare_rows([r for r in ordered_rows(rows, recipe) if r], metric, level, adjust)
+    compared = compare_rows([r for r in ordered_rows(rows, recipe) if r], metric, level, adjust,
+                            margin=margin)
     sized = any(_bytes(c.row) != "—" for c in compared)
     header = ("row", "n", f"{METRICS.get(metric).header} [95% CI]",
               *(["artifact bytes (mean)"] if sized else []), "Δ vs full recipe [95% CI]",

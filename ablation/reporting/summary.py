@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from ablation.analysis.contrasts import Contrast, contrast
 from ablation.analysis.estimates import CellEstimate, estimate_cell, finite, iqm
+from ablation.analysis.evalnoise import default_margin
 from ablation.analysis.intervals import N_RESAMPLES, NO_INTERVAL, t_interval
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.records import TrialRecord
@@ -92,6 +93,45 @@ def summary_rows(trials: Sequence[TrialRecord], metric: str | None = None,
 
 
 @dataclass(frozen=True)
+class Margin:
+    """The equivalence margin of a table (display units; None: no equivalence verdicts) and
+    where it came from, for the table's note."""
+
+    value: float | None
+    source: str  # "--margin", "the study file", "default: ...", or why there is none
+
+
+NO_MARGIN = Margin(None, "none")
+
+
+def accuracy_split(metric: str) -> str | None:
+    """The split an accuracy metric is counted on ('test' or 'val'); None for other metrics."""
+    if not METRICS.get(metric).percent or not metric.endswith("accuracy"):
+        return None
+    return "val" if "val_" in metric else "test"
+
+
+def resolve_margin(rows: Sequence[SummaryRow], metric: str, given: float | None = None,
+                   source: str = "--margin", sizes: Mapping[str, int] | None = None) -> Margin:
+    """``given`` when set; else, for an accuracy, the default rule
+    (:func:`ablation.analysis.evalnoise.default_margin`) at the baseline's mean on the split's
+    ``sizes``; else no margin."""
+    if given is not None:
+        return Margin(given, source)
+    split = accuracy_split(metric)
+    n = (sizes or {}).get(split or "", 0)
+    base = next((r for r in rows if r.is_baseline), None)
+    if split is None or not n or base is None or metric not in base.stats:
+        return Margin(None, "no --margin, and no default for this metric or without the "
+                            "test set's size")
+    value = default_margin(base.stats[metric].mean, int(n))
+    if math.isnan(value):
+        return Margin(None, "no baseline mean to set the default from")
+    return Margin(value, f"default: the resolution of {n:,} {split} examples at the "
+                         f"baseline's {base.stats[metric].mean:.2f}%")
+
+
+@dataclass(frozen=True)
 class ComparedRow:
     """A summary row with its decision and contrast against the baseline on one metric, and
     its rank. ``decision`` and ``contrast`` are None for the baseline itself and for every row
@@ -100,7 +140,7 @@ class ComparedRow:
     row: SummaryRow
     decision: Decision | None
     contrast: Contrast | None
-    rank: int
+    rank: int | None  # None: unresolved (inconclusive, untested, open), not ranked
 
     @property
     def comparison(self) -> Decision | None:
@@ -109,14 +149,14 @@ class ComparedRow:
 
     @property
     def verdict(self) -> str:
-        """better / worse / indistinguishable / untested / open, 'baseline', or ''."""
+        """better / worse / equivalent / inconclusive / untested / open, 'baseline', or ''."""
         if self.decision is not None:
             return self.decision.verdict
         return "baseline" if self.row.is_baseline else ""
 
     @property
     def verdict_text(self) -> str:
-        """The verdict with the note that qualifies it ('untested (n<2)')."""
+        """The verdict with the note that qualifies it ('untested (n<3)')."""
         note = self.decision.note if self.decision else ""
         return f"{self.verdict} ({note})" if note else self.verdict or "—"
 
@@ -124,11 +164,13 @@ class ComparedRow:
 def compare_rows(rows: Sequence[SummaryRow], metric: str = "test_accuracy",
                  level: float = 0.05, adjust: str = HOLM,
                  sequential: Sequence[Decision | None] | None = None,
-                 n_resamples: int = N_RESAMPLES) -> list[ComparedRow]:
+                 n_resamples: int = N_RESAMPLES,
+                 margin: float | None = None) -> list[ComparedRow]:
     """Compare every row with the baseline row on ``metric``, and rank them.
 
     Decisions: :func:`ablation.analysis.verdicts.judge_cells` (paired t-test over shared seeds,
-    else Welch; Holm, Dunnett or no adjustment), or ``sequential`` (one Decision per row, None
+    else Welch; Holm, Dunnett or no adjustment; equivalent within ``margin``, in display
+    units), or ``sequential`` (one Decision per row, None
     for the baseline: the verdicts the ``--until-resolved`` rule reached, see
     ``reporting/looks.py``). Ranks follow whichever verdicts are shown. Contrasts (Δ with t and
     bootstrap CIs, P(improvement), effect size) are per comparison at 95%; the direction and
@@ -138,7 +180,8 @@ def compare_rows(rows: Sequence[SummaryRow], metric: str = "test_accuracy",
     cells = [r.samples.get(metric, {}) for r in rows]
     base = next((i for i, r in enumerate(rows) if r.is_baseline), None)
     if sequential is None:
-        judged = judge_cells(cells, base, info.higher_is_better, level, adjust, BOOT_SEED)
+        judged = judge_cells(cells, base, info.higher_is_better, level, adjust, BOOT_SEED,
+                             margin)
         decisions, ranks = list(judged.decisions), judged.ranks
     else:
         decisions = list(sequential)

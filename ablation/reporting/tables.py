@@ -1,7 +1,8 @@
 """The study's tables as TextTables (rendered as Markdown or LaTeX): the verdict table first
-(the compared metric, Δ vs baseline, P(improvement), effect size, p, adjusted p, verdict,
-rank), then the other metrics. Pure functions; labels, units, decimals and ranges come from the
-METRICS registry, the statistics from ``reporting/summary.py``."""
+(the compared metric, Δ vs baseline, P(improvement), effect size, p, adjusted p, equivalence
+p, verdict, rank, detectable difference), then the other metrics. Pure functions; labels,
+units, decimals and ranges come from the METRICS registry, the statistics from
+``reporting/summary.py``."""
 
 from __future__ import annotations
 
@@ -12,8 +13,21 @@ from ablation.analysis.estimates import CellEstimate
 from ablation.analysis.intervals import Interval
 from ablation.analysis.metrics import METRICS, table_metrics
 from ablation.analysis.records import TrialRecord
-from ablation.analysis.verdicts import Decision
-from ablation.reporting.summary import ComparedRow, SummaryRow, compare_rows
+from ablation.analysis.stats import MIN_TEST_N, UNTESTED
+from ablation.analysis.verdicts import (
+    ADJUSTMENTS,
+    DUNNETT_FALLBACK,
+    HOLM,
+    SPREAD_RATIO,
+    Decision,
+)
+from ablation.reporting.summary import (
+    NO_MARGIN,
+    ComparedRow,
+    Margin,
+    SummaryRow,
+    compare_rows,
+)
 from ablation.reporting.text import TextTable
 
 
@@ -95,89 +109,128 @@ def adjustment_text(adjust: str, decisions: Sequence[Decision | None]) -> str:
     kinds = {d.adjustment for d in decisions if d is not None}
     if "sequential" in kinds:
         return "sequential"
-    return {"holm": "Holm", "dunnett": "Dunnett", "none": "none"}.get(adjust, adjust)
+    if DUNNETT_FALLBACK in kinds:
+        return "Holm"
+    return ADJUSTMENTS.get(adjust).label if adjust in ADJUSTMENTS else adjust
+
+
+def _adjusted_text(adjust: str, compared: Sequence[ComparedRow], level: float) -> str:
+    decisions = [c.decision for c in compared]
+    tested = sum(d is not None and d.verdict != UNTESTED for d in decisions)
+    kinds = {d.adjustment for d in decisions if d is not None}
+    if "sequential" in kinds:
+        return ("the --until-resolved rule's: p × level ÷ the threshold of the look that "
+                "decided (Haybittle–Peto thresholds; docs/statistics.md)")
+    if DUNNETT_FALLBACK in kinds:
+        return (f"Holm over the {tested} comparisons: Dunnett was asked for but the cells' "
+                f"spreads differ (largest sd > {SPREAD_RATIO:g} × smallest), and its pooled "
+                "variance would then misstate the error rate")
+    name = adjust if adjust in ADJUSTMENTS else HOLM
+    return ADJUSTMENTS.get(name).note.format(tested=tested, level=level)
+
+
+def _margin_text(margin: Margin) -> str:
+    if margin.value is None:
+        return f"no equivalence margin ({margin.source}), so no cell is called equivalent"
+    return f"margin ±{margin.value:.3g} ({margin.source})"
+
+
+DELTA, P_IMPROVE, P_CI, EFFECT, P, P_EQUIV = (
+    "Δ vs baseline [95% CI]", "P(improvement)", "P(impr.) 95% CI", "effect", "p",
+    "p equiv. adj.")
+DETECTABLE = "detectable |Δ|"
 
 
 def _notes(metric: str, level: float, adjust: str, compared: Sequence[ComparedRow],
-           ) -> tuple[str, ...]:
+           margin: Margin, shown: Sequence[str]) -> tuple[str, ...]:
+    """The notes of the columns in ``shown`` only (a note never describes a dropped column)."""
     info = METRICS.get(metric)
-    tested = sum(c.decision is not None and c.decision.verdict != "untested" for c in compared)
     low, high = info.bounds()
-    how = adjustment_text(adjust, [c.decision for c in compared])
-    adjusted = {
-        "Holm": f"Holm over the {tested} comparisons with the baseline (family-wise error "
-                f"≤ {level:g})",
-        "Dunnett": f"Dunnett's many-to-one test over the {tested} comparisons (pooled "
-                   "variance, unpaired: p is its unadjusted t-test)",
-        "none": "not adjusted (each comparison at the level on its own)",
-        "sequential": "the --until-resolved rule's: p × level ÷ the threshold of the look "
-                      "that decided (Haybittle–Peto thresholds; docs/statistics.md)"}[how]
-    return (
-        f"{info.label.capitalize()}: mean [95% t-interval] over seeds, clipped to the "
-        f"metric's range [{low:g}, {high:g}]; a bare mean is one seed (no spread claimed). "
-        "Bootstrap intervals: BCa, else percentile (the method is named), 9,999 resamples, "
-        "seed 0.",
-        "Δ: cell − baseline, the mean of per-seed differences over the seeds both ran "
-        "(paired, ≥ 2 shared seeds), else the difference of means, with its 95% t-interval. "
-        "These intervals are per comparison, not simultaneous: one can exclude 0 while the "
-        "adjusted verdict says indistinguishable.",
-        "P(improvement): how often a run of the cell beats a run of the baseline with the "
-        "same seed (ties ½; Bouthillier et al. 2021), with a 95% bootstrap interval. Effect: "
-        "Cohen's d_z of the paired differences (Hedges' g unpaired).",
-        f"p: paired t-test (Welch's when fewer than 2 seeds are shared); p adj.: {adjusted}. "
-        f"Verdict: better/worse when p adj. < {level:g} in the metric's direction; "
-        "'untested (n<2)': too few seeds to test.",
-        "Rank: better cells first, then the baseline with every cell not told apart from it "
-        "(one shared rank), then worse cells; within a tier, cells not told apart from the "
-        "tier's best share its rank (1, 1, 3, ...).")
+    how = _adjusted_text(adjust, compared, level)
+    p_adj = next(h for h in shown if h.startswith("p adj."))
+    notes = [
+        ((shown[shown.index("n") + 1],),
+         f"{info.label.capitalize()}: mean [95% t-interval] over seeds, clipped to the "
+         f"metric's range [{low:g}, {high:g}]; a bare mean is one seed (no spread claimed)."),
+        ((DELTA,), "Δ: cell − baseline, the mean of per-seed differences over the seeds both "
+         f"ran (paired, ≥ {MIN_TEST_N} shared seeds), else the difference of means, with its "
+         "95% t-interval (standard error from the seeds' spread). These intervals are per "
+         "comparison, not simultaneous: one can exclude 0 while the adjusted verdict is "
+         "inconclusive."),
+        ((P_IMPROVE, P_CI), "P(improvement): the share of shared seeds on which the cell beats "
+         "the baseline (ties ½; Bouthillier et al. 2021); unpaired, the share of all pairs of "
+         "runs." + (" Its 95% interval is exact (Clopper–Pearson on wins, and on wins and "
+                    "ties), paired only." if P_CI in shown else "")),
+        ((EFFECT,), "Effect: Cohen's d_z of the paired differences (Hedges' g unpaired)."),
+        ((P, p_adj), f"p: paired t-test (Welch's when fewer than {MIN_TEST_N} seeds are "
+         f"shared); p adj.: {how}."),
+        ((P_EQUIV,), f"p equiv. adj.: two one-sided tests of |Δ| ≥ margin, adjusted alike; "
+         f"{_margin_text(margin)}."),
+        (("verdict",), f"Verdict: equivalent when p equiv. adj. < {level:g} (the "
+         f"{100 * (1 - 2 * level):g}% interval of Δ, adjusted, lies inside the margin); else "
+         f"better/worse when p adj. < {level:g} in the metric's direction; else inconclusive "
+         f"(these seeds cannot tell); untested: fewer than {MIN_TEST_N} seeds a side, or no "
+         "spread (identical differences are no evidence)."
+         + ("" if P_EQUIV in shown else f" Equivalence: {_margin_text(margin)}.")),
+        (("rank",), "Rank: better cells first, then the baseline with every equivalent cell "
+         "(one shared rank), then worse cells; within a tier, cells not told apart from the "
+         "tier's best share its rank (1, 1, 3, ...). Inconclusive and untested cells are "
+         "unresolved: no rank."),
+        ((DETECTABLE,), "detectable |Δ|: for an inconclusive cell, the smallest difference its "
+         "seeds would detect with 80% power at the first adjusted level (observed spread; "
+         "power of the same t-test). More seeds resolve smaller differences: ablate plan."),
+    ]
+    return tuple(text for columns, text in notes if any(c in shown for c in columns))
 
 
 def _verdict_cells(c: ComparedRow, digits: int) -> list[str]:
     d, k = c.decision, c.contrast
+    rank = "unresolved" if c.rank is None else str(c.rank)
     if d is None or k is None:
-        return ["—"] * 6 + [c.verdict_text, str(c.rank)]
+        return ["—"] * 7 + [c.verdict_text, rank, ""]
     delta = fmt_num(k.diff, digits, sign=True)
     ci = fmt_ci(k.t_ci, digits)
     return [delta if ci == "—" else f"{delta} {ci}", fmt_num(k.p_improve, 2),
             fmt_ci(k.p_improve_ci, 2), fmt_effect(k.effect.value), fmt_p(d.p),
-            fmt_p(d.p_adj), c.verdict_text, str(c.rank)]
-
-
-P_CI = "P(impr.) 95% CI"
+            fmt_p(d.p_adj), fmt_p(d.p_equiv_adj), c.verdict_text, rank,
+            "" if _nan(d.detectable) else fmt_num(d.detectable, digits)]
 
 
 def verdict_table(study: str, compared: Sequence[ComparedRow], metric: str, level: float,
-                  adjust: str) -> TextTable:
-    """The verdict table of already compared rows (see :func:`paper_table`)."""
+                  adjust: str, margin: Margin = NO_MARGIN, drop: Sequence[str] = ()
+                  ) -> TextTable:
+    """The verdict table of already compared rows (see :func:`paper_table`), without the
+    columns in ``drop`` and without their notes."""
     info = METRICS.get(metric)
     many_axes = len({c.row.axis for c in compared if not c.row.is_baseline}) > 1
     how = adjustment_text(adjust, [c.decision for c in compared])
-    header = ([*(["axis"] if many_axes else []), "value", "n",
-               f"{info.header} [95% CI]", "bootstrap 95% CI", "Δ vs baseline [95% CI]",
-               "P(improvement)", P_CI, "effect", "p", f"p adj. ({how})", "verdict", "rank"])
+    header = ([*(["axis"] if many_axes else []), "value", "n", f"{info.header} [95% CI]",
+               DELTA, P_IMPROVE, P_CI, EFFECT, P, f"p adj. ({how})", P_EQUIV, "verdict",
+               "rank", DETECTABLE])
     body = []
     for c in compared:
         r, s = c.row, c.row.stats.get(metric)
-        boot = "—" if s is None else fmt_ci(s.boot_ci, info.digits)
-        if s is not None and boot != "—":
-            boot = f"{boot} {s.boot_ci.method}"
         cells = [*([r.axis] if many_axes else []), r.shown_label, str(r.n),
-                 "—" if s is None else fmt_mean_ci(s, info.digits), boot]
+                 "—" if s is None else fmt_mean_ci(s, info.digits)]
         body.append(tuple(cells + _verdict_cells(c, info.digits)))
-    right = tuple(h not in ("axis", "value", "verdict") for h in header)
-    return TextTable(study, tuple(header), tuple(body),
-                     _notes(metric, level, adjust, compared), right)
+    keep = [i for i, h in enumerate(header) if h not in drop]
+    shown = [header[i] for i in keep]
+    right = tuple(h not in ("axis", "value", "verdict", "rank") for h in shown)
+    return TextTable(study, tuple(shown), tuple(tuple(row[i] for i in keep) for row in body),
+                     _notes(metric, level, adjust, compared, margin, shown), right)
 
 
 def paper_table(study: str, rows: Sequence[SummaryRow], metric: str = "test_accuracy",
                 level: float = 0.05, adjust: str = "holm",
-                sequential: Sequence[Decision | None] | None = None) -> TextTable:
+                sequential: Sequence[Decision | None] | None = None,
+                margin: Margin = NO_MARGIN, drop: Sequence[str] = ()) -> TextTable:
     """The study's verdict table: per configuration n, the compared metric's mean with its t
-    and bootstrap CIs, Δ vs the baseline with its CI, P(improvement) with its CI, the effect
-    size, p, adjusted p, verdict and rank (an ``axis`` column leads when the study varies
-    more than one axis). ``sequential``: the verdicts of ``--until-resolved``."""
-    compared = compare_rows(rows, metric, level, adjust, sequential)
-    return verdict_table(study, compared, metric, level, adjust)
+    CI, Δ vs the baseline with its CI, P(improvement) with its CI, the effect size, p,
+    adjusted p, the equivalence test's adjusted p, verdict, rank and, for inconclusive
+    cells, the detectable difference (an ``axis`` column leads when the study varies more
+    than one axis). ``sequential``: the verdicts of ``--until-resolved``."""
+    compared = compare_rows(rows, metric, level, adjust, sequential, margin=margin.value)
+    return verdict_table(study, compared, metric, level, adjust, margin, drop)
 
 
 def metrics_table(study: str, rows: Sequence[SummaryRow], metric: str) -> TextTable:

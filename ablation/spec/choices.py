@@ -7,6 +7,7 @@ the functions that read them: no module-level import of spec/ points upward.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import fields
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from ablation.analysis.metrics import METRICS, selectable
 from ablation.errors import UserError
 from ablation.spec.config import TrainConfig, writes_artifact
+from ablation.spec.limits import shown
 
 # TrainConfig keys that only a model reads (ModelInfo.uses lists which of them a model reads).
 MODEL_KNOBS = ("activation", "width", "blocks", "dropout")
@@ -100,7 +102,8 @@ def _uses(model: str) -> tuple[str, ...]:
 
 def check_model_knobs(baseline: TrainConfig, axes: Sequence[Any], mode: str, where: str) -> None:
     """A knob a model does not read may be neither varied nor set away from its default: the
-    study would train identical models and report "indistinguishable", a false finding."""
+    study would train identical models and call them equivalent or inconclusive, a false
+    finding."""
     for axis in axes:
         if axis.name not in MODEL_KNOBS:
             continue
@@ -118,3 +121,13 @@ def check_model_knobs(baseline: TrainConfig, axes: Sequence[Any], mode: str, whe
                         f"{', '.join(_uses(baseline.model)) or 'none'}); remove the key or "
                         "choose a model that reads it")
 
+
+def parse_margin(raw: Any, where: str, key: str = "study.margin") -> float | None:
+    """An equivalence margin: None when not given, else a finite number > 0 (in the compared
+    metric's displayed unit)."""
+    if raw is None:
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float) or not 0 < raw < math.inf:
+        raise UserError(f"{where}: {key} must be a number > 0 in the compared metric's "
+                        f"displayed unit (e.g. 0.3 accuracy points), got {shown(raw)}")
+    return float(raw)

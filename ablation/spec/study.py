@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ablation.errors import UserError
-from ablation.spec.choices import check_metric, check_model_knobs, check_search
+from ablation.spec.choices import check_metric, check_model_knobs, check_search, parse_margin
 from ablation.spec.config import (
     TRAIN_FIELDS,
     TrainConfig,
@@ -111,6 +111,7 @@ class StudySpec:
     device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
     recipe: Recipe | None = None  # a recipe study (spec/recipe.py): its design replaces axes
+    margin: float | None = None  # equivalence margin, displayed unit; None: the default rule
 
     @property
     def is_search(self) -> bool:
@@ -128,7 +129,7 @@ class StudySpec:
 
 _STUDY_KEYS = {"name", "description", "metric", "direction", "seeds", "mode", "sampler",
                "pruner", "n_trials", "refine", "objectives", "search_seed", "confirm",
-               "device", "deterministic", "design", "generators"}
+               "device", "deterministic", "margin", "design", "generators"}
 
 
 _REFINE_KEYS = ("axis", "values", "spacing")
@@ -210,6 +211,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         r = parse_recipe_study(doc, study, axes, baseline, where)
         return StudySpec(name, baseline, _one_value_axes(r.recipe), r.seeds, description,
                          r.metric, r.direction, r.recipe.design, source=where, recipe=r.recipe,
+                         margin=parse_margin(study.get("margin"), where),
                          **parse_placement(study, where))
     if not axes:
         raise UserError(f"{where}: [axes] is empty; a study varies at least one key")
@@ -233,7 +235,8 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         metric=metric, direction=direction, mode=mode, sampler=sampler, pruner=pruner,
         source=where, objectives=objectives,
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
-        else None, **searched, **parse_placement(study, where))
+        else None, **searched, **parse_placement(study, where),
+        margin=parse_margin(study.get("margin"), where))
 
 
 def _one_value_axes(recipe: Recipe) -> tuple[Axis, ...]:

@@ -12,13 +12,13 @@ from ablation.analysis.contrasts import (
     diff_boot_interval,
     diff_t_interval,
     effect_size,
+    equivalence_p,
     pair_up,
     paired_differences,
     prob_improvement,
     prob_improvement_interval,
     t_test,
 )
-from ablation.analysis.intervals import PERCENTILE
 
 A = [97.1, 96.8, 97.4, 97.0, 96.9]
 B = [96.5, 96.1, 96.9, 96.6, 96.2]
@@ -34,6 +34,8 @@ def test_pair_up_keeps_shared_seeds_only():
     assert list(p.a) == [1.0, 2.0, 3.0] and list(p.b) == [0.1, 0.2, 0.5]
     q = pair_up({0: 1.0, 1: 2.0}, {1: 0.5, 2: 0.7, 3: 0.9})  # one shared seed: unpaired
     assert not q.paired and len(q.a) == 2 and len(q.b) == 3
+    two = pair_up({0: 1.0, 1: 2.0, 4: 3.0}, {0: 0.5, 1: 0.7, 3: 0.9})  # two: no paired test
+    assert not two.paired and len(two.a) == 3
     assert paired_differences({0: 1.0, 1: 2.0}, {1: 0.5, 2: 0.7}) == {1: 1.5}
 
 
@@ -46,6 +48,35 @@ def test_t_test_is_scipy_paired_or_welch():
     ref = st.ttest_ind(A, B, equal_var=False)
     assert w.test == "welch" and w.p == pytest.approx(ref.pvalue) and w.df == pytest.approx(ref.df)
     assert t_test(pair_up({0: 1.0}, seeds(B))) is None
+    assert t_test(pair_up(seeds(A[:2]), seeds(B[:2]))) is None  # n = 2: no test
+
+
+def test_no_test_without_spread_and_no_crash_on_a_zero_mean_difference():
+    base, adam = [98.8858, 99.1643, 98.8858], [99.1643, 98.8858, 98.8858]  # issue 19
+    pair = pair_up(seeds(adam), seeds(base))
+    r = t_test(pair)
+    assert r.diff == pytest.approx(0) and r.p == pytest.approx(1.0)
+    ci = diff_t_interval(pair)
+    assert ci.low < 0 < ci.high and ci.half == pytest.approx(
+        st.t.ppf(0.975, 2) * np.std(np.array(adam) - base, ddof=1) / math.sqrt(3))
+    # identical paired differences, up to float noise: no evidence of a difference
+    shifted = pair_up(seeds([b + 0.2785 for b in base]), seeds(base))
+    assert math.isnan(t_test(shifted).p) and math.isnan(equivalence_p(shifted, 1.0))
+    assert diff_t_interval(shifted).half == 0
+
+
+def test_equivalence_p_is_two_one_sided_tests():
+    pair = pair_up(seeds(A), seeds(B))
+    d = np.array(A) - np.array(B)
+    for margin in (0.3, 0.6, 1.0):
+        lower = st.ttest_1samp(d, -margin, alternative="greater").pvalue
+        upper = st.ttest_1samp(d, margin, alternative="less").pvalue
+        assert equivalence_p(pair, margin) == pytest.approx(max(lower, upper))
+    # p < alpha exactly when the (1 - 2 alpha) interval lies inside the margin
+    ci = diff_t_interval(pair, 0.9)
+    edge = max(abs(ci.low), abs(ci.high))
+    assert equivalence_p(pair, edge * 1.001) < 0.05 < equivalence_p(pair, edge * 0.999)
+    assert math.isnan(equivalence_p(pair, None)) and math.isnan(equivalence_p(pair, 0.0))
 
 
 def test_diff_t_interval_matches_scipy_confidence_interval():
@@ -96,32 +127,30 @@ def test_prob_improvement_unpaired_by_hand_and_as_mann_whitney():
         u / (len(x) * len(y)))
 
 
-def _wins(x, y, axis):
-    return np.mean((x > y) + 0.5 * (x == y), axis=axis)
-
-
-def _wins_all(x, y, axis):
-    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
-    return np.mean((x[..., :, None] > y[..., None, :]) + 0.5 * (x[..., :, None] == y[..., None, :]),
-                   axis=(-2, -1))
-
-
-def test_prob_improvement_interval_equals_scipy_called_directly():
-    b = [v + 0.55 for v in B]  # overlapping: the estimate is not at an end, BCa is defined
-    for other, stat, paired in ((seeds(b), _wins, True), (seeds(b, 10), _wins_all, False)):
-        pair = pair_up(seeds(A), other)
-        ref = st.bootstrap((np.array(A), np.array(b)), stat, paired=paired, method="BCa",
-                           rng=np.random.default_rng(2))
-        ci = prob_improvement_interval(pair, True, seed=2)
-        assert ci.method == "bca" and ci.low <= prob_improvement(pair, True) <= ci.high
-        assert (ci.low, ci.high) == (pytest.approx(ref.confidence_interval.low),
-                                     pytest.approx(ref.confidence_interval.high))
+def test_prob_improvement_interval_is_clopper_pearson():
+    b = [v + 0.55 for v in B]  # A wins on 2 of 5 seeds, no ties
+    pair = pair_up(seeds(A), seeds(b))
+    wins = int(np.sum(np.array(A) > np.array(b)))
+    ref = st.binomtest(wins, len(A)).proportion_ci(0.95, method="exact")
+    ci = prob_improvement_interval(pair, True)
+    assert ci.method == "clopper-pearson" and ci.low <= prob_improvement(pair, True) <= ci.high
+    assert (ci.low, ci.high) == (pytest.approx(ref.low), pytest.approx(ref.high))
+    # unpaired: the all-pairs estimand has no exact interval here, so none is claimed
+    assert math.isnan(prob_improvement_interval(pair_up(seeds(A), seeds(b, 10)), True).low)
 
 
 def test_prob_improvement_interval_when_every_seed_wins():
-    # P = 1 at the edge: BCa is undefined (every resample equals the estimate); percentile.
-    ci = prob_improvement_interval(pair_up(seeds(A), seeds(B)), True)
-    assert (ci.low, ci.high, ci.method) == (1.0, 1.0, PERCENTILE)
+    # 3 of 3 won: the exact interval is [0.29, 1], not [1, 1] (issue 19)
+    ci = prob_improvement_interval(pair_up(seeds(A[:3]), seeds(B[:3])), True)
+    assert ci.low == pytest.approx(0.2924, abs=1e-4) and ci.high == 1.0
+
+
+def test_prob_improvement_interval_with_ties_brackets_both_readings():
+    a, b = {0: 5.0, 1: 3.0, 2: 4.0, 3: 1.0}, {0: 4.0, 1: 3.0, 2: 2.0, 3: 2.0}  # W T W L
+    ci = prob_improvement_interval(pair_up(a, b), True)
+    low = st.binomtest(2, 4).proportion_ci(method="exact").low  # ties as losses
+    high = st.binomtest(3, 4).proportion_ci(method="exact").high  # ties as wins
+    assert (ci.low, ci.high) == (pytest.approx(low), pytest.approx(high))
 
 
 def test_effect_sizes_by_formula():

@@ -68,9 +68,9 @@ def test_compare_rows_against_baseline_match_scipy_with_holm_by_default():
     assert adam.contrast.p_improve == 0.0 and adam.contrast.effect.name == "cohen_dz"
     assert adam.contrast.effect.value == pytest.approx(d.mean() / d.std(ddof=1))
     assert adam.verdict == "worse" and sgd.verdict == "worse"  # Holm p < 0.05 for both
-    assert odd.verdict == "untested" and odd.decision.note == "n<2" and math.isnan(odd.decision.p)
-    # ranks follow the verdicts: baseline and the untested cell share the middle tier
-    assert (base.rank, odd.rank, adam.rank, sgd.rank) == (1, 1, 3, 4)
+    assert odd.verdict == "untested" and odd.decision.note == "n<3" and math.isnan(odd.decision.p)
+    # ranks follow the verdicts: the untested cell is unresolved, not tied with the baseline
+    assert (base.rank, odd.rank, adam.rank, sgd.rank) == (1, None, 2, 3)
 
 
 def test_verdicts_and_ranks_follow_the_adjusted_p():
@@ -79,11 +79,12 @@ def test_verdicts_and_ranks_follow_the_adjusted_p():
     held = by_label(compare_rows(summary_rows(trials()), level=0.005, adjust="holm"))
     p_sgd = raw["sgd"].decision.p
     assert p_sgd < 0.005 < 2 * p_sgd
-    assert raw["sgd"].verdict == "worse" and held["sgd"].verdict == "indistinguishable"
+    assert raw["sgd"].verdict == "worse" and held["sgd"].verdict == "inconclusive"
     assert held["sgd"].decision.p_adj == pytest.approx(2 * p_sgd)
     assert held["sgd"].decision.p == p_sgd  # the unadjusted p is still reported
-    # the rank moves with the verdict: indistinguishable shares the baseline's rank
-    assert raw["sgd"].rank > raw["nadam"].rank and held["sgd"].rank == held["nadam"].rank
+    # the rank moves with the verdict: an inconclusive cell is unresolved, not ranked
+    assert raw["sgd"].rank > raw["nadam"].rank and held["sgd"].rank is None
+    assert held["sgd"].decision.detectable > 0  # what these seeds could have detected
     dunnett = by_label(compare_rows(summary_rows(trials()), adjust="dunnett"))
     assert dunnett["adam"].decision.test == "dunnett"
     assert dunnett["adam"].decision.p_adj >= dunnett["adam"].decision.p
@@ -116,7 +117,10 @@ def test_summary_csv_units_bootstrap_and_p_improvement_columns():
     assert adam["test"] == "paired" and adam["adjustment"] == "holm"
     assert adam["test_accuracy_pct_boot_method"] in ("bca", "percentile")
     assert float(adam["p_improvement"]) == 0.0 and adam["verdict"] == "worse"
-    assert rows[3]["note"] == "n<2" and rows[3]["p_value"] == ""
+    assert rows[3]["note"] == "n<3" and rows[3]["p_value"] == "" and rows[3]["rank"] == ""
+    # bootstrap intervals are labelled with their measured coverage (3 seeds: far below 95%)
+    assert 0.5 < float(adam["test_accuracy_pct_boot_coverage"]) < 0.9
+    assert adam["p_improvement_ci_method"] == "clopper-pearson"
 
 
 def test_no_accuracy_ci_leaves_0_100_and_the_t_interval_is_clipped():
@@ -158,15 +162,16 @@ def test_markdown_leads_with_the_verdict_table():
     assert len(lines) == 2 + 4  # header, rule, one row per configuration
     header = lines[0]
     for col in ("Δ vs baseline [95% CI]", "P(improvement)", "p adj. (Holm)", "verdict", "rank",
-                "bootstrap 95% CI"):
+                "p equiv. adj.", "detectable"):
         assert col in header
+    assert "bootstrap" not in text  # not shown, and no note describes it
     assert all(_cells(ln, "|") == _cells(header, "|") for ln in lines)
     nadam = lines[2]
     half = st.t.ppf(0.975, 2) * st.tstd([97.1, 96.8, 97.4]) / math.sqrt(3)
     assert f"97.10 [{97.1 - half:.2f}, {97.1 + half:.2f}]" in nadam
     assert "nadam (baseline)" in nadam
     odd = next(ln for ln in lines if ln.startswith("| odd"))
-    assert "| 97.00 |" in odd and "untested (n<2)" in odd  # n = 1: bare mean, no interval
+    assert "| 97.00 |" in odd and "untested (n<3)" in odd  # n = 1: bare mean, no interval
     assert "not simultaneous" in text and "other metrics" in text
 
 
@@ -255,7 +260,9 @@ def test_export_command_writes_all_formats(tmp_path, storage_url):
     assert md.read_text().split("### ")[1].count("\n| ") == 1 + 2  # header + 2 optimizers
     assert r"\begin{tabular}" in tex.read_text() and r"\toprule" in tex.read_text()
     rows = list(csv.DictReader(cs.open()))
-    assert rows[1]["test"] == "paired" and rows[1]["adjustment"] == "holm"
+    # 2 seeds: no test (n < 3), whatever the values
+    assert (rows[1]["verdict"], rows[1]["note"]) == ("untested", "n<3")
+    assert rows[1]["adjustment"] == "holm" and rows[1]["p_value"] == ""
     assert rows[0]["test_noise_method"] == "per-example"  # the real trainer stored predictions
     none = CliRunner().invoke(main, ["export", "mini", "--storage", storage_url])
     assert none.exit_code == 2 and "at least one of --csv" in none.output
