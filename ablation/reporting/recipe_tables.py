@@ -13,7 +13,7 @@ Pure functions returning TextTables (and their CSV). Verdicts come from
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ablation.analysis.contrasts import Contrast, contrast
 from ablation.analysis.factorial import Effect, effects, step_differences, zero_reference
@@ -168,12 +168,18 @@ def recipe_table(study: str, rows: Sequence[SummaryRow], recipe: Recipe, metric:
     info = METRICS.get(metric)
     title = f"{study}: {recipe.design} recipe"
     if recipe.design == FACTORIAL:
-        return _effects_table(title, effect_rows(rows, recipe, metric, level, adjust, margin),
-                              info.digits, adjust)
-    if recipe.design == CUMULATIVE:
-        return _steps_table(title, step_rows(rows, recipe, metric, level, adjust, margin),
-                            metric, adjust)
-    return _loo_table(title, rows, recipe, metric, level, adjust, margin)
+        table = _effects_table(title, effect_rows(rows, recipe, metric, level, adjust, margin),
+                               info.digits, adjust)
+    elif recipe.design == CUMULATIVE:
+        table = _steps_table(title, step_rows(rows, recipe, metric, level, adjust, margin),
+                             metric, adjust)
+    else:
+        table = _loo_table(title, rows, recipe, metric, level, adjust, margin)
+    unit = "points" if info.percent else info.unit
+    said = ("no equivalence margin: 'equivalent' is not tested" if margin is None else
+            f"'equivalent': shown inside ±{margin:.3g} {unit}".rstrip())
+    return replace(table, notes=(*table.notes, f"Verdicts as in the usual table ({said}; "
+                                 "docs/statistics.md)."))
 
 
 def _steps_table(title: str, steps: Sequence[StepRow], metric: str, adjust: str) -> TextTable:
