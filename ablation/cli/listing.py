@@ -15,13 +15,16 @@ def studies() -> None:
     for name in builtin_studies():
         spec = load_study(name)
         axes = ", ".join(a.name for a in spec.axes)
+        if spec.recipe is not None:
+            axes = f"{spec.recipe.design} recipe: {', '.join(spec.recipe.names)}"
         then = f"; then {name}/fine" if spec.refine else ""
         runs = f"{len(spec.seeds)} seeds"
         if spec.is_search:
             runs = f"{spec.sampler}, {spec.n_trials} trials"
             if spec.confirm:
                 then = f"; then {name}/confirm x {len(spec.confirm.seeds)} seeds"
-        click.echo(f"{name:<18} {spec.description}  [axes: {axes}; "
+        head = "" if spec.recipe is not None else "axes: "
+        click.echo(f"{name:<18} {spec.description}  [{head}{axes}; "
                    f"{runs}; {spec.baseline.dataset}{then}]")
 
 

@@ -74,16 +74,23 @@ def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust
                  evidence: bool = False, margin: float | None = None,
                  trials: Any = ()) -> Any:
     """What the tables need besides the trials: the compared metric (the study's own by
-    default), level, adjustment, the looks of --until-resolved, the equivalence margin and,
-    if asked, the stored predictions."""
-    from ablation.engine.reader import compared_metric, load_evidence, load_looks
+    default), level, adjustment, the looks of --until-resolved, the equivalence margin,
+    a recipe study's recipe and, if asked, the stored predictions."""
+    from ablation.engine.reader import (
+        compared_metric,
+        load_evidence,
+        load_looks,
+        spec_record,
+    )
     from ablation.reporting.exports import TableInputs
     from ablation.reporting.noise import NO_EVIDENCE
+    from ablation.spec.recipe import recipe_from_record
 
     return TableInputs(metric or compared_metric(store, name), level, adjust,
                        load_looks(store, name),
                        load_evidence(store, name) if evidence else NO_EVIDENCE,
-                       **_margin_inputs(store, name, trials, margin))
+                       **_margin_inputs(store, name, trials, margin),
+                       recipe=recipe_from_record(spec_record(store, name).get("recipe")))
 
 
 def print_verdicts(store: Any, name: str, metric: str | None = None, level: float = 0.05,
@@ -116,6 +123,12 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
         click.echo(warning)
     if columns_for(rows, inputs.metric)[1:]:  # the other metrics first, the verdicts last
         print_table(terminal_columns(metrics_table(name, rows, inputs.metric)))
+    if inputs.recipe is not None:  # the usual table, then the design's own table last
+        from ablation.reporting.recipe_tables import recipe_table
+
+        print_table(table)
+        table = recipe_table(name, rows, inputs.recipe, inputs.metric, level, adjust,
+                             inputs.margin_for(rows).value)
     print_table(table, [*said, point_status(point_counts(store, name)), *lines])
     if noise:
         from ablation.reporting.noise import noise_table

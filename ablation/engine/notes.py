@@ -14,9 +14,10 @@ import optuna
 from optuna.trial import TrialState
 
 from ablation.analysis.metrics import METRICS
-from ablation.engine.reader import compared_metric, load_trials
+from ablation.engine.reader import compared_metric, load_trials, spec_record
 from ablation.engine.store import Store
 from ablation.reporting.exports import export_texts
+from ablation.spec.recipe import recipe_from_record
 from ablation.spec.study import StudySpec
 
 
@@ -26,7 +27,8 @@ def stage_table(store: Store, name: str) -> str:
     if not any(t.state == "complete" for t in trials):
         return f"### {name}\n\nNo complete trial yet.\n"
     metric = compared_metric(store, name)
-    return export_texts(name, trials, ["markdown"], metric=metric)["markdown"]
+    recipe = recipe_from_record(spec_record(store, name).get("recipe"))
+    return export_texts(name, trials, ["markdown"], metric=metric, recipe=recipe)["markdown"]
 
 
 def save(store: Store, name: str, body: str) -> None:

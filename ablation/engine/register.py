@@ -20,6 +20,7 @@ from ablation.engine.samplers import SAMPLERS
 from ablation.engine.space import Point, fingerprint, grid_points
 from ablation.engine.store import Store, shown_url
 from ablation.errors import UserError
+from ablation.spec.recipe import recipe_record
 from ablation.spec.study import StudySpec
 
 
@@ -59,7 +60,8 @@ def spec_record(spec: StudySpec) -> dict[str, Any]:
             "objectives": list(spec.objectives),
             "axes": [a.name for a in spec.axes], "seeds": list(spec.seeds),
             "baseline": spec.baseline.describe(), "overrides": dict(spec.overrides),
-            "margin": spec.margin}
+            "margin": spec.margin,
+            **({"recipe": recipe_record(spec.recipe)} if spec.recipe is not None else {})}
 
 
 def _direction(metric: str) -> optuna.study.StudyDirection:

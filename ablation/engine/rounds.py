@@ -36,6 +36,7 @@ from ablation.engine.reader import load_trials, trial_attrs
 from ablation.engine.space import grid_points
 from ablation.engine.store import Store, shown_url
 from ablation.errors import UserError
+from ablation.spec.recipe import LEAVE_ONE_OUT
 from ablation.spec.study import StudySpec, extend_seeds
 
 Cell = tuple[str, str]  # (axis, label)
@@ -56,7 +57,11 @@ class Rounds:
 def plan_rounds(spec: StudySpec, max_seeds: int, step: int, level: float,
                 margin: float | None = None) -> Rounds:
     """Looks at the study's seed count, then every ``step`` seeds up to ``max_seeds``."""
-    if spec.mode != "one-at-a-time" or spec.refine is not None:
+    if spec.recipe is not None and spec.mode != LEAVE_ONE_OUT:
+        raise UserError(f"{spec.source or spec.name}: --until-resolved decides cells against "
+                        f"one reference; a {spec.mode} recipe is read step by step or by "
+                        "effects: give --seeds N instead (design = \"leave-one-out\" works)")
+    if spec.mode not in ("one-at-a-time", LEAVE_ONE_OUT) or spec.refine is not None:
         raise UserError(f"{spec.source or spec.name}: --until-resolved compares cells with the "
                         "baseline, so it needs a one-at-a-time study without refine stages")
     if not all(a.is_grid for a in spec.axes):

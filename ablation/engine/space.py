@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ablation.spec.config import TrainConfig
+from ablation.spec.recipe import cell_config, design_cells
 from ablation.spec.search_keys import CONFIRM_AXIS
 from ablation.spec.study import Axis, StudySpec
 
@@ -50,6 +51,9 @@ def label_of(value: Any) -> str:
 def _configs(spec: StudySpec) -> list[tuple[str, str, TrainConfig]]:
     """(axis, label, config) for every configuration of a grid study."""
     base = spec.baseline
+    if spec.recipe is not None:  # a recipe's design: the reference row first
+        return [(c.axis, c.label, cell_config(spec.recipe, base, c.on))
+                for c in design_cells(spec.recipe)]
     if spec.candidates:  # a confirm stage: the baseline and the listed configurations
         return [(BASELINE, BASELINE, base), *((CONFIRM_AXIS, label, replace(base, **dict(c)))
                                               for label, c in spec.candidates)]
@@ -99,6 +103,10 @@ def fingerprint(spec: StudySpec) -> str:
         what["objectives"] = list(spec.objectives)
     if spec.candidates:
         what["candidates"] = [label for label, _ in spec.candidates]
+    if spec.recipe is not None:
+        what["recipe"] = [[c.name, [list(kv) for kv in c.changes]]
+                          for c in spec.recipe.components]
+        what["generators"] = [[g, list(w)] for g, w in spec.recipe.generators]
     blob = json.dumps(what, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -112,6 +120,11 @@ def plan_summary(spec: StudySpec) -> str:
     if spec.is_search:
         return f"study {spec.name}; axes: {axes}; {search_summary(spec)}"
     seeds = len(spec.seeds)
+    if spec.recipe is not None:
+        rows = design_cells(spec.recipe)
+        return (f"study {spec.name}; {spec.recipe.design} recipe of "
+                f"{len(spec.recipe.components)} components ({', '.join(spec.recipe.names)}); "
+                f"{len(rows)} configurations x {seeds} seeds = {len(rows) * seeds} trials")
     configs = len(grid_points(spec)) // seeds
     then = (f"; then {spec.name}/fine: {spec.refine.values} values of {spec.refine.axis} x "
             f"{seeds} seeds = {spec.refine.values * seeds} trials" if spec.refine else "")

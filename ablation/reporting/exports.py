@@ -16,12 +16,14 @@ from typing import Any
 
 import numpy as np
 
+from ablation.analysis.contrasts import Contrast
 from ablation.analysis.estimates import CellEstimate
 from ablation.analysis.evalnoise import Evidence, NoiseShare
 from ablation.analysis.intervals import Interval, boot_coverage
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import ParetoRow
 from ablation.analysis.records import TrialRecord, is_search_stage
+from ablation.analysis.verdicts import Decision
 from ablation.reporting.latex import (
     compact_metrics_table,
     compact_verdict_table,
@@ -29,6 +31,7 @@ from ablation.reporting.latex import (
 )
 from ablation.reporting.looks import sequential_decisions
 from ablation.reporting.noise import NO_EVIDENCE, noise_by_cell
+from ablation.reporting.recipe_tables import effect_rows, recipe_table, step_rows
 from ablation.reporting.summary import (
     ComparedRow,
     Margin,
@@ -45,6 +48,7 @@ from ablation.reporting.tables import (
     verdict_table,
 )
 from ablation.reporting.text import to_markdown
+from ablation.spec.recipe import FACTORIAL, LEAVE_ONE_OUT, Recipe
 
 
 def number(x: float | None, integer: bool = False) -> str:
@@ -140,6 +144,7 @@ class TableInputs:
     def margin_for(self, rows: Sequence[SummaryRow]) -> Margin:
         """The margin the tables use: the given one, else the default rule's."""
         return resolve_margin(rows, self.metric, self.margin, self.margin_source, self.sizes)
+    recipe: Recipe | None = None  # a recipe study's design and components
 
 
 def summary_csv(study: str, rows: Sequence[SummaryRow], compared: Sequence[ComparedRow],
@@ -216,22 +221,71 @@ def export_texts(study: str, trials: Sequence[TrialRecord], kinds: Sequence[str]
     compared = compare_rows(rows, inputs.metric, inputs.level, inputs.adjust,
                             sequential_decisions(rows, inputs.looks, inputs.metric),
                             margin=margin.value)
+    recipe = inputs.recipe
+    first = ([recipe_table(study, rows, recipe, inputs.metric, inputs.level, inputs.adjust,
+                           margin.value)] if recipe is not None else [])
     out = {}
     for kind in kinds:
-        if kind == "csv":
+        if kind == "csv" and recipe is not None and recipe.design != LEAVE_ONE_OUT:
+            out[kind] = recipe_csv(study, rows, recipe, inputs.metric, inputs.level,
+                                   inputs.adjust, margin.value)
+        elif kind == "csv":
             out[kind] = summary_csv(study, rows, compared,
                                     noise_by_cell(trials, inputs.evidence), inputs)
         elif kind == "markdown":
             out[kind] = "\n".join(to_markdown(t) for t in (
-                verdict_table(study, compared, inputs.metric, inputs.level, inputs.adjust,
-                              margin),
+                *first, verdict_table(study, compared, inputs.metric, inputs.level,
+                                      inputs.adjust, margin),
                 metrics_table(study, rows, inputs.metric)))
         else:
             out[kind] = latex_document_tables([
-                compact_verdict_table(study, compared, inputs.metric, inputs.level,
-                                      inputs.adjust, margin),
+                *first, compact_verdict_table(study, compared, inputs.metric, inputs.level,
+                                              inputs.adjust, margin),
                 compact_metrics_table(study, rows, inputs.metric)])
     return out
+
+
+def _ci_cells(k: Contrast | None) -> list[str]:
+    if k is None:
+        return [""] * 3
+    return [number(k.diff), number(k.t_ci.low), number(k.t_ci.high)]
+
+
+def _decision_cells(d: Decision | None) -> list[str]:
+    return ["", "", ""] if d is None else [number(d.p), number(d.p_adj), d.verdict]
+
+
+def recipe_csv(study: str, rows: Sequence[SummaryRow], recipe: Recipe, metric: str,
+               level: float, adjust: str, margin: float | None = None) -> str:
+    """CSV text of a cumulative recipe (one row per step: estimate, artifact bytes, the step
+    and the total with t-intervals, p, adjusted p, verdicts) or a factorial one (one row per
+    effect: estimate, t-interval, p, adjusted p, verdict, aliases); display units."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    c, d = column(metric), f"diff_{column(metric)}"
+    ci = [f"{d}", f"{d}_t_ci95_low", f"{d}_t_ci95_high"]
+    if recipe.design == FACTORIAL:
+        w.writerow(["study", "effect", "seeds", *ci, "p_value", "p_adjusted", "verdict",
+                    "aliased_with", "level", "adjustment"])
+        for e in effect_rows(rows, recipe, metric, level, adjust, margin):
+            w.writerow([study, e.effect.name, len(e.effect.per_seed), *_ci_cells(e.contrast),
+                        *_decision_cells(e.decision), "; ".join(e.aliased), level, adjust])
+        return out.getvalue()
+    w.writerow(["study", "row", "n", f"{c}_mean", f"{c}_t_ci95_low", f"{c}_t_ci95_high",
+                "artifact_bytes_mean", *(f"step_{h}" for h in ci), "step_p_value",
+                "step_p_adjusted", "step_verdict", *(f"total_{h}" for h in ci),
+                "total_p_value", "total_p_adjusted", "total_verdict", "level", "adjustment"])
+    for s in step_rows(rows, recipe, metric, level, adjust, margin):
+        est = s.row.stats.get(metric) if s.row else None
+        size = s.row.stats.get("artifact_bytes") if s.row else None
+        t = s.total
+        w.writerow([study, s.label, s.row.n if s.row else 0,
+                    *([number(est.mean), number(est.t_ci.low), number(est.t_ci.high)] if est
+                      else ["", "", ""]), number(size.mean) if size else "",
+                    *_ci_cells(s.step), *_decision_cells(s.step_decision),
+                    *_ci_cells(t.contrast if t else None),
+                    *_decision_cells(t.decision if t else None), level, adjust])
+    return out.getvalue()
 
 
 def submission_csv(labels: Sequence[int]) -> str:

@@ -25,9 +25,12 @@ from ablation.reporting.page_tables import (
     environment_html,
     noise_html,
     other_metrics_html,
+    report_margin,
     report_rows,
+    table_html,
     verdict_html,
 )
+from ablation.reporting.recipe_tables import recipe_table
 from ablation.reporting.rows import (
     Bar,
     Curve,
@@ -39,6 +42,7 @@ from ablation.reporting.rows import (
     scatter_rows,
 )
 from ablation.reporting.summary import SummaryRow, points_text
+from ablation.spec.recipe import recipe_from_record
 
 PALETTE = qualitative.D3 + qualitative.Set2
 BASELINE_COLOR = "#444444"
@@ -195,7 +199,13 @@ def _table_sections(data: StudyData, rows: Sequence[SummaryRow], level: float,
     test-set noise; a section with nothing to show is left out."""
     compared = METRICS.get(data.metric)
     setup = baseline_html(data) + data_html(data.spec, data.data_sizes, data.evidence)
+    recipe = recipe_from_record(data.spec.get("recipe"))
     candidates = [
+        *([Section("recipe", f"The {recipe.design} recipe: {compared.label}",
+                   table_html=table_html(recipe_table(
+                       data.name, rows, recipe, data.metric, level, adjust,
+                       report_margin(data, rows, margin).value)))]
+          if recipe is not None else []),
         Section("verdict", f"Verdict: {compared.label} against the baseline",
                 table_html=verdict_html(data, rows, level, adjust, margin)),
         Section("metrics", "Other metrics (mean [95% CI] over seeds)",

@@ -24,7 +24,6 @@ from ablation.spec.config import (
 from ablation.spec.devices import parse_placement
 from ablation.spec.epochs import check_combinations, fit_epochs
 from ablation.spec.limits import (
-    INT_MAX,
     check_document,
     check_grid_size,
     check_stored_name,
@@ -32,6 +31,8 @@ from ablation.spec.limits import (
     check_validation_split,
     shown,
 )
+from ablation.spec.recipe import Recipe, design_cells
+from ablation.spec.recipe_study import parse_recipe_study, recipe_keys, recipe_on
 from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
     Confirm,
@@ -43,12 +44,12 @@ from ablation.spec.search_keys import (
     parse_range,
     parse_search_seed,
 )
+from ablation.spec.seeds import MAX_SEEDS, extend_seeds, parse_seeds
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")
 # A refined stage is chosen on validation data only: choosing it on the test set would leak.
 REFINE_METRICS = ("val_accuracy", "val_loss")
-MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
 
 
@@ -106,6 +107,7 @@ class StudySpec:
     # What --epochs lowered to fit (swa_epochs 3 -> 2 ...): said where the study is run.
     adapted: tuple[str, ...] = ()
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
+    recipe: Recipe | None = None  # a recipe study (spec/recipe.py): its design replaces axes
     margin: float | None = None  # equivalence margin, displayed unit; None: the default rule
 
     @property
@@ -124,7 +126,7 @@ class StudySpec:
 
 _STUDY_KEYS = {"name", "description", "metric", "direction", "seeds", "mode", "sampler",
                "pruner", "n_trials", "refine", "objectives", "search_seed", "confirm",
-               "device", "deterministic", "margin"}
+               "device", "deterministic", "margin", "design", "generators"}
 
 
 _REFINE_KEYS = ("axis", "values", "spacing")
@@ -157,23 +159,6 @@ def _parse_axis(name: str, raw: Any, baseline: TrainConfig, where: str) -> Axis:
     return Axis(name, choices=values)
 
 
-def parse_seeds(raw: Any, where: str, key: str = "study.seeds") -> tuple[int, ...]:
-    """A seed count ``n`` (seeds 0..n-1) or a list of distinct seeds >= 0."""
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        if not 1 <= raw <= MAX_SEEDS:
-            raise UserError(f"{where}: {key} must be from 1 to {MAX_SEEDS}, got {raw}")
-        return tuple(range(raw))
-    if (isinstance(raw, list) and raw and all(isinstance(s, int) and not isinstance(s, bool)
-                                              and 0 <= s <= INT_MAX for s in raw)):
-        if len(set(raw)) != len(raw):
-            raise UserError(f"{where}: {key} has a duplicate seed")
-        if len(raw) > MAX_SEEDS:
-            raise UserError(f"{where}: {key} lists {len(raw)} seeds; at most {MAX_SEEDS}")
-        return tuple(raw)
-    raise UserError(f"{where}: {key} must be a count or a list of seeds from 0 to {INT_MAX}, "
-                    f"got {shown(raw)}")
-
-
 def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str,
           where: str) -> str:
     value = raw.get(key, default)
@@ -184,9 +169,10 @@ def _pick(raw: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: s
 
 
 def _sections(doc: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], ...]:
-    unknown = sorted(set(doc) - {"study", "baseline", "axes"}, key=str)
+    unknown = sorted(set(doc) - {"study", "baseline", "axes", "recipe"}, key=str)
     if unknown:
-        raise UserError(f"{where}: unknown section {unknown[0]!r}; allowed: study, baseline, axes")
+        raise UserError(f"{where}: unknown section {unknown[0]!r}; allowed: study, baseline, "
+                        "axes, recipe")
     parts = tuple(doc.get(k, {}) for k in ("study", "baseline", "axes"))
     for key, part in zip(("study", "baseline", "axes"), parts, strict=True):
         if not isinstance(part, Mapping):
@@ -218,6 +204,12 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     study, base, axes = _sections(doc, where)
     name, description = _text(study, where)
     baseline = make_train_config(base, f"{where}: baseline")
+    if "recipe" in doc or "design" in study:  # a recipe study (spec/recipe_study.py)
+        r = parse_recipe_study(doc, study, axes, baseline, where)
+        return StudySpec(name, baseline, _one_value_axes(r.recipe), r.seeds, description,
+                         r.metric, r.direction, r.recipe.design, source=where, recipe=r.recipe,
+                         margin=parse_margin(study.get("margin"), where),
+                         **parse_placement(study, where))
     if not axes:
         raise UserError(f"{where}: [axes] is empty; a study varies at least one key")
     parsed = tuple(_parse_axis(k, v, baseline, where) for k, v in axes.items())
@@ -243,6 +235,10 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
         refine=_parse_refine(study["refine"], parsed, metric, where) if "refine" in study
         else None, **searched, **parse_placement(study, where),
         margin=parse_margin(study.get("margin"), where))
+
+
+def _one_value_axes(recipe: Recipe) -> tuple[Axis, ...]:
+    return tuple(Axis(k, choices=(v,)) for k, v in recipe_keys(recipe))
 
 
 def _search_keys(study: Mapping[str, Any], baseline: TrainConfig, seeds: tuple[int, ...],
@@ -342,10 +338,13 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
         where = "command line"
         out = fit_epochs(spec, given.get("epochs"))
         cfg = make_train_config(given, where, out.baseline)
+        if out.recipe is not None:
+            recipe = recipe_on(out.recipe, out.baseline, cfg, where)
+            out = replace(out, recipe=recipe, axes=_one_value_axes(recipe))
         for axis in out.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
-        check_model_knobs(cfg, out.axes, out.mode, where)
+        check_model_knobs(cfg, () if out.recipe else out.axes, out.mode, where)
         check_combinations(out.axes, cfg, out.mode, out.is_search, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
@@ -366,25 +365,10 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
             raise UserError(f"--n-trials must be >= 1, got {n_trials}")
         out = replace(out, n_trials=n_trials)
     check_stored_name(out.storage_name, "command line")
-    check_grid_size(config_count(out.axes, out.baseline, out.mode, out.n_trials),
+    check_grid_size(len(design_cells(out.recipe)) if out.recipe is not None else
+                    config_count(out.axes, out.baseline, out.mode, out.n_trials),
                     len(out.seeds), "command line")
     return out
-
-
-def extend_seeds(seeds: tuple[int, ...], n: int) -> tuple[int, ...]:
-    """The first ``n`` seeds of the study's list, continued with the next unused integers.
-
-    So ``--seeds 5`` on a study of seeds (0, 1, 2) runs (0, 1, 2, 3, 4): the stored trials of
-    0-2 are the same points (same keys) and only 3 and 4 are new. A study file listing its
-    own seeds, e.g. [7, 11, 13], keeps them: (7, 11, 13, 14, 15), never a different set
-    beside the stored one.
-    """
-    out = list(seeds[:n])
-    nxt = max(seeds, default=-1) + 1
-    while len(out) < n:
-        out.append(nxt)
-        nxt += 1
-    return tuple(out)
 
 
 def config_count(axes: tuple[Axis, ...], baseline: TrainConfig, mode: str,

@@ -178,3 +178,14 @@ def test_contrast_collects_everything_consistently():
                                                                     seed=1)
     empty = contrast({}, seeds(B), True)
     assert math.isnan(empty.diff) and math.isnan(empty.p_improve)
+
+
+def test_zero_mean_difference_with_spread_has_a_t_interval_around_zero():
+    from ablation.analysis.contrasts import diff_t_interval, pair_up
+
+    pair = pair_up({0: 1.0, 1: 2.0, 2: 3.0}, {0: 2.0, 1: 2.0, 2: 2.0})  # d = -1, 0, +1
+    ci = diff_t_interval(pair)
+    assert ci.low < 0 < ci.high and abs(ci.low + ci.high) < 1e-12
+    unpaired = pair_up({0: 1.0, 1: 3.0}, {5: 2.0, 6: 2.0, 7: 2.0})
+    ci = diff_t_interval(unpaired)
+    assert ci.low < 0 < ci.high

@@ -208,6 +208,8 @@ BUILTIN_POINTS = {
     "compression": (1 + 4 + 2 + 1 + 1) * 3,  # baseline + prune x4, quantize x2, SWA, clipping
     "compression-pareto": 4 * 3 * 3,  # factorial: prune ratio x weight format
     "sparse-training": (1 + 3 + 3) * 3,  # dense baseline + DST sparsity x3 + pruning x3
+    "lightweight-mnist": (1 + 6) * 3,  # study 000's recipe, cumulative: baseline + 6 steps
+    "kaggle-digits": (1 + 6) * 3,  # the same recipe, leave-one-out: full recipe + 6 removals
 }
 
 
