@@ -20,6 +20,7 @@ from dataclasses import replace
 
 from ablation.engine.connect import database_error, describe
 from ablation.engine.device_plan import Placement
+from ablation.engine.launch import uses_gpu, worker_context
 from ablation.engine.memory import (
     MemoryWatch,
     available_bytes,
@@ -27,7 +28,6 @@ from ablation.engine.memory import (
     rss_bytes,
     warn_before_start,
 )
-from ablation.engine.launch import uses_gpu, worker_context
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.redaction import scrub
 from ablation.engine.register import register
