@@ -18,8 +18,8 @@ from ablation.analysis.contrasts import contrast, pair_up, t_test
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.stats import BETTER, WORSE, holm
 from ablation.analysis.verdicts import verdict_for
-from ablation.engine.reader import load_trials, resolve_study_name
-from ablation.engine.store import open_store
+from ablation.engine.results.reader import load_trials, resolve_study_name
+from ablation.engine.storage.store import open_store
 from ablation.reporting.summary import summary_rows
 
 CHAIN = ("nadam", "adamax", "adam", "rmsprop", "sgd-nesterov", "sgd", "adagrad")  # study 002

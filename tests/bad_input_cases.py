@@ -141,7 +141,7 @@ def _unlock(tmp: Path) -> None:
 
 def _disk_full(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The study database may not grow by a single page: SQLite reports SQLITE_FULL."""
-    import ablation.engine.store as store
+    import ablation.engine.storage.store as store
 
     _done(tmp)
     _study(tmp, 'name = "bad"', 'name = "bigger"')
@@ -169,7 +169,7 @@ def _still_consistent(tmp: Path) -> None:
 
 def _disk_full_on_upload(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The artifact folder fills up while the first trial's weights are stored."""
-    import ablation.engine.recording as recording
+    import ablation.engine.trials.recording as recording
 
     _study(tmp)
 
@@ -180,8 +180,8 @@ def _disk_full_on_upload(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _upload_failure_recorded(tmp: Path) -> None:
-    from ablation.engine import db
-    from ablation.engine.store import open_store
+    from ablation.engine.storage import db
+    from ablation.engine.storage.store import open_store
 
     url = f"sqlite:///{tmp / 'new.db'}"
     trials = optuna.load_study(study_name="bad", storage=url).get_trials()

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 import torch
 
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
 from tests.helpers import scratch_database
 
 

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 
 from ablation.analysis.records import EpochRecord, Metrics
-from ablation.engine.space import point_key
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
+from ablation.spec.space import point_key
 from ablation.training.fit import EpochCallback, FitResult, fit
 
 

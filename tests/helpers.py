@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from torch import nn
 
 from ablation.analysis.records import EpochRecord, Metrics
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
 from ablation.spec.study import parse_study
 from ablation.training.fit import FitResult
 

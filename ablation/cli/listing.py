@@ -30,8 +30,8 @@ def validate(study: str) -> None:
 
     Every check ``run`` makes of the study itself is made here (not the data files or storage).
     """
-    from ablation.engine.space import plan_summary
     from ablation.spec.files import load_study
+    from ablation.spec.space import plan_summary
 
     spec = load_study(study)
     click.echo(f"ok {spec.source}: {plan_summary(spec)}")

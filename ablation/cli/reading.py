@@ -22,12 +22,12 @@ from ablation.cli.common import (
 from ablation.cli.endings import note_failures
 from ablation.cli.outputs import check_image_folder, check_output, image_writer
 from ablation.cli.placement import device_options
+from ablation.config.limits import INT_MAX
 from ablation.errors import UserError
-from ablation.spec.limits import INT_MAX
 
 
 def _open(storage: str) -> Any:
-    from ablation.engine.store import open_store
+    from ablation.engine.storage.store import open_store
 
     return open_store(storage, must_exist=True)
 
@@ -36,7 +36,7 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
                 epochs: int | None = None) -> str:
     """The stored study STUDY names: with --dataset/--model/--epochs, the variant ``run`` stored
     with those overrides; without, the study itself or its only variant."""
-    from ablation.engine.reader import resolve_study_name
+    from ablation.engine.results.reader import resolve_study_name
 
     if dataset is None and model is None and epochs is None:
         return str(resolve_study_name(store, study))
@@ -52,7 +52,7 @@ def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust
     """What the tables need besides the trials: the compared metric (the study's own by
     default), level, adjustment, the looks of --until-resolved and, if asked, the stored
     predictions."""
-    from ablation.engine.reader import compared_metric, load_evidence, load_looks
+    from ablation.engine.results.reader import compared_metric, load_evidence, load_looks
     from ablation.reporting.exports import TableInputs
     from ablation.reporting.noise import NO_EVIDENCE
 
@@ -66,7 +66,7 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
                    ) -> None:
     """Print the verdict table of a stored study (``show``, and the end of ``run``), then
     where its points stand and ``lines``."""
-    from ablation.engine.reader import load_trials, point_counts
+    from ablation.engine.results.reader import load_trials, point_counts
     from ablation.reporting.console import print_table, terminal_columns
     from ablation.reporting.looks import looks_note, sequential_decisions
     from ablation.reporting.summary import point_status, summary_rows
@@ -101,7 +101,7 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
     """Print STUDY's verdict table: per axis value n, mean [95% CI], Δ vs the baseline with
     its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
     pending or failed. For a sampled search with a confirm stage: the confirmed table."""
-    from ablation.engine.confirm import stored_confirm_stage
+    from ablation.engine.flow.confirm import stored_confirm_stage
 
     store = _open(storage)
     name = stored_name(store, study, dataset, model, epochs)
@@ -137,7 +137,7 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
     trial): estimates with t and bootstrap CIs, Δ, P(improvement), effect size, p, adjusted
     p, verdict and rank against the baseline, and the test-set noise share (CSV)."""
-    from ablation.engine.reader import load_trials
+    from ablation.engine.results.reader import load_trials
     from ablation.reporting.exports import export_texts
 
     wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
@@ -192,12 +192,12 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
            storage: str) -> None:
     """Write STUDY's report: the verdict table first, then the baseline configuration, data,
     environment, test-set noise, bars with 95% CIs, learning curves, confusion matrix."""
-    from ablation.engine.reader import load_study_data
-    from ablation.reporting.html import report_html, report_sections
+    from ablation.engine.results.reader import load_study_data
+    from ablation.reporting.page.html import report_html, report_sections
 
     check_dir(output, storage, "-o")
     if images is not None:
-        from ablation.reporting.browser import find_chromium
+        from ablation.reporting.page.browser import find_chromium
 
         check_image_folder(images, storage)
         if find_chromium() is None:
@@ -207,7 +207,7 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
     write_text(output, report_html(data, level, adjust), storage, option="-o")
     if images is not None:
-        from ablation.reporting.images import export_images
+        from ablation.reporting.page.images import export_images
 
         for path in export_images(report_sections(data, level, adjust), images,
                                   write=image_writer(storage)):
@@ -239,9 +239,13 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     The training data set must be readable (not with --compressed): inputs are normalised with
     its training-split statistics, exactly as in training.
     """
-    from ablation.engine.device_plan import checked_device, loaded_on
-    from ablation.engine.store import artifacts_dir_for
-    from ablation.engine.trained import load_compressed_model, load_trial_model, predict_kaggle
+    from ablation.engine.results.trained import (
+        load_compressed_model,
+        load_trial_model,
+        predict_kaggle,
+    )
+    from ablation.engine.runners.device_plan import checked_device, loaded_on
+    from ablation.engine.storage.store import artifacts_dir_for
     from ablation.reporting.exports import submission_csv
 
     if compressed and device != "cpu":
@@ -274,10 +278,10 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     import torch
 
     from ablation.data.datasets import make_splits
-    from ablation.engine.store import artifacts_dir_for
-    from ablation.engine.trained import load_trial_model
-    from ablation.reporting.embedding import penultimate_features, sample_indices, tsne_2d
-    from ablation.reporting.html import embed_html
+    from ablation.engine.results.trained import load_trial_model
+    from ablation.engine.storage.store import artifacts_dir_for
+    from ablation.reporting.page.embedding import penultimate_features, sample_indices, tsne_2d
+    from ablation.reporting.page.html import embed_html
 
     check_dir(output, storage, "-o")
     store = _open(storage)
@@ -309,8 +313,8 @@ def dashboard(storage: str, artifacts: Path | None, host: str, port: int,
     import optuna_dashboard
 
     from ablation.cli.serving import is_loopback, read_only, serve
-    from ablation.engine.artifact_store import artifact_store, is_bucket
-    from ablation.engine.store import artifacts_dir_for, shown_url
+    from ablation.engine.storage.artifact_store import artifact_store, is_bucket
+    from ablation.engine.storage.store import artifacts_dir_for, shown_url
 
     remote = not is_loopback(host)
     if remote and not allow_remote:

@@ -31,8 +31,8 @@ from ablation.cli.placement import (
     plan_placements,
 )
 from ablation.cli.ray_options import ray_options, ray_plan
+from ablation.config.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
 from ablation.errors import UserError
-from ablation.spec.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
 
 DEVICE_HELP_CROSS = DEVICE_HELP + " The models are measured on it too."
 
@@ -50,9 +50,9 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
                  dry_run: bool = False, n_trials: int | None = None,
                  device: str | None = None) -> tuple[Any, Any]:
     """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
-    from ablation.engine.device_plan import with_device
     from ablation.engine.options import RunOptions
-    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.engine.runners.device_plan import with_device
+    from ablation.engine.storage.store import artifacts_dir_for, check_url
     from ablation.spec.files import load_study
     from ablation.spec.study import with_overrides
 
@@ -128,8 +128,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
     Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
-    from ablation.engine.register import check_ready
-    from ablation.engine.store import open_store
+    from ablation.engine.storage.store import open_store
+    from ablation.engine.trials.register import check_ready
 
     tmp = None
     if dry_run:
@@ -159,7 +159,7 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
     """The summary lines and verdict tables; then exit 1 if points failed for good (a dry
     run's folder goes either way)."""
     from ablation.cli.reading import print_verdicts
-    from ablation.engine.store import shown_url
+    from ablation.engine.storage.store import shown_url
 
     where = "(dry run, discarded)" if tmp else shown_url(storage)
     _say_done(spec, summaries, where)
@@ -176,13 +176,13 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
 def _runner(plan: Any, workers: int, fit_fn: Any, store: Any,
             placements: list[Any]) -> Callable[[Any, Any], Any]:
     """How ``run`` runs one stage: as Ray tasks, as local worker processes, or in this one."""
-    from ablation.engine.local import run_workers
-    from ablation.engine.worker import run_study
+    from ablation.engine.runners.local import run_workers
+    from ablation.engine.trials.worker import run_study
     from ablation.reporting.console import RichProgress, WorkerProgress
 
     def run_one(s: Any, o: Any) -> Any:
         if plan is not None:
-            from ablation.engine.ray_launcher import run_on_ray
+            from ablation.engine.runners.ray_launcher import run_on_ray
 
             return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
         if workers > 1 or placements:  # one --devices GPU too: its process sees only it
@@ -195,8 +195,8 @@ def _runner(plan: Any, workers: int, fit_fn: Any, store: Any,
 def _run_all(spec: Any, options: Any, rounds: Any, fit_fn: Any, run_one: Any,
              store: Any) -> list[Any]:
     """Every stage of the study, or its rounds with --until-resolved."""
-    from ablation.engine.local import WorkersFailed
-    from ablation.engine.rounds import run_until_resolved
+    from ablation.engine.flow.rounds import run_until_resolved
+    from ablation.engine.runners.local import WorkersFailed
 
     try:
         if rounds is not None:
@@ -211,9 +211,9 @@ def _run_all(spec: Any, options: Any, rounds: Any, fit_fn: Any, run_one: Any,
 def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:
     """Run every stage of ``spec`` (a search and its confirm stage, or a grid and its refine
     stage), writing each grid stage's table as its dashboard note."""
-    from ablation.engine.confirm import run_search_stages
-    from ablation.engine.notes import note_stage
-    from ablation.engine.stages import run_stages
+    from ablation.engine.flow.confirm import run_search_stages
+    from ablation.engine.flow.stages import run_stages
+    from ablation.engine.results.notes import note_stage
 
     if spec.is_search:  # writes its own notes, the confirmed table on the search study too
         return run_search_stages(spec, options, fit_fn, run_one=run_one, store=store)
@@ -226,7 +226,7 @@ def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -
 def _say_if_new_beside_others(store: Any, spec: Any) -> None:
     """A run that starts a new study beside stored variants of the same study says so: adding
     seeds needs the first run's overrides, or it runs every point again as another study."""
-    from ablation.engine.reader import sibling_variants
+    from ablation.engine.results.reader import sibling_variants
 
     others = sibling_variants(store, spec.name, spec.storage_name)
     if others:
@@ -245,7 +245,7 @@ def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_s
         return None
     if max_seeds is None:
         raise UserError("--until-resolved needs --max-seeds N (seeds per cell at the last look)")
-    from ablation.engine.rounds import plan_rounds
+    from ablation.engine.flow.rounds import plan_rounds
 
     return plan_rounds(spec, max_seeds, round_seeds, level)
 
@@ -283,9 +283,9 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
     points until none is left, waiting for points other workers still run (a dead worker's
     point is taken over after --heartbeat-grace seconds).
     """
-    from ablation.engine.register import check_ready
-    from ablation.engine.store import open_store
-    from ablation.engine.worker import run_study
+    from ablation.engine.storage.store import open_store
+    from ablation.engine.trials.register import check_ready
+    from ablation.engine.trials.worker import run_study
     from ablation.reporting.console import WorkerProgress
 
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
@@ -329,9 +329,9 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     cell with its confusion matrix. Label spaces must match or be EMNIST splits (ByClass folds
     onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
     """
-    from ablation.engine.cross_eval import run_cross_eval
+    from ablation.engine.flow.cross_eval import run_cross_eval
     from ablation.engine.options import RunOptions
-    from ablation.engine.store import artifacts_dir_for
+    from ablation.engine.storage.store import artifacts_dir_for
     from ablation.reporting.console import RichProgress
     from ablation.reporting.tables import cross_matrix_table
     from ablation.reporting.text import to_markdown
@@ -350,8 +350,8 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
 def _check_cross_eval(train: str, test: str, md_path: Path | None, storage: str,
                       device: str) -> None:
     """The user errors of ``cross-eval``'s options, before anything is trained or stored."""
-    from ablation.engine.device_plan import checked_device
-    from ablation.engine.store import check_url
+    from ablation.engine.runners.device_plan import checked_device
+    from ablation.engine.storage.store import check_url
 
     check_url(storage)
     checked_device(device, "--device")

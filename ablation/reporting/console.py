@@ -12,10 +12,10 @@ from rich.status import Status
 from rich.table import Table
 
 from ablation.analysis.records import EpochRecord, Metrics
-from ablation.engine.space import Point
 from ablation.reporting.summary import ComparedRow
 from ablation.reporting.tables import P_CI, verdict_table
 from ablation.reporting.text import TextTable
+from ablation.spec.space import Point
 from ablation.spec.study import StudySpec
 
 

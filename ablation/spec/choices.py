@@ -12,8 +12,8 @@ from dataclasses import fields
 from typing import Any
 
 from ablation.analysis.metrics import METRICS, selectable
+from ablation.config.trainconfig import TrainConfig, writes_artifact
 from ablation.errors import UserError
-from ablation.spec.config import TrainConfig, writes_artifact
 
 # TrainConfig keys that only a model reads (ModelInfo.uses lists which of them a model reads).
 MODEL_KNOBS = ("activation", "width", "blocks", "dropout")
@@ -55,8 +55,8 @@ def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str
     ``objectives``: a multi-objective search, which needs a sampler that handles several
     objectives and cannot be pruned (Optuna prunes on one reported value).
     """
-    from ablation.engine.pruners import PRUNERS
-    from ablation.engine.samplers import SAMPLERS
+    from ablation.sampling.pruners import PRUNERS
+    from ablation.sampling.samplers import SAMPLERS
 
     sampler = study.get("sampler", "grid")
     if sampler not in SAMPLERS:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablation.analysis.metrics import selectable
+from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig, coerce_value, make_train_config
 from ablation.errors import UserError
-from ablation.spec.config import TRAIN_FIELDS, TrainConfig, coerce_value, make_train_config
 
 CONFIRM_SUFFIX = "/confirm"  # storage name of a search's confirm stage: "<study>/confirm"
 CONFIRM_AXIS = "confirm"  # the axis name of the confirmed configurations in tables

@@ -13,16 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ablation.errors import UserError
-from ablation.spec.choices import check_metric, check_model_knobs, check_search
-from ablation.spec.config import (
-    TRAIN_FIELDS,
-    TrainConfig,
-    coerce_value,
-    make_train_config,
-)
-from ablation.spec.devices import parse_placement
-from ablation.spec.limits import (
+from ablation.config.devices import parse_placement
+from ablation.config.limits import (
     INT_MAX,
     check_document,
     check_grid_size,
@@ -31,6 +23,14 @@ from ablation.spec.limits import (
     check_validation_split,
     shown,
 )
+from ablation.config.trainconfig import (
+    TRAIN_FIELDS,
+    TrainConfig,
+    coerce_value,
+    make_train_config,
+)
+from ablation.errors import UserError
+from ablation.spec.choices import check_metric, check_model_knobs, check_search
 from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
     Confirm,
@@ -107,7 +107,7 @@ class StudySpec:
     confirm: Confirm | None = None
     # A confirm stage's configurations: (label, ((key, value), ...)), run besides the baseline.
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
-    device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
+    device: str = "auto"  # where trials train (config/devices.py); not part of the configuration
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
 
     @property

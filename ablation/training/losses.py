@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
 
 
 def make_loss(config: TrainConfig, train_y: torch.Tensor, n_classes: int) -> nn.Module:

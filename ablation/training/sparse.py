@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ablation.compression.transforms import prunable, weight_of
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
 
 
 class DynamicSparsity:

@@ -21,10 +21,10 @@ from ablation.compression.transforms import (
     prune_model,
     sparsity,
 )
-from ablation.engine.worker import RunOptions, run_study
+from ablation.config.trainconfig import TrainConfig, make_train_config
+from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.models import build_model
-from ablation.spec.config import TrainConfig, make_train_config
 from ablation.spec.study import parse_study
 from ablation.training.fit import fit
 from ablation.training.sparse import DynamicSparsity

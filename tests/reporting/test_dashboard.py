@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.request
 
-from ablation.engine.worker import RunOptions, run_study
+from ablation.engine.trials.worker import RunOptions, run_study
 from tests.helpers import FakeFit, make_spec
 
 
