@@ -37,8 +37,9 @@ import torch
 from torch import nn
 
 from ablation.compression import legacy
-from ablation.compression.transforms import Int8Tensor, dequantize, prunable, quantize_int8
+from ablation.compression.transforms import Int8Tensor, dequantize, quantize_int8
 from ablation.errors import UserError
+from ablation.models.layers import prunable
 
 FORMAT = "ablate-artifact"
 VERSION = 2

@@ -16,12 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
-PRUNABLE = (nn.Conv2d, nn.Linear)
-
-
-def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """(module, "weight") for every conv and linear layer, in definition order."""
-    return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE)]
+from ablation.models.layers import prunable, weight_of
 
 
 def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Module:
@@ -61,13 +56,6 @@ def sparsity(model: nn.Module) -> float:
         total += w.numel()
         zeros += w.numel() - int(torch.count_nonzero(w))
     return zeros / total if total else 0.0
-
-
-def weight_of(module: nn.Module) -> torch.Tensor:
-    """A conv/linear layer's weight tensor (typed, for the checkers)."""
-    w = module.weight
-    assert isinstance(w, torch.Tensor)
-    return w
 
 
 def layer_sparsity(module: nn.Module) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from optuna.distributions import (
@@ -22,9 +22,11 @@ from optuna.distributions import (
 )
 from optuna.samplers import BaseSampler
 
+from ablation.config.trainconfig import is_int_field
 from ablation.registry import Registry
-from ablation.spec.search_keys import is_int_field
-from ablation.spec.study import StudySpec
+
+if TYPE_CHECKING:  # for annotations only: spec reads this registry, so it cannot be imported here
+    from ablation.spec.study import StudySpec
 
 
 @dataclass(frozen=True)

@@ -23,12 +23,7 @@ from ablation.config.limits import (
     check_validation_split,
     shown,
 )
-from ablation.config.trainconfig import (
-    TRAIN_FIELDS,
-    TrainConfig,
-    coerce_value,
-    make_train_config,
-)
+from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig
 from ablation.errors import UserError
 from ablation.spec.choices import check_metric, check_model_knobs, check_search
 from ablation.spec.search_keys import (
@@ -42,6 +37,7 @@ from ablation.spec.search_keys import (
     parse_range,
     parse_search_seed,
 )
+from ablation.spec.train_checks import coerce_value, make_train_config
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")

@@ -21,11 +21,12 @@ from ablation.compression.transforms import (
     prune_model,
     sparsity,
 )
-from ablation.config.trainconfig import TrainConfig, make_train_config
+from ablation.config.trainconfig import TrainConfig
 from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.models import build_model
 from ablation.spec.study import parse_study
+from ablation.spec.train_checks import make_train_config
 from ablation.training.fit import fit
 from ablation.training.sparse import DynamicSparsity
 from ablation.training.swa import Averager, swa_lr_lambda

@@ -20,7 +20,6 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
-from ablation.config.trainconfig import make_train_config
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary, Silent
 from ablation.engine.storage import db
 from ablation.engine.storage.artifact_store import checkpoint_for
@@ -33,6 +32,7 @@ from ablation.sampling.samplers import search_space
 from ablation.spec.search_keys import confirm_label
 from ablation.spec.space import Point, point_key
 from ablation.spec.study import StudySpec
+from ablation.spec.train_checks import make_train_config
 
 SEARCH_AXIS = "search"  # the axis of every search trial in tables
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
