@@ -128,6 +128,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
     Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
+    from ablation.engine.flow.run import RunPlan
     from ablation.engine.storage.store import open_store
     from ablation.engine.trials.register import check_ready
 
@@ -149,8 +150,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     store = open_store(storage, grace_seconds=heartbeat_grace)
     before_running(store, spec, workers, threads, retry_failed)
     _say_if_new_beside_others(store, spec)
-    summaries = _run_all(spec, options, rounds, fit_fn,
-                         _runner(cluster, workers, fit_fn, store, placements), store)
+    summaries = _run(spec, options, fit_fn, store, RunPlan(
+        workers, tuple(placements), cluster, rounds))
     _finish(spec, summaries, store, tmp, storage, level)
 
 
@@ -173,54 +174,19 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
             tmp.cleanup()
 
 
-def _runner(plan: Any, workers: int, fit_fn: Any, store: Any,
-            placements: list[Any]) -> Callable[[Any, Any], Any]:
-    """How ``run`` runs one stage: as Ray tasks, as local worker processes, or in this one."""
-    from ablation.engine.runners.local import run_workers
-    from ablation.engine.trials.worker import run_study
+def _run(spec: Any, options: Any, fit_fn: Any, store: Any, plan: Any) -> list[Any]:
+    """The engine runs every stage; here only what it shows, and a failed worker's exit."""
+    from ablation.engine.flow.run import Display
+    from ablation.engine.flow.run import run as run_study_flow
+    from ablation.engine.runners.local import WorkersFailed
     from ablation.reporting.console import RichProgress, WorkerProgress
 
-    def run_one(s: Any, o: Any) -> Any:
-        if plan is not None:
-            from ablation.engine.runners.ray_launcher import run_on_ray
-
-            return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
-        if workers > 1 or placements:  # one --devices GPU too: its process sees only it
-            return run_workers(s, o, workers, fit_fn, WorkerProgress, store, placements)
-        return run_study(s, o, fit_fn, RichProgress(), store)
-
-    return run_one
-
-
-def _run_all(spec: Any, options: Any, rounds: Any, fit_fn: Any, run_one: Any,
-             store: Any) -> list[Any]:
-    """Every stage of the study, or its rounds with --until-resolved."""
-    from ablation.engine.flow.rounds import run_until_resolved
-    from ablation.engine.runners.local import WorkersFailed
-
+    display = Display(RichProgress(), WorkerProgress, lambda line: click.echo(line, err=True))
     try:
-        if rounds is not None:
-            return list(run_until_resolved(spec, options, rounds, run_one, store,
-                                           lambda line: click.echo(line, err=True)))
-        return all_stages(spec, options, fit_fn, run_one, store)
+        return run_study_flow(spec, options, fit_fn, store, plan, display)
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-
-
-def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:
-    """Run every stage of ``spec`` (a search and its confirm stage, or a grid and its refine
-    stage), writing each grid stage's table as its dashboard note."""
-    from ablation.engine.flow.confirm import run_search_stages
-    from ablation.engine.flow.stages import run_stages
-    from ablation.engine.results.notes import note_stage
-
-    if spec.is_search:  # writes its own notes, the confirmed table on the search study too
-        return run_search_stages(spec, options, fit_fn, run_one=run_one, store=store)
-    summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
-    for summary in summaries:
-        note_stage(store, summary.study_name)
-    return summaries
 
 
 def _say_if_new_beside_others(store: Any, spec: Any) -> None:

@@ -12,7 +12,7 @@ of the stored search, so a re-run derives the same stage and, its points being d
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -20,12 +20,11 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from ablation.analysis.metrics import METRICS
+from ablation.engine.flow.stage_summary import run_stage
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
-from ablation.engine.results.notes import note_search, note_stage
+from ablation.engine.runners.choice import InProcess, Runner
 from ablation.engine.storage.store import Store, open_store, shown_url
 from ablation.engine.trials.register import open_study
-from ablation.engine.trials.search import finished_before, search_run_summary
-from ablation.engine.trials.worker import run_study
 from ablation.errors import UserError
 from ablation.spec.search_keys import round_value
 from ablation.spec.study import StudySpec, confirm_stage
@@ -90,31 +89,20 @@ def chosen_configurations(study: optuna.Study, spec: StudySpec) -> list[dict[str
 
 
 def run_search_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
-                      progress: Progress | None = None,
-                      run_one: Callable[[StudySpec, RunOptions], RunSummary] | None = None,
+                      progress: Progress | None = None, runner: Runner | None = None,
                       store: Store | None = None) -> list[RunSummary]:
     """Run the search; once its budget is finished, its confirm stage.
 
-    ``options.max_trials`` is one budget for both. ``run_one`` runs one stage (default: this
-    process; the CLI passes local workers). After each stage the study's dashboard note is
-    written.
+    ``options.max_trials`` is one budget for both. ``runner`` runs one stage (default: this
+    process).
     """
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
-    if run_one is None:
-        def run_one(s: StudySpec, o: RunOptions) -> RunSummary:
-            return run_study(s, o, fit_fn, progress, store)
-
-    before = finished_before(store, spec)
-    result = run_one(spec, options)
-    study = optuna.load_study(study_name=spec.storage_name, storage=store.optuna)
-    # Local workers count the points they finished, of which a search has none (total 0):
-    # then what they ran together is what finished meanwhile.
-    ran = result.ran if result.total else finished_before(store, spec) - before
-    first = search_run_summary(study, spec, before, ran)
+    runner = runner or InProcess(fit_fn, store, progress)
+    first = run_stage(runner, store, spec, options)
     if spec.confirm is None or first.remaining:
-        note_search(store, spec, None)
         return [first]
     budget = None if options.max_trials is None else options.max_trials - first.ran
+    study = optuna.load_study(study_name=spec.storage_name, storage=store.optuna)
     chosen = chosen_configurations(study, spec)
     if not chosen:
         raise UserError(f"study {spec.storage_name!r}: no complete search trial differs from "
@@ -122,14 +110,10 @@ def run_search_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
     stage = confirm_stage(spec, chosen)
     _check_same_candidates(store, stage)
     if budget == 0:
-        note_search(store, spec, None)
         return [first]
     open_study(stage, store)  # created here so its origin is recorded before any trial runs
     _note_origin(store, stage, spec, chosen)
-    second = run_one(stage, replace(options, max_trials=budget))
-    note_stage(store, stage.storage_name)
-    note_search(store, spec, stage.storage_name)
-    return [first, second]
+    return [first, run_stage(runner, store, stage, replace(options, max_trials=budget))]
 
 
 def _check_same_candidates(store: Store, stage: StudySpec) -> None:

@@ -24,8 +24,10 @@ from ablation.analysis.sequential import (
     planned_looks,
     sequential_decision,
 )
+from ablation.engine.flow.stage_summary import run_stage
 from ablation.engine.options import RunOptions, RunSummary
 from ablation.engine.results.reader import load_trials
+from ablation.engine.runners.choice import Runner
 from ablation.engine.storage import db, evidence
 from ablation.engine.storage.store import Store, shown_url
 from ablation.errors import UserError
@@ -134,12 +136,11 @@ def _not_done(store: Store, name: str) -> tuple[int, int]:
                           or (r.state == "failed" and r.attempts < MAX_ATTEMPTS) for r in rows)
 
 
-def _round(spec: StudySpec, options: RunOptions, store: Store,
-           run_one: Callable[[StudySpec, RunOptions], RunSummary]) -> RunSummary:
+def _round(spec: StudySpec, options: RunOptions, store: Store, runner: Runner) -> RunSummary:
     """Run every pending point of the study (the workers claim the round's new points too)."""
     total, left = _not_done(store, spec.storage_name)
     done_before = total - left
-    ran = run_one(spec, options).ran
+    ran = run_stage(runner, store, spec, options).ran
     total, left = _not_done(store, spec.storage_name)
     return RunSummary(spec.storage_name, total, ran, done_before, left)
 
@@ -147,8 +148,8 @@ def _round(spec: StudySpec, options: RunOptions, store: Store,
 Say = Callable[[str], None]
 
 
-def run_until_resolved(spec: StudySpec, options: RunOptions, plan: Rounds,
-                       run_one: Callable[[StudySpec, RunOptions], RunSummary], store: Store,
+def run_until_resolved(spec: StudySpec, options: RunOptions, plan: Rounds, runner: Runner,
+                       store: Store,
                        say: Say = lambda _: None) -> list[RunSummary]:
     """Run the first look's seeds, then rounds that add seeds only to open cells, until every
     cell is decided or the last look is made. Stops early (points left to run: --max-trials,
@@ -163,7 +164,7 @@ def run_until_resolved(spec: StudySpec, options: RunOptions, plan: Rounds,
         if look > 1:
             assert open_cells is not None
             _add_round(store, spec, n, open_cells)
-        summaries.append(_round(spec, replace(options, max_trials=budget), store, run_one))
+        summaries.append(_round(spec, replace(options, max_trials=budget), store, runner))
         budget = None if budget is None else budget - summaries[-1].ran
         if summaries[-1].remaining:
             say(f"look {look} of {len(plan.looks)} waits: {summaries[-1].remaining} point(s) "

@@ -12,16 +12,17 @@ points being done already, runs nothing.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
 import optuna
 
 from ablation.analysis.records import TrialRecord
+from ablation.engine.flow.stage_summary import run_stage
 from ablation.engine.options import FitFn, Progress, RunOptions, RunSummary
 from ablation.engine.results.reader import load_trials
+from ablation.engine.runners.choice import InProcess, Runner
 from ablation.engine.storage.store import Store, open_store, shown_url
-from ablation.engine.trials.worker import run_study
 from ablation.errors import UserError
 from ablation.spec.study import StudySpec, refined_stage
 
@@ -85,21 +86,17 @@ def second_stage(spec: StudySpec, trials: Iterable[TrialRecord]) -> StudySpec:
 
 
 def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
-               progress: Progress | None = None,
-               run_one: Callable[[StudySpec, RunOptions], RunSummary] | None = None,
+               progress: Progress | None = None, runner: Runner | None = None,
                store: Store | None = None) -> list[RunSummary]:
     """Run ``spec``; with ``study.refine``, then its fine stage once stage 1 is complete.
 
     ``options.max_trials`` is one budget for both stages. Stage 2 waits while stage 1 has
     points left (interrupted, limited by --max-trials, or failed), since its grid depends on them.
-    ``run_one`` runs one stage (default: this process; the CLI passes local workers).
+    ``runner`` runs one stage (default: this process).
     """
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
-    if run_one is None:
-        def run_one(s: StudySpec, o: RunOptions) -> RunSummary:
-            return run_study(s, o, fit_fn, progress, store)
-
-    first = run_one(spec, options)
+    runner = runner or InProcess(fit_fn, store, progress)
+    first = run_stage(runner, store, spec, options)
     if spec.refine is None or first.remaining:
         return [first]
     budget = None if options.max_trials is None else options.max_trials - first.ran
@@ -107,7 +104,7 @@ def run_stages(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
         return [first]
     fine = second_stage(spec, load_trials(store, spec.storage_name))
     _check_same_grid(store, fine)
-    second = run_one(fine, replace(options, max_trials=budget))
+    second = run_stage(runner, store, fine, replace(options, max_trials=budget))
     _note_origin(store, fine, spec)
     return [first, second]
 

@@ -295,14 +295,17 @@ def run_study(spec: StudySpec, options: RunOptions, fit_fn: FitFn,
         return run_search(spec, options, fit_fn, progress, store)
     shown = progress or Silent()
     store = store or open_store(options.storage_url, grace_seconds=options.grace_seconds)
-    study, points = register(spec, options, store)
+    study, _ = register(spec, options, store)
     if options.threads:
         import torch
 
         torch.set_num_threads(options.threads)
-    keys = {p.key for p in points}
-    done_before = count_done(store, spec.storage_name, keys)
-    shown.study_start(spec, len(points), len(points) - done_before)
+    # Counted over the stored points: a round of --until-resolved (or an earlier, larger
+    # --seeds) stores points beyond spec.seeds, and this worker runs those too.
+    rows = db.list_points(store.engine, spec.storage_name)
+    done_before = sum(r.state == "done" for r in rows)
+    seeds = tuple(sorted({r.seed for r in rows}))
+    shown.study_start(dataclasses.replace(spec, seeds=seeds), len(rows), len(rows) - done_before)
     ran = Worker(spec, options, store, study, fit_fn, shown).run()
-    left = len(points) - count_done(store, spec.storage_name, keys)
-    return RunSummary(spec.storage_name, len(points), ran, done_before, left)
+    done = sum(r.state == "done" for r in db.list_points(store.engine, spec.storage_name))
+    return RunSummary(spec.storage_name, len(rows), ran, done_before, len(rows) - done)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from click.testing import CliRunner
 
@@ -211,3 +212,20 @@ def test_predictions_and_looks_are_stored_on_postgresql_and_mysql(study, server,
     assert labels is not None and len(blob) < 1500  # 1,000 made-up labels, compressed
     shown = ablate("compare", "three", "--trials", "0", "1", "--storage", url)
     assert shown.exit_code == 0 and "discordant" in shown.output
+
+
+def test_until_resolved_shows_each_round_once_writes_one_summary_and_the_note(study, tmp_path,
+                                                                              storage_url):
+    from optuna_dashboard import get_note
+
+    res = ablate("run", str(study), "--trainer", "tests.fakes:noisy_fit", "--until-resolved",
+                 "--max-seeds", "5", "--storage", storage_url)
+    assert res.exit_code == 0, res.output
+    # look 1: 9 trials on 3 seeds; round 2 adds 2 seeds to adam and the baseline only
+    assert res.output.count("three: 9 trials (3 seeds), 0 already done") == 1
+    assert res.output.count("three: 13 trials (5 seeds), 9 already done") == 1
+    assert "[1/4] trial 9" in res.output and "/0]" not in res.output
+    assert res.output.count("study three:") == 1
+    assert "study three: 13 trial(s) run now, 0 done before, 0 left of 13" in res.output
+    note = get_note(optuna.load_study(study_name="three", storage=storage_url))
+    assert "Written by ablate" in note and "| adam | 5 |" in note

@@ -204,8 +204,12 @@ def test_search_then_confirm_runs_the_top_configurations_and_the_baseline_over_s
 def test_the_dashboard_notes_carry_the_confirmed_table(tmp_path):
     from optuna_dashboard import get_note
 
+    from ablation.engine.flow.run import run
+    from ablation.engine.storage.store import open_store
+
     spec = search_spec(n_trials=3, confirm={"top": 1, "seeds": 2})
-    run_search_stages(spec, options(tmp_path), FakeFit())
+    opts = options(tmp_path)
+    run(spec, opts, FakeFit(), open_store(opts.storage_url))
     note = get_note(stored(tmp_path))
     assert "3 of 3 trials sampled by `tpe`" in note and "Best single trial" in note
     assert "## Confirmed over seeds: `s/confirm`" in note and "| baseline | 2 |" in note
