@@ -41,11 +41,10 @@ def validate(study: str) -> None:
 def models() -> None:
     """List the models with the configuration keys (knobs) each one reads."""
     from ablation.models import MODELS
-    from ablation.spec.choices import MODEL_KNOBS
 
     for name in MODELS:
         info = MODELS.get(name)
-        knobs = ", ".join(k for k in MODEL_KNOBS if k in info.uses) or "none"
+        knobs = ", ".join(info.uses) or "none"
         note = f"  ({info.note})" if info.note else ""
         click.echo(f"{name:<12} reads: {knobs}{note}")
 

@@ -25,7 +25,7 @@ from ablation.config.limits import (
 )
 from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig
 from ablation.errors import UserError
-from ablation.spec.choices import check_metric, check_model_knobs, check_search
+from ablation.spec.choices import check_knobs, check_metric, check_search
 from ablation.spec.search_keys import (
     CONFIRM_SUFFIX,
     Confirm,
@@ -227,7 +227,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     sampler, pruner = check_search(study, not all(a.is_grid for a in parsed), metric, where,
                                    objectives)
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
-    check_model_knobs(baseline, parsed, mode, where)
+    check_knobs(baseline, parsed, mode, where)
     check_validation_split(metric, {baseline.val_fraction, *(
         v for a in parsed if a.name == "val_fraction" for v in (*a.choices, a.low))}, where)
     seeds = parse_seeds(study.get("seeds", 3), where)
@@ -340,7 +340,7 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
         for axis in spec.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
-        check_model_knobs(cfg, spec.axes, spec.mode, where)
+        check_knobs(cfg, spec.axes, spec.mode, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))
     if seeds is not None:

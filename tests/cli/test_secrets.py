@@ -19,7 +19,7 @@ from click.testing import CliRunner
 from ablation.cli import main
 from tests.bad_input_cases import _kaggle_csv
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Pw-4-leak-hunt"
 STUDY = """
 [study]

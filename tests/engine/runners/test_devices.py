@@ -24,7 +24,7 @@ from tests.engine.results.test_predict import stored, write_kaggle_test  # noqa:
 from tests.fakes import placed_fit
 from tests.helpers import make_spec
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def invoke(*args: str):

@@ -25,7 +25,7 @@ from ablation.engine.storage.store import open_store
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 GRID = """
 [study]

@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 from ablation.cli import main
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def _run(args: list[str]) -> str:
