@@ -10,13 +10,19 @@ on. See docs/compression.md for why inference stays in fp32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from ablation.errors import UserError
 from ablation.models.layers import prunable, weight_of
+from ablation.registry import Registry
+
+# "layer": each layer loses the pruning ratio; "global": one threshold over all layers.
+PRUNE_SCOPES = ("layer", "global")
 
 
 def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Module:
@@ -30,13 +36,13 @@ def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Modu
     targets = prunable(model)
     if ratio == 0 or not targets:
         return model
+    if scope not in PRUNE_SCOPES:
+        raise ValueError(f"unknown pruning scope {scope!r}")
     if scope == "global":
         prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=ratio)
-    elif scope == "layer":
+    else:
         for module, name in targets:
             prune.l1_unstructured(module, name, amount=ratio)
-    else:
-        raise ValueError(f"unknown pruning scope {scope!r}")
     return model
 
 
@@ -112,13 +118,17 @@ def to_int8(model: nn.Module) -> nn.Module:
 
 def quantize_model(model: nn.Module, mode: str) -> nn.Module:
     """Apply the weight format ``mode`` (fp32 leaves the model as it is)."""
-    if mode == "fp32":
-        return model
-    if mode == "fp16":
-        return to_fp16(model)
-    if mode == "int8":
-        return to_int8(model)
-    raise ValueError(f"unknown quantization {mode!r}")
+    try:
+        return QUANTIZE_MODES.get(mode)(model)
+    except UserError:
+        raise ValueError(f"unknown quantization {mode!r}") from None
+
+
+# The weight formats of an artifact (``quantize``), each as its transform of a trained model.
+QUANTIZE_MODES: Registry[Callable[[nn.Module], nn.Module]] = Registry("quantize mode")
+QUANTIZE_MODES.add("fp32", lambda model: model)
+QUANTIZE_MODES.add("fp16", to_fp16)
+QUANTIZE_MODES.add("int8", to_int8)
 
 
 def compress(model: nn.Module, ratio: float = 0.0, scope: str = "layer",

@@ -7,19 +7,23 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
+from ablation.compression.transforms import PRUNE_SCOPES, QUANTIZE_MODES
 from ablation.config.limits import INT_CAPS, INT_MAX, MAX_NAME, check_float, check_text, shown
 from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig
+from ablation.data.datasets import DATASETS
 from ablation.errors import UserError
+from ablation.models import MODELS
+from ablation.models.layers import ACTIVATIONS
+from ablation.registry import Registry
+from ablation.training.losses import LOSSES
+from ablation.training.optim import OPTIMIZERS
+from ablation.training.precision import PRECISIONS
+from ablation.training.schedules import SCHEDULES
 
-SCHEDULES = ("onecycle", "cosine", "step", "constant")
-
-PRECISIONS = ("auto", "fp32", "bf16")
-
-LOSSES = ("cross-entropy", "class-weighted", "focal")
-
-PRUNE_SCOPES = ("layer", "global")
-
-QUANTIZE = ("fp32", "fp16", "int8")
+# The TrainConfig keys that name a registered component, and each one's registry.
+NAMED: dict[str, Registry[Any]] = {
+    "dataset": DATASETS, "model": MODELS, "activation": ACTIVATIONS, "optimizer": OPTIMIZERS,
+    "schedule": SCHEDULES, "precision": PRECISIONS, "loss": LOSSES, "quantize": QUANTIZE_MODES}
 
 
 def _type_name(tp: Any) -> str:
@@ -49,21 +53,11 @@ def coerce_value(key: str, value: Any, where: str) -> Any:
 
 def _check_train_values(cfg: TrainConfig, where: str) -> None:
     """Range and name checks for a complete TrainConfig."""
-    from ablation.data.datasets import DATASETS
-    from ablation.models import MODELS
-    from ablation.models.layers import ACTIVATIONS
-    from ablation.training.optim import OPTIMIZERS
-
-    for key, registry in (("dataset", DATASETS), ("model", MODELS),
-                          ("activation", ACTIVATIONS), ("optimizer", OPTIMIZERS)):
+    for key, registry in NAMED.items():
         name = getattr(cfg, key)
         if name not in registry:
             raise UserError(f"{where}: unknown {key} {name!r}; allowed: "
                             f"{', '.join(registry.names())}")
-    for key, allowed in (("schedule", SCHEDULES), ("precision", PRECISIONS), ("loss", LOSSES)):
-        if getattr(cfg, key) not in allowed:
-            raise UserError(f"{where}: {key} must be one of {', '.join(allowed)}, "
-                            f"got {getattr(cfg, key)!r}")
     positive = ("lr", "batch_size", "epochs", "width", "blocks")
     for key in positive:
         value = getattr(cfg, key)
@@ -83,10 +77,9 @@ def _check_train_values(cfg: TrainConfig, where: str) -> None:
 
 def _check_compression_values(cfg: TrainConfig, where: str) -> None:
     """Checks of the issue-4 keys (SWA, pruning, quantization, dynamic sparse training)."""
-    for key, allowed in (("prune_scope", PRUNE_SCOPES), ("quantize", QUANTIZE)):
-        if getattr(cfg, key) not in allowed:
-            raise UserError(f"{where}: {key} must be one of {', '.join(allowed)}, "
-                            f"got {getattr(cfg, key)!r}")
+    if cfg.prune_scope not in PRUNE_SCOPES:
+        raise UserError(f"{where}: prune_scope must be one of {', '.join(PRUNE_SCOPES)}, "
+                        f"got {cfg.prune_scope!r}")
     for key in ("swa_epochs", "swa_lr", "prune_finetune"):
         if not (getattr(cfg, key) >= 0 and math.isfinite(getattr(cfg, key))):
             raise UserError(f"{where}: {key} must be >= 0, got {getattr(cfg, key)!r}")
