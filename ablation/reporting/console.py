@@ -15,7 +15,7 @@ from ablation.analysis.records import EpochRecord, Metrics
 from ablation.reporting.summary import ComparedRow
 from ablation.reporting.tables import P_CI, verdict_table
 from ablation.reporting.text import TextTable
-from ablation.spec.space import Point
+from ablation.spec.space import Point, cell_name
 from ablation.spec.study import StudySpec
 
 
@@ -97,9 +97,7 @@ class WorkerProgress:
 
 def point_text(point: Point) -> str:
     """'optimizer=sgd seed=1' style description of a point."""
-    what = (point.label if point.axis == "baseline" else f"{point.axis}: {point.label}"
-            if "=" in point.label else f"{point.axis}={point.label}")  # "search: lr=0.01, ..."
-    return f"{what} seed={point.seed}"
+    return f"{cell_name(point.axis, point.label)} seed={point.seed}"
 
 
 WIDE = Console(width=400)  # only measures tables

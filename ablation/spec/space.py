@@ -13,6 +13,15 @@ from ablation.spec.search_keys import CONFIRM_AXIS
 from ablation.spec.study import Axis, StudySpec
 
 BASELINE = "baseline"
+FACTORIAL = "factorial"  # the axis of every configuration of a factorial study
+
+
+def cell_name(axis: str, label: str) -> str:
+    """A cell's display name: "optimizer=sgd"; the label alone where it already says what
+    varies (the baseline, a factorial configuration, a search's "lr=0.01, ...")."""
+    if axis in ("", BASELINE, FACTORIAL) or "=" in label:
+        return label
+    return f"{axis}={label}"
 
 
 @dataclass(frozen=True)
@@ -59,7 +68,7 @@ def _configs(spec: StudySpec) -> list[tuple[str, str, TrainConfig]]:
         for values in itertools.product(*(a.choices for a in grid_axes)):
             changes = dict(zip((a.name for a in grid_axes), values, strict=True))
             label = ", ".join(f"{k}={label_of(v)}" for k, v in changes.items())
-            out.append(("factorial", label, replace(base, **changes)))
+            out.append((FACTORIAL, label, replace(base, **changes)))
         return out
     out = [(BASELINE, BASELINE, base)]
     for axis in grid_axes:

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from ablation.engine.storage import db
 from ablation.engine.storage.redaction import scrub
 from ablation.errors import UserError
+from ablation.spec.space import cell_name
 
 MAX_ATTEMPTS = 3  # db.claim_point's default: a point is tried at most this often
 CONFIGURATION, INFRASTRUCTURE = "configuration", "infrastructure"
@@ -161,8 +162,7 @@ def failures_text(name: str, failed: Sequence[FailedPoint]) -> str:
     """One line: how many points failed for good, and the reasons with the points they hit."""
     by_reason: dict[str, list[str]] = {}
     for f in failed:
-        what = f.label if f.axis == "baseline" else f"{f.axis}={f.label}"
-        by_reason.setdefault(f.reason, []).append(f"{what} seed={f.seed}")
+        by_reason.setdefault(f.reason, []).append(f"{cell_name(f.axis, f.label)} seed={f.seed}")
     parts = [f"{why} ({', '.join(points[:3])}{' ...' if len(points) > 3 else ''})"
              for why, points in list(by_reason.items())[:3]]
     more = f"; and {len(by_reason) - 3} other reason(s)" if len(by_reason) > 3 else ""

@@ -39,6 +39,7 @@ from ablation.reporting.rows import (
     scatter_rows,
 )
 from ablation.reporting.summary import SummaryRow, points_text
+from ablation.spec.space import cell_name
 
 PALETTE = qualitative.D3 + qualitative.Set2
 BASELINE_COLOR = "#444444"
@@ -135,7 +136,7 @@ def curves_figure(curves: dict[str, list[Curve]]) -> go.Figure:
 
 
 def _curve_name(c: Curve) -> str:
-    return c.label if c.axis in ("baseline", "factorial") else f"{c.axis}={c.label}"
+    return cell_name(c.axis, c.label)
 
 
 def confusion_figure(matrix: Sequence[Sequence[int]], trial: int) -> go.Figure:
@@ -240,7 +241,7 @@ def report_sections(data: StudyData, level: float = 0.05, adjust: str = "holm") 
 
 def _confusion_title(data: StudyData) -> str:
     t = next((t for t in data.trials if t.number == data.confusion_trial), None)
-    what = "" if t is None else f": {t.axis}={t.label}, seed {t.seed}"
+    what = "" if t is None else f": {cell_name(t.axis, t.label)}, seed {t.seed}"
     why = ("the baseline's median seed on " + METRICS.get(data.metric).label
            if t is not None and t.is_baseline else "chosen with --trial" if t is not None
            else "")
