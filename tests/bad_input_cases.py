@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.helpers import write_idx
+from tests.fakes import _kaggle_csv, write_idx
 
 
 @dataclass(frozen=True)
@@ -215,20 +215,6 @@ def _label_out_of_range(folder: Path) -> None:
 def _fewer_labels(folder: Path) -> None:
     path = folder / "train-labels-idx1-ubyte"
     path.write_bytes(struct.pack(">II", 2049, 40) + path.read_bytes()[8:48])
-
-
-def _kaggle_csv(path: Path, rows: int, labelled: bool = True, bom: bool = False,
-                label: int | None = None, head: str | None = None, tail: bytes = b"") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = head if head is not None else ",".join(
-        (["label"] if labelled else []) + [f"pixel{i}" for i in range(784)])
-    lines = [header]
-    for k in range(rows):
-        pixels = ",".join(str((k * 7 + i) % 256) for i in range(784))
-        lines.append(f"{label if label is not None and k == 1 else k % 10},{pixels}"
-                     if labelled else pixels)
-    blob = ("\n".join(lines) + "\n").encode()
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + blob + tail)
 
 
 def _csv_study(**kw: object) -> Callable[[Path], None]:

@@ -23,7 +23,7 @@ from ablation.cli import main
 from ablation.training import checkpoint as ckpt_mod
 from tests.bad_input_cases import NEW_CASES, PG_EMPTY, Case
 from tests.bad_input_cases import _done as copy_done
-from tests.helpers import scratch_database, write_idx
+from tests.fakes import scratch_database, write_idx
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 

@@ -152,3 +152,15 @@ def test_only_the_engine_and_the_dashboard_command_import_optuna() -> None:
 def test_the_cycle_finder_finds_a_loop() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
     assert _cycles({"a": {"b"}, "b": {"c"}}) == []
+
+
+def test_test_files_import_no_other_test_file() -> None:
+    """Shared fakes and helpers have one home, tests/fakes.py (fixtures: conftest.py)."""
+    tests = PACKAGE.parent / "tests"
+    crossing = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("tests.") and module.rpartition(".")[2].startswith("test_"):
+                crossing.append(f"{path.relative_to(tests)} imports {module}")
+    assert crossing == []

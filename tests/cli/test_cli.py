@@ -11,20 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.cli import main
-
-STUDY = """
-[study]
-name = "mini"
-seeds = 2
-[baseline]
-dataset = "digits"
-model = "resnet-lite"
-width = 4
-epochs = 1
-train_limit = 300
-[axes.optimizer]
-choices = ["sgd", "nadam"]
-"""
+from tests.fakes import MINI_STUDY
 
 
 def invoke(*args: str):
@@ -34,7 +21,7 @@ def invoke(*args: str):
 @pytest.fixture
 def study_file(tmp_path: Path) -> Path:
     path = tmp_path / "mini.toml"
-    path.write_text(STUDY)
+    path.write_text(MINI_STUDY)
     return path
 
 
@@ -111,7 +98,7 @@ def test_studies_lists_builtins():
     assert "tpe, 30 trials" in search and "then lr-search/confirm x 5 seeds" in search
 
 
-BAD_OPTIMIZER = STUDY.replace('"sgd", "nadam"', '"sgd", "adamm"')
+BAD_OPTIMIZER = MINI_STUDY.replace('"sgd", "nadam"', '"sgd", "adamm"')
 
 
 @pytest.mark.parametrize("args,message", [

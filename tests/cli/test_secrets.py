@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ablation.cli import main
-from tests.bad_input_cases import _kaggle_csv
+from tests.fakes import _kaggle_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "Pw-4-leak-hunt"

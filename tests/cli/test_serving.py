@@ -15,8 +15,7 @@ import pytest
 from ablation.cli.serving import is_loopback, read_only
 from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
-from tests.helpers import FakeFit, make_spec
-from tests.reporting.test_dashboard import free_port, get_json
+from tests.fakes import FakeFit, free_port, get_json, make_spec
 
 
 def test_loopback_is_recognised():

@@ -32,7 +32,7 @@ from ablation.reporting.rows import (
 )
 from ablation.reporting.summary import summary_rows
 from ablation.spec.study import parse_study
-from tests.helpers import FakeFit
+from tests.fakes import FakeFit
 
 T95_2 = 4.302652729911275  # t quantile 0.975 with 2 degrees of freedom
 

@@ -11,7 +11,7 @@ from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.spec.files import builtin_studies, load_study
 from ablation.spec.space import grid_points
 from ablation.spec.study import parse_study
-from tests.helpers import FakeFit
+from tests.fakes import FakeFit
 
 GOOD = """\
 [study]

@@ -13,7 +13,7 @@ from ablation.engine.flow.cross_eval import resize
 from ablation.engine.results.reader import trial_attrs
 from ablation.engine.storage import db
 from ablation.engine.storage.store import open_store
-from tests.helpers import write_idx
+from tests.fakes import write_idx
 
 
 def invoke(*args: str):

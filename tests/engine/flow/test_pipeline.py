@@ -19,7 +19,7 @@ from ablation.engine.options import RunOptions
 from ablation.engine.trials.worker import run_study
 from ablation.errors import UserError
 from ablation.spec.study import parse_study
-from tests.helpers import FakeFit, make_spec
+from tests.fakes import FakeFit, make_spec
 
 
 def _options(url: str, tmp_path: Path) -> RunOptions:
@@ -142,7 +142,7 @@ def test_a_compression_study_table_compares_its_own_metric_and_shows_bytes(tmp_p
 
 
 TRAINER = '''
-from tests.helpers import FakeFit
+from tests.fakes import FakeFit
 
 CALLS = []
 

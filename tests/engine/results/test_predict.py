@@ -13,44 +13,11 @@ from ablation.data.datasets import load_raw, make_splits
 from ablation.engine.results.reader import trial_attrs
 from ablation.engine.results.trained import load_trial_model
 from ablation.engine.storage.store import open_store
-from tests.helpers import write_idx
-
-STUDY = """
-[study]
-name = "kaggle"
-seeds = 1
-[baseline]
-dataset = "{dataset}"
-model = "resnet-lite"
-width = 4
-blocks = 1
-epochs = 1
-train_limit = 200
-[axes.optimizer]
-choices = ["nadam"]
-"""
+from tests.fakes import KAGGLE_STUDY, write_idx, write_kaggle_test
 
 
 def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
-
-
-@pytest.fixture
-def stored(tmp_path: Path, storage_url: str) -> tuple[str, Path]:
-    data = tmp_path / "data"
-    write_idx(data, "", n_train=300, n_test=60, gz=True)
-    study = tmp_path / "kaggle.toml"
-    study.write_text(STUDY.format(dataset="mnist"))
-    res = invoke("run", str(study), "--storage", storage_url, "--data-dir", str(data))
-    assert res.exit_code == 0, res.output
-    return storage_url, data
-
-
-def write_kaggle_test(path: Path, images: np.ndarray) -> None:
-    with path.open("w") as f:
-        f.write(",".join(f"pixel{i}" for i in range(784)) + "\n")
-        for img in images:
-            f.write(",".join(str(int(v)) for v in img.reshape(-1)) + "\n")
 
 
 def test_predict_writes_submission_equal_to_direct_predictions(tmp_path, stored):
@@ -106,7 +73,7 @@ def test_predict_user_errors(tmp_path, stored):
 
 def test_predict_refuses_a_model_of_another_input_shape(tmp_path, storage_url):
     study = tmp_path / "digits.toml"
-    study.write_text(STUDY.format(dataset="digits").replace('"kaggle"', '"small"'))
+    study.write_text(KAGGLE_STUDY.format(dataset="digits").replace('"kaggle"', '"small"'))
     assert invoke("run", str(study), "--storage", storage_url,
                   "--data-dir", str(tmp_path)).exit_code == 0
     csv_in = tmp_path / "test.csv"
@@ -123,7 +90,7 @@ def test_predict_compressed_uses_the_stored_int8_artifact_without_the_data_set(
     data = tmp_path / "data"
     write_idx(data, "", n_train=300, n_test=60, gz=True)
     study = tmp_path / "int8.toml"
-    study.write_text(STUDY.replace('"kaggle"', '"k8"').format(dataset="mnist")
+    study.write_text(KAGGLE_STUDY.replace('"kaggle"', '"k8"').format(dataset="mnist")
                      .replace('choices = ["nadam"]', 'choices = ["nadam"]\n[axes.quantize]\n'
                               'choices = ["int8"]'))
     res = invoke("run", str(study), "--storage", storage_url, "--data-dir", str(data))

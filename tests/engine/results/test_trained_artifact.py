@@ -13,7 +13,7 @@ from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.spec.study import parse_study
 from ablation.training.fit import fit
-from tests.compression.test_legacy import write_v1
+from tests.fakes import write_v1
 
 
 @pytest.fixture(scope="module")

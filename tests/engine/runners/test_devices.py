@@ -19,10 +19,7 @@ from ablation.engine.storage.store import open_store
 from ablation.engine.trials.environment import device_record, planned_precision
 from ablation.errors import UserError
 from ablation.training.device import Machine
-from tests.devicefiles import as_saved_on
-from tests.engine.results.test_predict import stored, write_kaggle_test  # noqa: F401 - a fixture
-from tests.fakes import placed_fit
-from tests.helpers import make_spec
+from tests.fakes import as_saved_on, make_spec, placed_fit, write_kaggle_test
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -31,7 +28,7 @@ def invoke(*args: str):
     return CliRunner().invoke(main, list(args))
 
 
-def test_run_record_carries_the_device(stored):  # noqa: F811
+def test_run_record_carries_the_device(stored):
     storage, _data = stored
     store = open_store(storage)
     env = json.loads(db.runs(store.engine, "kaggle")[0]["environment"])
@@ -57,7 +54,7 @@ def test_gpu_record_names_the_gpu(monkeypatch):
     assert planned_precision("fp32", env) == "fp32"
 
 
-def test_weights_written_on_a_gpu_predict_on_the_cpu(tmp_path, stored):  # noqa: F811
+def test_weights_written_on_a_gpu_predict_on_the_cpu(tmp_path, stored):
     storage, data = stored
     store = open_store(storage)
     trial = optuna.load_study(study_name="kaggle", storage=store.optuna).trials[0]

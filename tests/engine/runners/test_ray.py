@@ -24,7 +24,7 @@ from ablation.engine.runners.ray_launcher import RayPlan, capacity, worker_count
 from ablation.engine.storage import db
 from ablation.engine.storage.store import open_store
 from ablation.errors import UserError
-from tests.engine.runners.test_workers import (
+from tests.fakes import (
     GRID,
     ROOT,
     _ablate,

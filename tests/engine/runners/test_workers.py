@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import optuna
@@ -24,23 +21,7 @@ from ablation.engine.storage import db
 from ablation.engine.storage.store import open_store
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points
-
-ROOT = Path(__file__).resolve().parents[3]
-
-GRID = """
-[study]
-name = "grid"
-seeds = 3
-[baseline]
-dataset = "digits"
-model = "resnet-lite"
-width = 4
-epochs = {epochs}
-train_limit = 200
-optimizer = "nadam"
-[axes.optimizer]
-choices = ["sgd", "adam", "nadam", "rmsprop"]
-"""
+from tests.fakes import GRID, _ablate, _env, _finish, _trained, assert_exactly_once
 
 
 def test_threads_per_worker_never_oversubscribes():
@@ -56,44 +37,6 @@ def grid_file(tmp_path: Path) -> Path:
     path = tmp_path / "grid.toml"
     path.write_text(GRID.format(epochs=2))
     return path
-
-
-def _env(tmp_path: Path, fit: str) -> dict[str, str]:
-    """Environment for real processes; ``fit`` is "sleep:S" or "slow:S" (tests/fakes.py)."""
-    kind, _, pause = fit.partition(":")
-    return {**os.environ, "ABLATE_FAKE": kind, "ABLATE_FAKE_PAUSE": pause or "0",
-            "ABLATE_FAKE_LOG": str(tmp_path / "log"), "PYTHONPATH": str(ROOT),
-            "OMP_NUM_THREADS": "1", "ABLATE_CACHE": str(tmp_path / "cache")}
-
-
-def _ablate(*args: str, env: dict[str, str], **kw) -> subprocess.Popen:
-    trainer = ["--trainer", f"tests.fakes:{env['ABLATE_FAKE']}_fit"]
-    return subprocess.Popen([sys.executable, "-m", "ablation", *args, *trainer], env=env,
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kw)
-
-
-def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
-    out, err = proc.communicate(timeout=timeout)
-    return proc.returncode, out + err
-
-
-def _trained(tmp_path: Path) -> Counter:
-    lines = (tmp_path / "log").read_text().split()
-    return Counter(lines[1::2])  # "pid key" pairs -> how often each point started training
-
-
-def assert_exactly_once(url: str, study_file: Path, tmp_path: Path) -> list:
-    """Every point done once: one COMPLETE trial per point, one training per point."""
-    keys = {p.key for p in grid_points(load_study(str(study_file)))}
-    store = open_store(url)
-    points = db.list_points(store.engine, "grid")
-    assert {p.key for p in points} == keys and all(p.state == "done" for p in points)
-    trials = optuna.load_study(study_name="grid", storage=store.optuna).get_trials()
-    assert sorted(t.user_attrs["point_key"] for t in trials) == sorted(keys)
-    assert all(t.state.name == "COMPLETE" for t in trials)
-    assert _trained(tmp_path) == Counter({k: 1 for k in keys})
-    return trials
 
 
 def test_run_with_three_workers_on_sqlite_does_each_point_once(tmp_path, grid_file):

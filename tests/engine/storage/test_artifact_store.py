@@ -21,7 +21,7 @@ from ablation.engine.trials.worker import run_study
 from ablation.errors import UserError
 from ablation.training.checkpoint import EpochCheckpoint, checkpoint_path
 from ablation.training.fit import fit
-from tests.helpers import FakeFit, make_spec
+from tests.fakes import FakeFit, make_spec
 
 BUCKET = "ablate-test"
 

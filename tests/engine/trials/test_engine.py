@@ -12,7 +12,7 @@ from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.spec.space import grid_points
 from ablation.spec.study import parse_study
-from tests.helpers import FakeFit, make_spec
+from tests.fakes import FakeFit, make_spec
 
 
 def options(url: str, tmp_path: Path, **kw) -> RunOptions:

@@ -22,7 +22,7 @@ from ablation.engine.storage.store import open_store
 from ablation.engine.trials.failures import MAX_ATTEMPTS
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points
-from tests.engine.runners.test_workers import GRID, ROOT, _ablate, _env, _finish, _trained
+from tests.fakes import GRID, ROOT, _ablate, _env, _finish, _trained
 
 ONE_SEED = GRID.replace("seeds = 3", "seeds = 1")  # 4 points: nadam (baseline), sgd, adam, rmsprop
 

@@ -27,8 +27,7 @@ from ablation.errors import UserError
 from ablation.training.checkpoint import EpochCheckpoint
 from ablation.training.fit import fit
 from ablation.training.resume import SafeCheckpoint
-from tests.fakes import failing_fit
-from tests.helpers import FakeFit, make_spec
+from tests.fakes import FakeFit, failing_fit, make_spec
 
 
 def _options(url: str, tmp_path, grace: int = 60) -> RunOptions:

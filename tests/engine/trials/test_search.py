@@ -26,7 +26,7 @@ from ablation.errors import UserError
 from ablation.sampling.pruners import PRUNERS
 from ablation.sampling.samplers import SAMPLERS
 from ablation.spec.study import Axis, parse_study
-from tests.helpers import FakeFit
+from tests.fakes import FakeFit
 
 SEARCHING = [n for n in SAMPLERS if SAMPLERS.get(n).searches_ranges]
 
