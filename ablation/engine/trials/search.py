@@ -163,12 +163,3 @@ def search_run_summary(study: optuna.Study, spec: StudySpec, before: int,
     finished = count_trials(study, FINISHED)
     return RunSummary(spec.storage_name, spec.n_trials, ran, min(before, spec.n_trials),
                       max(0, spec.n_trials - finished))
-
-
-def finished_before(store: Store, spec: StudySpec) -> int:
-    """Finished trials of a search already stored (0 when the study does not exist yet)."""
-    try:
-        study = optuna.load_study(study_name=spec.storage_name, storage=store.optuna)
-    except KeyError:
-        return 0
-    return count_trials(study, FINISHED)
