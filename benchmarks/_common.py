@@ -14,7 +14,7 @@ from torch import nn
 import ablation.training.fit as training
 from ablation.analysis.classification import accuracy
 from ablation.analysis.records import EpochRecord
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
 from ablation.training.batches import Batcher
 
 MNIST = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "mnist"

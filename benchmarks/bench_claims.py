@@ -73,7 +73,7 @@ def no_work_fit(config: Any, seed: int, *, data_dir: Path, on_epoch: Any = None,
                 checkpoint: Any = None) -> NoWork:
     """Reports every epoch at once and returns made-up metrics; logs the point it was given."""
     from ablation.analysis.records import EpochRecord, Metrics
-    from ablation.engine.space import point_key
+    from ablation.spec.space import point_key
 
     TRAINED.append(point_key(config, seed))
     score = 0.5 + seed / 10_000
@@ -97,11 +97,11 @@ def child(url: str, spec_file: str, barrier: Path, artifacts: str) -> None:
     """
     import optuna
 
-    from ablation.engine import db
     from ablation.engine.options import RunOptions
-    from ablation.engine.register import open_study
-    from ablation.engine.store import open_store
-    from ablation.engine.worker import Worker
+    from ablation.engine.storage import db
+    from ablation.engine.storage.store import open_store
+    from ablation.engine.trials.register import open_study
+    from ablation.engine.trials.worker import Worker
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     spec = pickle.loads(Path(spec_file).read_bytes())
@@ -194,8 +194,8 @@ def run_once(admin: str, n: int, points: int, epochs: int, tmp: Path,
     import sqlalchemy as sa
 
     from ablation.engine.options import RunOptions
-    from ablation.engine.register import register
-    from ablation.engine.store import open_store
+    from ablation.engine.storage.store import open_store
+    from ablation.engine.trials.register import register
     from ablation.spec.files import load_study
     from benchmarks._common import loadavg
 
@@ -264,7 +264,7 @@ def check(store: Any, name: str, points: int) -> dict[str, Any]:
     """Done points, COMPLETE trials per point, failed trials."""
     import optuna
 
-    from ablation.engine import db
+    from ablation.engine.storage import db
 
     rows = db.list_points(store.engine, name)
     trials = optuna.load_study(study_name=name, storage=store.optuna).get_trials()

@@ -88,8 +88,8 @@ def run_one(pruner: str, threads: int, epochs: int, folder: Path, study_file: Pa
     import optuna
 
     from ablation.engine.options import RunOptions
-    from ablation.engine.pruners import PRUNERS, PrunerInfo
-    from ablation.engine.worker import run_study
+    from ablation.engine.trials.worker import run_study
+    from ablation.sampling.pruners import PRUNERS, PrunerInfo
     from ablation.spec.files import load_study
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)

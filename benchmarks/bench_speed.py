@@ -172,9 +172,9 @@ def _ablate_arm(epochs: int | None, quick: bool, threads: int, seeds: int,
                 stop_at: float | None, precision: str = "auto") -> ArmResult:
     """ablate's fit with the default TrainConfig; ``epochs`` replaces its schedule length and
     ``precision`` its precision."""
+    from ablation.config.trainconfig import TrainConfig
     from ablation.data.datasets import make_splits
     from ablation.models import build_model
-    from ablation.spec.config import TrainConfig
 
     pin_threads(threads)
     base = TrainConfig(dataset="mnist")

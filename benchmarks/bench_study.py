@@ -219,7 +219,7 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=1)
     p.add_argument("extra", nargs="*", help="more arguments for `ablate run` (after --)")
     args = p.parse_args()
-    from ablation.engine.preflight import cores
+    from ablation.engine.trials.preflight import cores
 
     have = cores()
     print("- command: `python " + " ".join(sys.argv) + "`")

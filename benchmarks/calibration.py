@@ -38,7 +38,7 @@ from ablation.analysis.contrasts import contrast  # noqa: E402
 from ablation.analysis.estimates import estimate_cell  # noqa: E402
 from ablation.analysis.evalnoise import default_margin  # noqa: E402
 from ablation.analysis.records import TrialRecord  # noqa: E402
-from ablation.analysis.sequential import (  # noqa: E402
+from ablation.analysis.seeds.sequential import (  # noqa: E402
     CONTINUE,
     DEFAULT_MAX_SEEDS,
     DEFAULT_ROUND_SEEDS,

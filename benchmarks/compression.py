@@ -40,8 +40,8 @@ from ablation.compression.evaluate import (
 )
 from ablation.compression.int8_kernels import quant_engine
 from ablation.compression.transforms import make_permanent, prune_model, quantize_model
+from ablation.config.trainconfig import TrainConfig
 from ablation.data.datasets import make_splits
-from ablation.spec.config import TrainConfig
 from ablation.training.batches import Batcher
 from ablation.training.fit import FitResult, evaluate, fit
 from ablation.training.precision import autocast

@@ -32,8 +32,8 @@ from ablation.analysis.contrasts import (
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.stats import BETTER, EQUIVALENT, INCONCLUSIVE, UNTESTED, WORSE, holm
 from ablation.analysis.verdicts import detectable_difference, verdict_for
-from ablation.engine.reader import load_trials, resolve_study_name
-from ablation.engine.store import open_store
+from ablation.engine.results.reader import load_trials, resolve_study_name
+from ablation.engine.storage.store import open_store
 from ablation.reporting.summary import summary_rows
 
 CHAIN = ("nadam", "adamax", "adam", "rmsprop", "sgd-nesterov", "sgd", "adagrad")  # study 002

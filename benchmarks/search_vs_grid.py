@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import optuna  # noqa: E402
 
-from ablation.engine import db  # noqa: E402
-from ablation.engine.reader import load_trials  # noqa: E402
-from ablation.engine.store import open_store  # noqa: E402
+from ablation.engine.results.reader import load_trials  # noqa: E402
+from ablation.engine.storage import db  # noqa: E402
+from ablation.engine.storage.store import open_store  # noqa: E402
 from ablation.reporting.summary import compare_rows, summary_rows  # noqa: E402
 from benchmarks._common import loadavg  # noqa: E402
 

@@ -22,13 +22,13 @@ from scipy import stats as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ablation.analysis.sequential import (  # noqa: E402
+from ablation.analysis.seeds.sequential import (  # noqa: E402
     BONFERRONI,
     HAYBITTLE_PETO,
     UNADJUSTED,
     planned_looks,
 )
-from ablation.analysis.sequential_sim import CALLED, draw_studies, run_rule  # noqa: E402
+from ablation.analysis.seeds.sequential_sim import CALLED, draw_studies, run_rule  # noqa: E402
 from benchmarks._common import loadavg  # noqa: E402
 
 SCHEDULES = ((3, 10, 2), (3, 10, 7), (5, 20, 5))  # (start, max seeds, seeds per round)

@@ -59,9 +59,9 @@ def gpu_peaks(threads: int) -> dict[str, float]:
 
 
 def _curves(args: argparse.Namespace) -> tuple[list[Curve], Any, float, int]:
+    from ablation.config.trainconfig import TrainConfig
     from ablation.data.datasets import make_splits
     from ablation.models import build_model
-    from ablation.spec.config import TrainConfig
     from benchmarks.bench_speed import flops_per_image
 
     config = replace(TrainConfig(dataset="mnist"), epochs=args.budget)

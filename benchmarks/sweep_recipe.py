@@ -42,7 +42,7 @@ ACCURACY: list[dict[str, Any]] = [
 def run_variant(changes: dict[str, Any], threads: int, stop_at: float | None = None,
                 seed: int = 0) -> str:
     """One Markdown row: the variant, seed, seconds per epoch, test accuracy per epoch."""
-    from ablation.spec.config import TrainConfig
+    from ablation.config.trainconfig import TrainConfig
 
     pin_threads(threads)
     config = replace(TrainConfig(dataset="mnist"), **{"epochs": 1, **changes})

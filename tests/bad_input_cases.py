@@ -20,7 +20,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.helpers import write_idx
+from tests.fakes import _kaggle_csv, write_idx
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ def _unlock(tmp: Path) -> None:
 
 def _disk_full(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The study database may not grow by a single page: SQLite reports SQLITE_FULL."""
-    import ablation.engine.store as store
+    import ablation.engine.storage.store as store
 
     _done(tmp)
     _study(tmp, 'name = "bad"', 'name = "bigger"')
@@ -177,7 +177,7 @@ def _still_consistent(tmp: Path) -> None:
 
 def _disk_full_on_upload(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The artifact folder fills up while the first trial's weights are stored."""
-    import ablation.engine.recording as recording
+    import ablation.engine.trials.recording as recording
 
     _study(tmp)
 
@@ -188,8 +188,8 @@ def _disk_full_on_upload(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _upload_failure_recorded(tmp: Path) -> None:
-    from ablation.engine import db
-    from ablation.engine.store import open_store
+    from ablation.engine.storage import db
+    from ablation.engine.storage.store import open_store
 
     url = f"sqlite:///{tmp / 'new.db'}"
     trials = optuna.load_study(study_name="bad", storage=url).get_trials()
@@ -223,20 +223,6 @@ def _label_out_of_range(folder: Path) -> None:
 def _fewer_labels(folder: Path) -> None:
     path = folder / "train-labels-idx1-ubyte"
     path.write_bytes(struct.pack(">II", 2049, 40) + path.read_bytes()[8:48])
-
-
-def _kaggle_csv(path: Path, rows: int, labelled: bool = True, bom: bool = False,
-                label: int | None = None, head: str | None = None, tail: bytes = b"") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    header = head if head is not None else ",".join(
-        (["label"] if labelled else []) + [f"pixel{i}" for i in range(784)])
-    lines = [header]
-    for k in range(rows):
-        pixels = ",".join(str((k * 7 + i) % 256) for i in range(784))
-        lines.append(f"{label if label is not None and k == 1 else k % 10},{pixels}"
-                     if labelled else pixels)
-    blob = ("\n".join(lines) + "\n").encode()
-    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + blob + tail)
 
 
 def _csv_study(**kw: object) -> Callable[[Path], None]:

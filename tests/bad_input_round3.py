@@ -13,7 +13,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from tests.bad_input_cases import PREDICT, Case, _kaggle, _kaggle_csv, _weights_file
+from tests.bad_input_cases import PREDICT, Case, _kaggle, _weights_file
+from tests.fakes import _kaggle_csv
 
 S = ("run", "{tmp}/s.toml", "--storage", "{new}")
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import torch
+from click.testing import CliRunner
 
-from ablation.spec.config import TrainConfig
-from tests.helpers import scratch_database
+from ablation.cli import main
+from ablation.config.trainconfig import TrainConfig
+from tests import fakes
+from tests.fakes import scratch_database
 
 
 @pytest.fixture
@@ -47,7 +50,7 @@ def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyP
 
 @pytest.fixture
 def pg_url() -> Iterator[str]:
-    """A fresh schema on the test PostgreSQL server (tests.helpers.SERVERS), dropped after."""
+    """A fresh schema on the test PostgreSQL server (tests.fakes.SERVERS), dropped after."""
     with scratch_database("postgres", "CREATE SCHEMA {}", "DROP SCHEMA {} CASCADE") as (
             base, schema):
         sep = "&" if "?" in base else "?"
@@ -56,6 +59,18 @@ def pg_url() -> Iterator[str]:
 
 @pytest.fixture
 def mysql_url() -> Iterator[str]:
-    """A fresh MySQL/MariaDB database (tests.helpers.SERVERS), dropped after."""
+    """A fresh MySQL/MariaDB database (tests.fakes.SERVERS), dropped after."""
     with scratch_database("mysql", "CREATE DATABASE {}", "DROP DATABASE {}") as (base, name):
         yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture
+def stored(tmp_path: Path, storage_url: str) -> tuple[str, Path]:
+    data = tmp_path / "data"
+    fakes.write_idx(data, "", n_train=300, n_test=60, gz=True)
+    study = tmp_path / "kaggle.toml"
+    study.write_text(fakes.KAGGLE_STUDY.format(dataset="mnist"))
+    res = CliRunner().invoke(main, ["run", str(study), "--storage", storage_url,
+                                    "--data-dir", str(data)])
+    assert res.exit_code == 0, res.output
+    return storage_url, data

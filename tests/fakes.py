@@ -1,4 +1,6 @@
-"""Trainers for tests that start real ``ablate`` processes, named with ``--trainer``
+"""The one home of the suite's fakes and shared helpers.
+
+Trainers for tests that start real ``ablate`` processes, named with ``--trainer``
 (``--trainer tests.fakes:sleep_fit``), the same way a user plugs in a trainer of their own.
 
 - ``sleep_fit``: no training; deterministic made-up metrics and test predictions (1,000 made-up
@@ -10,23 +12,58 @@
 - ``failing_fit``: as sleep_fit, but points with optimizer sgd fail (ABLATE_FAKE_FAIL says how).
 - ``ABLATE_FAKE_LOG=FILE``: every call appends "pid point-key" to FILE, so a test sees each
   training that started, whatever the database says.
+
+In-process fakes and helpers: ``FakeFit`` (records its calls; metrics from ``made_up_score``, the
+same formula as sleep_fit's), ``make_spec``, IDX writers and scratch server databases.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gzip
+import io
+import json
 import os
+import socket
+import struct
+import subprocess
+import sys
 import time
+import urllib.request
+import uuid
+import zipfile
+import zlib
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
+import pytest
+import sqlalchemy as sa
 import torch
 from torch import nn
 
 from ablation.analysis.records import EpochRecord, Metrics
-from ablation.engine.space import point_key
-from ablation.spec.config import TrainConfig
+from ablation.compression import artifact
+from ablation.compression.transforms import quantize_int8
+from ablation.config.trainconfig import TrainConfig
+from ablation.engine.storage import db
+from ablation.engine.storage.store import open_store
+from ablation.models import build_model
+from ablation.spec.files import load_study
+from ablation.spec.space import grid_points, point_key
+from ablation.spec.study import parse_study
 from ablation.training.fit import EpochCallback, FitResult, fit
+
+
+def made_up_score(config: TrainConfig, seed: int) -> float:
+    """A deterministic stand-in accuracy in [0, 0.97]: differs between configurations and seeds."""
+    return (sum(map(ord, repr(config.describe()))) % 97) / 100 + seed / 1000
+
+
+SHARED_MNIST = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
 
 def _pause() -> float:
@@ -48,7 +85,7 @@ def sleep_fit(config: TrainConfig, seed: int, *, data_dir: Path, on_epoch: Epoch
               None = None, checkpoint: Any = None) -> FitResult:
     """Made-up metrics that depend on configuration and seed; sleeps instead of training."""
     _log(config, seed)
-    score = (sum(map(ord, repr(config.describe()))) % 97) / 100 + seed / 1000
+    score = made_up_score(config, seed)
     for epoch in range(1, config.epochs + 1):
         time.sleep(_pause())
         if on_epoch is not None:
@@ -190,3 +227,292 @@ def recipe_fit(config: TrainConfig, seed: int, *, data_dir: Path,
                       infer_ms_per_image=0.0, params=6, state_bytes=100, epochs_run=1,
                       confusion=((5000, 0), (0, 5000)))
     return FitResult(metrics, (), nn.Linear(2, 2))
+
+
+def fake_metrics(config: TrainConfig, seed: int) -> Metrics:
+    """Deterministic made-up metrics that depend on the configuration and the seed."""
+    score = made_up_score(config, seed)
+    return Metrics(test_loss=1 - score, test_accuracy=score, macro_f1=score, val_loss=1 - score,
+                   val_accuracy=score, train_seconds=0.01, infer_seconds=0.001,
+                   infer_ms_per_image=0.01, params=6, state_bytes=100, epochs_run=config.epochs,
+                   confusion=((1, 0), (0, 1)))
+
+
+class FakeFit:
+    """Stands in for training.fit: records its calls, reports every epoch, never trains."""
+
+    def __init__(self, fail_on_call: int | None = None,
+                 exc: type[BaseException] = RuntimeError) -> None:
+        self.calls: list[tuple[TrainConfig, int]] = []
+        self.fail_on_call = fail_on_call
+        self.exc = exc
+
+    def __call__(self, config: TrainConfig, seed: int, *, data_dir: Path,
+                 on_epoch=None, checkpoint=None) -> FitResult:
+        self.calls.append((config, seed))
+        m = fake_metrics(config, seed)
+        for e in range(1, config.epochs + 1):
+            if self.fail_on_call == len(self.calls) and e == config.epochs:
+                raise self.exc("stopped on purpose")
+            if on_epoch:
+                on_epoch(EpochRecord(e, 1.0 / e, m.val_accuracy, 1.0 / e, m.val_accuracy,
+                                     0.1, 0.01 * e))
+        return FitResult(m, (), nn.Linear(2, 2))
+
+
+def write_idx(folder: Path, prefix: str, n_train: int, n_test: int, gz: bool,
+              test_word: str = "t10k", n_classes: int = 10) -> None:
+    """Write MNIST-format IDX files (big-endian header, uint8 data) like the official ones."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    for part, n in (("train", n_train), (test_word, n_test)):
+        labels = (np.arange(n) % n_classes).astype(np.uint8)
+        images = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
+        images[np.arange(n), labels, :] = 255  # a learnable stripe: row = class
+        files = {f"{prefix}{part}-images-idx3-ubyte": struct.pack(">IIII", 2051, n, 28, 28)
+                 + images.tobytes(),
+                 f"{prefix}{part}-labels-idx1-ubyte": struct.pack(">II", 2049, n)
+                 + labels.tobytes()}
+        for name, blob in files.items():
+            if gz:
+                with gzip.open(folder / f"{name}.gz", "wb") as f:
+                    f.write(blob)
+            else:
+                (folder / name).write_bytes(blob)
+
+
+def make_spec(seeds=2, choices=("sgd", "adam", "nadam"), **baseline):
+    doc = {"study": {"name": "opt", "seeds": seeds},
+           "baseline": {"optimizer": "nadam", "epochs": 2, **baseline},
+           "axes": {"optimizer": {"choices": list(choices)}}}
+    return parse_study(doc, "test")
+
+
+# Where the README's test command finds the database servers when no variable names them: the
+# local defaults of PostgreSQL and MariaDB (this project's machines run both there). Plain URLs:
+# SQLAlchemy's default drivers (psycopg 3, mysqlclient), which the postgres/mysql extras install.
+SERVERS = {
+    "postgres": ("ABLATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
+    "mysql": ("ABLATE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")}
+
+
+@contextlib.contextmanager
+def scratch_database(kind: str, create: str, drop: str) -> Iterator[tuple[str, str]]:
+    """A scratch schema/database on the ``kind`` server, dropped after; yields (base, name).
+
+    The server is the one its variable names, else its local default. An unreachable server
+    skips the test, except under CI=true, where .ci/run must have started it.
+    """
+    env, default = SERVERS[kind]
+    base = os.environ.get(env) or default
+    name = f"ablate_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(base, connect_args={"connect_timeout": 5})
+    try:
+        with admin.begin() as conn:
+            conn.execute(sa.text(create.format(name)))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but {kind} at {base} cannot be reached: {exc.orig}")
+        pytest.skip(f"no {kind} server reachable at {base} (set {env} to point at one)")
+    try:
+        yield base, name
+    finally:
+        with admin.begin() as conn:
+            conn.execute(sa.text(drop.format(name)))
+        admin.dispose()
+
+
+META = {"model": "tiny-cnn", "input_shape": [1, 28, 28], "n_classes": 10, "activation": "relu",
+        "width": 8, "blocks": 1, "dropout": 0.0}
+
+
+def tiny(width: int = 8, seed: int = 0) -> nn.Module:
+    """A tiny-cnn with non-trivial BatchNorm statistics, in eval mode."""
+    torch.manual_seed(seed)
+    model = build_model("tiny-cnn", (1, 28, 28), 10, width=width)
+    with torch.no_grad():
+        model.train()(torch.randn(64, 1, 28, 28))
+    return model.eval()
+
+
+def write_v1(path: Path, model: nn.Module, meta: dict, mode: str, sparse: bool = False) -> None:
+    """An ``ABLT`` version-1 file, byte for byte as ablate wrote them before safetensors."""
+    weights = artifact.weight_names(model)
+    entries, chunks = [], []
+    for name, tensor in model.state_dict().items():
+        if not tensor.is_floating_point():
+            continue
+        dtype = "i1" if mode == "int8" and name in weights else "f2" if mode != "fp32" else "f4"
+        enc, blob = _blob(tensor, dtype, sparse and name in weights)
+        entries.append([name, list(tensor.shape), enc, dtype, len(blob)])
+        chunks.append(blob)
+    payload = b"".join(chunks)
+    header = json.dumps({"meta": meta, "size": len(payload), "crc": zlib.crc32(payload),
+                         "tensors": entries}, separators=(",", ":")).encode()
+    path.write_bytes(struct.pack("<4sBI", b"ABLT", 1, len(header)) + header + payload)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+GRID = """
+[study]
+name = "grid"
+seeds = 3
+[baseline]
+dataset = "digits"
+model = "resnet-lite"
+width = 4
+epochs = {epochs}
+train_limit = 200
+optimizer = "nadam"
+[axes.optimizer]
+choices = ["sgd", "adam", "nadam", "rmsprop"]
+"""
+
+
+def _env(tmp_path: Path, fit: str) -> dict[str, str]:
+    """Environment for real processes; ``fit`` is "sleep:S" or "slow:S" (tests/fakes.py)."""
+    kind, _, pause = fit.partition(":")
+    return {**os.environ, "ABLATE_FAKE": kind, "ABLATE_FAKE_PAUSE": pause or "0",
+            "ABLATE_FAKE_LOG": str(tmp_path / "log"), "PYTHONPATH": str(ROOT),
+            "OMP_NUM_THREADS": "1", "ABLATE_CACHE": str(tmp_path / "cache")}
+
+
+def _ablate(*args: str, env: dict[str, str], **kw) -> subprocess.Popen:
+    trainer = ["--trainer", f"tests.fakes:{env['ABLATE_FAKE']}_fit"]
+    return subprocess.Popen([sys.executable, "-m", "ablation", *args, *trainer], env=env,
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            **kw)
+
+
+def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
+    out, err = proc.communicate(timeout=timeout)
+    return proc.returncode, out + err
+
+
+def _trained(tmp_path: Path) -> Counter:
+    lines = (tmp_path / "log").read_text().split()
+    return Counter(lines[1::2])  # "pid key" pairs -> how often each point started training
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url: str, deadline: float):
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return json.loads(r.read())
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+def _kaggle_csv(path: Path, rows: int, labelled: bool = True, bom: bool = False,
+                label: int | None = None, head: str | None = None, tail: bytes = b"") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = head if head is not None else ",".join(
+        (["label"] if labelled else []) + [f"pixel{i}" for i in range(784)])
+    lines = [header]
+    for k in range(rows):
+        pixels = ",".join(str((k * 7 + i) % 256) for i in range(784))
+        lines.append(f"{label if label is not None and k == 1 else k % 10},{pixels}"
+                     if labelled else pixels)
+    blob = ("\n".join(lines) + "\n").encode()
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + blob + tail)
+
+
+_CPU = b"X\x03\x00\x00\x00cpu"  # the pickle's BINUNICODE 'cpu' (torch.save's protocol 2)
+
+
+def as_saved_on(blob: bytes, device: str = "cuda:0") -> bytes:
+    """The ``torch.save`` archive ``blob`` with every tensor recorded as stored on ``device``."""
+    src = zipfile.ZipFile(io.BytesIO(blob))
+    out = io.BytesIO()
+    moved = 0
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename.endswith("/data.pkl"):
+                moved = data.count(_CPU)
+                name = device.encode()
+                data = data.replace(_CPU, b"X" + len(name).to_bytes(4, "little") + name)
+            dst.writestr(info.filename, data)
+    assert moved, "no CPU tensor found to move"
+    return out.getvalue()
+
+
+_NP = {"f4": "<f4", "f2": "<f2", "i1": "i1"}
+
+
+def _blob(tensor: torch.Tensor, dtype: str, sparse: bool) -> tuple[str, bytes]:
+    # The version-1 encoder as it was: optional per-channel scales, then dense values or a
+    # packbits mask followed by the non-zero values.
+    prefix = b""
+    if dtype == "i1":
+        q = quantize_int8(tensor)
+        prefix, flat = q.scales.numpy().astype("<f4").tobytes(), q.codes.numpy().reshape(-1)
+    else:
+        flat = tensor.detach().float().numpy().reshape(-1).astype(_NP[dtype])
+    if not sparse:
+        return "d", prefix + flat.tobytes()
+    nonzero = flat != 0
+    return "b", prefix + np.packbits(nonzero).tobytes() + flat[nonzero].tobytes()
+
+
+KAGGLE_STUDY = """
+[study]
+name = "kaggle"
+seeds = 1
+[baseline]
+dataset = "{dataset}"
+model = "resnet-lite"
+width = 4
+blocks = 1
+epochs = 1
+train_limit = 200
+[axes.optimizer]
+choices = ["nadam"]
+"""
+
+
+
+def write_kaggle_test(path: Path, images: np.ndarray) -> None:
+    with path.open("w") as f:
+        f.write(",".join(f"pixel{i}" for i in range(784)) + "\n")
+        for img in images:
+            f.write(",".join(str(int(v)) for v in img.reshape(-1)) + "\n")
+
+
+MINI_STUDY = """
+[study]
+name = "mini"
+seeds = 2
+[baseline]
+dataset = "digits"
+model = "resnet-lite"
+width = 4
+epochs = 1
+train_limit = 300
+[axes.optimizer]
+choices = ["sgd", "nadam"]
+"""
+
+
+def assert_exactly_once(url: str, study_file: Path, tmp_path: Path) -> list:
+    """Every point done once: one COMPLETE trial per point, one training per point."""
+    keys = {p.key for p in grid_points(load_study(str(study_file)))}
+    store = open_store(url)
+    points = db.list_points(store.engine, "grid")
+    assert {p.key for p in points} == keys and all(p.state == "done" for p in points)
+    trials = optuna.load_study(study_name="grid", storage=store.optuna).get_trials()
+    assert sorted(t.user_attrs["point_key"] for t in trials) == sorted(keys)
+    assert all(t.state.name == "COMPLETE" for t in trials)
+    assert _trained(tmp_path) == Counter({k: 1 for k in keys})
+    return trials

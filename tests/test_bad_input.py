@@ -25,7 +25,7 @@ from tests.bad_input_cases import NEW_CASES, PG_EMPTY, Case
 from tests.bad_input_cases import _done as copy_done
 from tests.bad_input_round3 import ROUND3_CASES, ROUND3_FAULTS
 from tests.bad_input_storage import STORAGE_CASES
-from tests.helpers import scratch_database, write_idx
+from tests.fakes import scratch_database, write_idx
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "bad-input.md"
 

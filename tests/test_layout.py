@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import ast
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ablation"
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50
-# Layer of each top-level part; a module may import (at module level) only from its own layer
-# or lower ones. cli -> engine/reporting -> training/compression -> models/data -> spec/registry;
-# analysis is pure (it imports nothing of ablate but the registry).
-LAYERS = {"cli": 5, "engine": 4, "reporting": 4, "training": 3, "compression": 3,
-          "models": 2, "data": 2, "spec": 1, "analysis": 0, "registry": 0, "errors": 0}
-
+MAX_FOLDER_MODULES = 15  # past this a folder is a flat bag again (docs/design.md)
 
 def _modules() -> list[Path]:
     return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
-
-
-def _part(path: Path) -> str:
-    rel = path.relative_to(PACKAGE)
-    return rel.parts[0].removesuffix(".py")
 
 
 def test_no_two_modules_share_a_file_name() -> None:
@@ -51,29 +42,100 @@ def test_no_function_is_over_50_lines() -> None:
     assert long == {}
 
 
-def _module_level_imports(tree: ast.Module) -> list[str]:
-    found = []
-    for node in tree.body:
-        if isinstance(node, ast.If):  # `if TYPE_CHECKING:` imports are for annotations only
+def _dotted(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.AST) -> bool:
+    return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+
+
+def _imports(path: Path) -> list[str]:
+    """Every ablation module ``path`` imports, at any depth (inside functions too), but not
+    under ``if TYPE_CHECKING:`` (annotations only, never run)."""
+    here = _dotted(path) if path.name == "__init__.py" else _dotted(path).rpartition(".")[0]
+    found: list[str] = []
+    stack: list[ast.AST] = [ast.parse(path.read_text())]
+    while stack:
+        node = stack.pop()
+        if _is_type_checking(node):
+            stack += getattr(node, "orelse", [])
             continue
-        if isinstance(node, ast.ImportFrom) and node.module:
-            found.append(node.module)
+        stack += ast.iter_child_nodes(node)
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = here.split(".")[: len(here.split(".")) - node.level + 1]
+                base = ".".join(up + ([base] if base else []))
+            found += [f"{base}.{a.name}" for a in node.names] + [base]
         elif isinstance(node, ast.Import):
             found += [a.name for a in node.names]
     return [m for m in found if m.startswith("ablation.")]
 
 
-def test_module_level_imports_point_one_way() -> None:
-    upward = []
-    for path in _modules():
-        part = _part(path)
-        if part not in LAYERS:
-            continue
-        for module in _module_level_imports(ast.parse(path.read_text())):
-            target = module.split(".")[1]
-            if target in LAYERS and LAYERS[target] > LAYERS[part]:
-                upward.append(f"{path.relative_to(PACKAGE)} imports {module}")
-    assert upward == []
+def _graph(node_of: Callable[[str], str]) -> dict[str, set[str]]:
+    """Edges between nodes (``node_of`` maps a module to its node) for every import."""
+    paths = {_dotted(p): p for p in _modules()}
+
+    def resolve(name: str) -> str:  # "pkg.mod.func" -> "pkg.mod"
+        while name not in paths and "." in name:
+            name = name.rpartition(".")[0]
+        return name
+
+    edges: dict[str, set[str]] = {}
+    for module, path in paths.items():
+        for target in _imports(path):
+            a, b = node_of(module), node_of(resolve(target))
+            if a != b:
+                edges.setdefault(a, set()).add(b)
+    return edges
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Every import loop, as the nodes on it (found by depth-first search)."""
+    loops, done = [], set()
+
+    def visit(node: str, trail: list[str]) -> None:
+        if node in trail:
+            loops.append(trail[trail.index(node):] + [node])
+            return
+        if node in done:
+            return
+        for nxt in sorted(edges.get(node, ())):
+            visit(nxt, trail + [node])
+        done.add(node)
+
+    for start in sorted(edges):
+        visit(start, [])
+    return loops
+
+
+def _part(module: str) -> str:
+    return ".".join(module.split(".")[:2])
+
+
+def _folder(module: str) -> str:
+    path = PACKAGE.parent.joinpath(*module.split("."))
+    return module if path.is_dir() or path.parent == PACKAGE else module.rpartition(".")[0]
+
+
+def test_no_import_cycle_between_parts_at_any_depth() -> None:
+    assert _cycles(_graph(_part)) == []
+
+
+def test_no_import_cycle_between_folders_at_any_depth() -> None:
+    assert _cycles(_graph(_folder)) == []
+
+
+def test_the_import_reader_sees_imports_inside_functions() -> None:
+    # fit imports its helpers at module level; precision imports bf16probe inside a function
+    assert "ablation.training.bf16probe" in _imports(PACKAGE / "training" / "precision.py")
+
+
+def test_no_folder_holds_more_than_15_modules() -> None:
+    sizes = Counter(str(p.parent.relative_to(PACKAGE.parent)) for p in _modules())
+    assert {f: n for f, n in sizes.items() if n > MAX_FOLDER_MODULES} == {}
 
 
 def test_only_the_engine_and_the_dashboard_command_import_optuna() -> None:
@@ -83,5 +145,22 @@ def test_only_the_engine_and_the_dashboard_command_import_optuna() -> None:
             names = ([a.name for a in node.names] if isinstance(node, ast.Import)
                      else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             if any(n == "optuna" or n.startswith("optuna.") for n in names):
-                importers.add(_part(path))
-    assert importers <= {"engine", "cli"}
+                importers.add(_part(_dotted(path)).removeprefix("ablation."))
+    assert importers <= {"engine", "sampling", "cli"}
+
+
+def test_the_cycle_finder_finds_a_loop() -> None:
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+    assert _cycles({"a": {"b"}, "b": {"c"}}) == []
+
+
+def test_test_files_import_no_other_test_file() -> None:
+    """Shared fakes and helpers have one home, tests/fakes.py (fixtures: conftest.py)."""
+    tests = PACKAGE.parent / "tests"
+    crossing = []
+    for path in sorted(tests.rglob("test_*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = node.module or "" if isinstance(node, ast.ImportFrom) else ""
+            if module.startswith("tests.") and module.rpartition(".")[2].startswith("test_"):
+                crossing.append(f"{path.relative_to(tests)} imports {module}")
+    assert crossing == []

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from ablation.cli import main
 from tests.bad_input_round3 import PLAIN, make_plain_study
-from tests.helpers import scratch_database
+from tests.fakes import scratch_database
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ def sigterm_like_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from ablation.engine.signals import stop_on_sigterm
+        from ablation.engine.runners.signals import stop_on_sigterm
 
         with stop_on_sigterm():
             return command(*args, **kwargs)
@@ -24,9 +24,9 @@ def sigterm_like_ctrl_c(command: Callable[..., Any]) -> Callable[..., Any]:
 def before_running(store: Any, spec: Any, workers: int, threads: int, retry: bool) -> None:
     """Warn when workers x threads exceeds the cores; with ``retry``, give failed points new
     attempts (both stages of a refined study)."""
-    from ablation.engine.failures import retry_failed
-    from ablation.engine.local import threads_per_worker
-    from ablation.engine.preflight import warn_oversubscribed
+    from ablation.engine.runners.local import threads_per_worker
+    from ablation.engine.trials.failures import retry_failed
+    from ablation.engine.trials.preflight import warn_oversubscribed
 
     if threads or workers > 1:
         warn_oversubscribed(workers, threads_per_worker(workers, threads))
@@ -43,7 +43,7 @@ def before_running(store: Any, spec: Any, workers: int, threads: int, retry: boo
 
 def after_running(store: Any, names: Sequence[str]) -> None:
     """Raise TrialsFailed (exit 1) when points of ``names`` failed for good."""
-    from ablation.engine.failures import TrialsFailed, failed_for_good, failures_text
+    from ablation.engine.trials.failures import TrialsFailed, failed_for_good, failures_text
 
     for name in names:
         failed = failed_for_good(store.optuna, store.engine, name)
@@ -55,7 +55,7 @@ def note_failures(store: Any, name: str) -> None:
     """``show``: a line naming the trials that failed for good and why (nothing if none)."""
     import click
 
-    from ablation.engine.failures import failed_for_good, failures_text
+    from ablation.engine.trials.failures import failed_for_good, failures_text
 
     failed = failed_for_good(store.optuna, store.engine, name)
     if failed:

@@ -28,7 +28,7 @@ RESUME_HINT = ("the running trial is marked failed; run the same command again t
 
 
 def _scrub(text: str) -> str:
-    from ablation.engine.redaction import scrub
+    from ablation.engine.storage.redaction import scrub
 
     return scrub(text)
 
@@ -47,7 +47,7 @@ def _show_warning(message: Warning | str, category: type[Warning], filename: str
 
 def guarded(call: Callable[[], Any], ctx: click.Context) -> Any:
     """Run a command; end it as the module docstring says."""
-    from ablation.engine.redaction import forget
+    from ablation.engine.storage.redaction import forget
 
     forget()  # secrets of an earlier command in this process (tests) are not this one's
     try:
@@ -68,8 +68,8 @@ def guarded(call: Callable[[], Any], ctx: click.Context) -> Any:
 
 def _known_failure(exc: Exception, ctx: click.Context) -> None:
     """Exit with one line for a failed database or trials that failed for good."""
-    from ablation.engine.connect import database_error, describe
-    from ablation.engine.failures import TrialsFailed
+    from ablation.engine.storage.connect import database_error, describe
+    from ablation.engine.trials.failures import TrialsFailed
 
     if isinstance(exc, TrialsFailed):
         click.echo(f"error: {one_line(str(exc))}", err=True)

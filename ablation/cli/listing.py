@@ -42,9 +42,9 @@ def validate(study: str, dataset: str | None, model: str | None, epochs: int | N
 
     Every check ``run`` makes of the study itself is made here (not the data files or storage).
     """
-    from ablation.engine.space import plan_summary
     from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
+    from ablation.spec.space import plan_summary
     from ablation.spec.study import with_overrides
 
     spec = with_overrides(load_study(study), seeds=seeds, n_trials=n_trials, dataset=dataset,
@@ -58,11 +58,10 @@ def validate(study: str, dataset: str | None, model: str | None, epochs: int | N
 def models() -> None:
     """List the models with the configuration keys (knobs) each one reads."""
     from ablation.models import MODELS
-    from ablation.spec.choices import MODEL_KNOBS
 
     for name in MODELS:
         info = MODELS.get(name)
-        knobs = ", ".join(k for k in MODEL_KNOBS if k in info.uses) or "none"
+        knobs = ", ".join(info.uses) or "none"
         note = f"  ({info.note})" if info.note else ""
         click.echo(f"{name:<12} reads: {knobs}{note}")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ablation.spec.limits import MAX_WORKERS
+from ablation.config.limits import MAX_WORKERS
 
 DEVICE_HELP = ("Where to train: auto (the first CUDA GPU, else Apple MPS, else the CPU), cpu, "
                "cuda, cuda:N or mps.")
@@ -51,7 +51,7 @@ def plan_placements(device: str | None, devices: str | None, per_device: int, wo
                         "num_gpus), so leave --devices out")
     import os
 
-    from ablation.engine.device_plan import plan_devices, worker_count
+    from ablation.engine.runners.device_plan import plan_devices, worker_count
     from ablation.training.device import machine
 
     placements = plan_devices(devices, per_device, machine(),

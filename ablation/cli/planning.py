@@ -19,7 +19,7 @@ from ablation.errors import UserError
 
 
 def _open(storage: str) -> Any:
-    from ablation.engine.store import open_store
+    from ablation.engine.storage.store import open_store
 
     return open_store(storage, must_exist=True)
 
@@ -41,7 +41,7 @@ def plan(study: str, dataset: str | None, model: str | None, epochs: int | None,
          storage: str) -> None:
     """Print the seeds each cell of STUDY needs to detect a difference of --detect against the
     baseline with --power (80%), from the spread its stored seeds show."""
-    from ablation.engine.reader import compared_metric, load_trials
+    from ablation.engine.results.reader import compared_metric, load_trials
     from ablation.reporting.console import print_table
     from ablation.reporting.plan import plan_advice, plan_seeds, plan_table
     from ablation.reporting.summary import summary_rows
@@ -70,7 +70,7 @@ def compare(study: str, dataset: str | None, model: str | None, epochs: int | No
     """McNemar's exact test between two trials of STUDY on the same test examples, from the
     test predictions stored with each trial."""
     from ablation.analysis.evalnoise import mcnemar_exact
-    from ablation.engine.reader import load_evidence, load_trials
+    from ablation.engine.results.reader import load_evidence, load_trials
     from ablation.reporting.console import print_table
     from ablation.reporting.plan import mcnemar_table
 

@@ -1,5 +1,6 @@
-"""``ablate run --ray``: the options that put a run's workers on a Ray cluster, and what the
-driver prints at the end. Ray itself is imported only by engine/ray_launcher.py, when used."""
+"""``ablate run --ray``: the options that put a run's workers on a Ray cluster, and what
+the driver prints at the end. Ray itself is imported only by engine/runners/ray_launcher.py, when
+used."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def ray_plan(given: Mapping[str, Any], workers: int, max_trials: int | None,
                 click.core.ParameterSource.DEFAULT or gpus > 0:
             raise UserError("--cpus-per-worker/--gpus-per-worker go with --ray")
         return None
-    from ablation.engine.ray_launcher import RayPlan, check_plan
+    from ablation.engine.runners.ray_launcher import RayPlan, check_plan
 
     if max_trials is not None:
         raise UserError("--max-trials counts the trials of one worker; use it without --ray")

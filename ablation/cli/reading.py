@@ -23,12 +23,12 @@ from ablation.cli.common import (
 from ablation.cli.endings import note_failures
 from ablation.cli.outputs import check_image_folder, check_output, image_writer
 from ablation.cli.placement import device_options
+from ablation.config.limits import INT_MAX
 from ablation.errors import UserError
-from ablation.spec.limits import INT_MAX
 
 
 def _open(storage: str) -> Any:
-    from ablation.engine.store import open_store
+    from ablation.engine.storage.store import open_store
 
     return open_store(storage, must_exist=True)
 
@@ -37,7 +37,7 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
                 epochs: int | None = None) -> str:
     """The stored study STUDY names: with --dataset/--model/--epochs, the variant ``run`` stored
     with those overrides; without, the study itself or its only variant."""
-    from ablation.engine.reader import check_ablate_study, resolve_study_name
+    from ablation.engine.results.reader import check_ablate_study, resolve_study_name
 
     if dataset is None and model is None and epochs is None:
         name = str(resolve_study_name(store, study))
@@ -54,7 +54,7 @@ def stored_name(store: Any, study: str, dataset: str | None = None, model: str |
 def _margin_inputs(store: Any, name: str, trials: Any, margin: float | None) -> dict[str, Any]:
     """The margin (--margin, else the stored study's) and the split sizes the default rule
     reads (from a complete trial's record, else its test confusion matrix's total)."""
-    from ablation.engine.reader import spec_record, trial_attrs
+    from ablation.engine.results.reader import spec_record, trial_attrs
 
     out: dict[str, Any] = {"margin": margin}
     stored = spec_record(store, name).get("margin")
@@ -76,7 +76,7 @@ def table_inputs(store: Any, name: str, metric: str | None, level: float, adjust
     """What the tables need besides the trials: the compared metric (the study's own by
     default), level, adjustment, the looks of --until-resolved, the equivalence margin,
     a recipe study's recipe and, if asked, the stored predictions."""
-    from ablation.engine.reader import (
+    from ablation.engine.results.reader import (
         compared_metric,
         load_evidence,
         load_looks,
@@ -99,8 +99,8 @@ def print_verdicts(store: Any, name: str, metric: str | None = None, level: floa
     """Print the verdict table of a stored study (``show``, and the end of ``run``), then
     where its points stand and ``lines``."""
     from ablation.analysis.records import is_search_stage
-    from ablation.engine.confirm import stored_confirm_stage
-    from ablation.engine.reader import baseline_chance, load_trials, point_counts
+    from ablation.engine.flow.confirm import stored_confirm_stage
+    from ablation.engine.results.reader import baseline_chance, load_trials, point_counts
     from ablation.reporting.console import TERMINAL_DROP, print_table, terminal_columns
     from ablation.reporting.looks import looks_note, sequential_decisions
     from ablation.reporting.summary import chance_warning, point_status, summary_rows
@@ -146,7 +146,7 @@ def shown_stage(store: Any, name: str, search_stage: bool, doing: str) -> tuple[
     """The stage ``show`` and ``export`` read for stored study ``name``: a sampled search's
     confirm stage (said on stderr), unless --search-stage asks for the search itself; and
     ``name`` again where it has a confirm stage (what a search table points to), else None."""
-    from ablation.engine.confirm import stored_confirm_stage
+    from ablation.engine.flow.confirm import stored_confirm_stage
 
     confirmed = stored_confirm_stage(store, name)
     if confirmed is None or search_stage:
@@ -173,6 +173,7 @@ def show(study: str, dataset: str | None, model: str | None, epochs: int | None,
     """Print STUDY's verdict table: per axis value n, mean [95% CI], Δ vs the baseline with
     its CI, P(improvement), p, adjusted p, verdict and rank; then how many points are done,
     pending or failed. For a sampled search with a confirm stage: the confirmed table."""
+
     store = _open(storage)
     name, _ = shown_stage(store, stored_name(store, study, dataset, model, epochs),
                           search_stage, "showing")
@@ -206,7 +207,7 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     """Export STUDY's results as CSV, Markdown and/or LaTeX (one row per axis value, or per
     trial): estimates with t and bootstrap CIs, Δ, P(improvement), effect size, p, adjusted
     p, verdict and rank against the baseline, and the test-set noise share (CSV)."""
-    from ablation.engine.reader import load_trials
+    from ablation.engine.results.reader import load_trials
     from ablation.reporting.exports import export_texts
 
     wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
@@ -264,12 +265,12 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
            margin: float | None, storage: str) -> None:
     """Write STUDY's report: the verdict table first, then the baseline configuration, data,
     environment, test-set noise, bars with 95% CIs, learning curves, confusion matrix."""
-    from ablation.engine.reader import load_study_data
-    from ablation.reporting.html import report_html, report_sections
+    from ablation.engine.results.reader import load_study_data
+    from ablation.reporting.page.html import report_html, report_sections
 
     check_dir(output, storage, "-o")
     if images is not None:
-        from ablation.reporting.browser import find_chromium
+        from ablation.reporting.page.browser import find_chromium
 
         check_image_folder(images, storage)
         if find_chromium() is None:
@@ -279,7 +280,7 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
     data = load_study_data(store, stored_name(store, study, dataset, model, epochs), trial)
     write_text(output, report_html(data, level, adjust, margin), storage, option="-o")
     if images is not None:
-        from ablation.reporting.images import export_images
+        from ablation.reporting.page.images import export_images
 
         for path in export_images(report_sections(data, level, adjust, margin), images,
                                   write=image_writer(storage)):
@@ -311,9 +312,13 @@ def predict(study: str, number: int, input_path: Path, output: Path, storage: st
     The training data set must be readable (not with --compressed): inputs are normalised with
     its training-split statistics, exactly as in training.
     """
-    from ablation.engine.device_plan import checked_device, loaded_on
-    from ablation.engine.store import artifacts_dir_for
-    from ablation.engine.trained import load_compressed_model, load_trial_model, predict_kaggle
+    from ablation.engine.results.trained import (
+        load_compressed_model,
+        load_trial_model,
+        predict_kaggle,
+    )
+    from ablation.engine.runners.device_plan import checked_device, loaded_on
+    from ablation.engine.storage.store import artifacts_dir_for
     from ablation.reporting.exports import submission_csv
 
     if compressed and device != "cpu":
@@ -346,10 +351,10 @@ def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_
     import torch
 
     from ablation.data.datasets import make_splits
-    from ablation.engine.store import artifacts_dir_for
-    from ablation.engine.trained import load_trial_model
-    from ablation.reporting.embedding import penultimate_features, sample_indices, tsne_2d
-    from ablation.reporting.html import embed_html
+    from ablation.engine.results.trained import load_trial_model
+    from ablation.engine.storage.store import artifacts_dir_for
+    from ablation.reporting.page.embedding import penultimate_features, sample_indices, tsne_2d
+    from ablation.reporting.page.html import embed_html
 
     check_dir(output, storage, "-o")
     store = _open(storage)
@@ -381,8 +386,8 @@ def dashboard(storage: str, artifacts: Path | None, host: str, port: int,
     import optuna_dashboard
 
     from ablation.cli.serving import is_loopback, read_only, serve
-    from ablation.engine.artifact_store import artifact_store, is_bucket
-    from ablation.engine.store import artifacts_dir_for, shown_url
+    from ablation.engine.storage.artifact_store import artifact_store, is_bucket
+    from ablation.engine.storage.store import artifacts_dir_for, shown_url
 
     remote = not is_loopback(host)
     if remote and not allow_remote:

@@ -32,8 +32,8 @@ from ablation.cli.placement import (
     plan_placements,
 )
 from ablation.cli.ray_options import ray_options, ray_plan
+from ablation.config.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
 from ablation.errors import UserError
-from ablation.spec.limits import INT_MAX, MAX_EPOCHS, MAX_THREADS, MAX_WORKERS
 
 DEVICE_HELP_CROSS = DEVICE_HELP + " The models are measured on it too."
 
@@ -51,9 +51,9 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
                  dry_run: bool = False, n_trials: int | None = None,
                  device: str | None = None) -> tuple[Any, Any]:
     """Command-line values -> (StudySpec, RunOptions); every check a user can fail is here."""
-    from ablation.engine.device_plan import with_device
     from ablation.engine.options import RunOptions
-    from ablation.engine.store import artifacts_dir_for, check_url
+    from ablation.engine.runners.device_plan import with_device
+    from ablation.engine.storage.store import artifacts_dir_for, check_url
     from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
     from ablation.spec.study import with_overrides
@@ -156,8 +156,9 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
     Then STUDY/fine (``refine``) or a search's STUDY/confirm, once the first stage is finished.
     """
-    from ablation.engine.register import check_ready
-    from ablation.engine.store import open_store
+    from ablation.engine.flow.run import RunPlan
+    from ablation.engine.storage.store import open_store
+    from ablation.engine.trials.register import check_ready
 
     tmp = None
     if dry_run:
@@ -182,8 +183,8 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
         workers = _auto_workers(spec, options, store, points, threads)
     before_running(store, spec, workers, threads, retry_failed)
     _say_if_new_beside_others(store, spec)
-    summaries = _run_all(spec, options, rounds, fit_fn,
-                         _runner(cluster, workers, fit_fn, store, placements), store)
+    summaries = _run(spec, options, fit_fn, store, RunPlan(
+        workers, tuple(placements), cluster, rounds))
     _finish(spec, summaries, store, tmp, storage, level, margin)
 
 
@@ -191,8 +192,8 @@ def _auto_workers(spec: Any, options: Any, store: Any, points: list[Any],
                   threads: int) -> int:
     """``--workers auto`` (not with --devices, --ray, --max-trials, --trainer or --dry-run: they
     keep one worker unless told): the plan, said as the run's first line."""
-    from ablation.engine.auto_workers import plan_workers, trials_left
-    from ablation.engine.launch import uses_gpu
+    from ablation.engine.runners.auto_workers import plan_workers, trials_left
+    from ablation.engine.runners.launch import uses_gpu
 
     plan = plan_workers(spec, options.data_dir, trials_left(store, spec, points), threads,
                         uses_gpu(spec.device))
@@ -206,7 +207,7 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
     """The summary lines and verdict tables; then exit 1 if points failed for good (a dry
     run's folder goes either way)."""
     from ablation.cli.reading import print_verdicts
-    from ablation.engine.store import shown_url
+    from ablation.engine.storage.store import shown_url
 
     where = "(dry run, discarded)" if tmp else shown_url(storage)
     _say_done(spec, summaries, where)
@@ -221,60 +222,25 @@ def _finish(spec: Any, summaries: list[Any], store: Any,
             tmp.cleanup()
 
 
-def _runner(plan: Any, workers: int, fit_fn: Any, store: Any,
-            placements: list[Any]) -> Callable[[Any, Any], Any]:
-    """How ``run`` runs one stage: as Ray tasks, as local worker processes, or in this one."""
-    from ablation.engine.local import run_workers
-    from ablation.engine.worker import run_study
+def _run(spec: Any, options: Any, fit_fn: Any, store: Any, plan: Any) -> list[Any]:
+    """The engine runs every stage; here only what it shows, and a failed worker's exit."""
+    from ablation.engine.flow.run import Display
+    from ablation.engine.flow.run import run as run_study_flow
+    from ablation.engine.runners.local import WorkersFailed
     from ablation.reporting.console import RichProgress, WorkerProgress
 
-    def run_one(s: Any, o: Any) -> Any:
-        if plan is not None:
-            from ablation.engine.ray_launcher import run_on_ray
-
-            return run_on_ray(s, o, plan, fit_fn, WorkerProgress, store)
-        if workers > 1 or placements:  # one --devices GPU too: its process sees only it
-            return run_workers(s, o, workers, fit_fn, WorkerProgress, store, placements)
-        return run_study(s, o, fit_fn, RichProgress(), store)
-
-    return run_one
-
-
-def _run_all(spec: Any, options: Any, rounds: Any, fit_fn: Any, run_one: Any,
-             store: Any) -> list[Any]:
-    """Every stage of the study, or its rounds with --until-resolved."""
-    from ablation.engine.local import WorkersFailed
-    from ablation.engine.rounds import run_until_resolved
-
+    display = Display(RichProgress(), WorkerProgress, lambda line: click.echo(line, err=True))
     try:
-        if rounds is not None:
-            return list(run_until_resolved(spec, options, rounds, run_one, store,
-                                           lambda line: click.echo(line, err=True)))
-        return all_stages(spec, options, fit_fn, run_one, store)
+        return run_study_flow(spec, options, fit_fn, store, plan, display)
     except WorkersFailed as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
 
 
-def all_stages(spec: Any, options: Any, fit_fn: Any, run_one: Any, store: Any) -> list[Any]:
-    """Run every stage of ``spec`` (a search and its confirm stage, or a grid and its refine
-    stage), writing each grid stage's table as its dashboard note."""
-    from ablation.engine.confirm import run_search_stages
-    from ablation.engine.notes import note_stage
-    from ablation.engine.stages import run_stages
-
-    if spec.is_search:  # writes its own notes, the confirmed table on the search study too
-        return run_search_stages(spec, options, fit_fn, run_one=run_one, store=store)
-    summaries = run_stages(spec, options, fit_fn, run_one=run_one, store=store)
-    for summary in summaries:
-        note_stage(store, summary.study_name)
-    return summaries
-
-
 def _say_if_new_beside_others(store: Any, spec: Any) -> None:
     """A run that starts a new study beside stored variants of the same study says so: adding
     seeds needs the first run's overrides, or it runs every point again as another study."""
-    from ablation.engine.reader import sibling_variants
+    from ablation.engine.results.reader import sibling_variants
 
     others = sibling_variants(store, spec.name, spec.storage_name)
     if others:
@@ -288,7 +254,7 @@ def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_s
                  level: float, margin: float | None = None, fixed: bool = True) -> Any:
     """The rounds of --until-resolved, else the default rounds unless ``fixed`` (None: the
     seeds run once); option mistakes are user errors."""
-    from ablation.engine.rounds import default_rounds, plan_rounds
+    from ablation.engine.flow.rounds import default_rounds, plan_rounds
 
     if not until_resolved:
         if max_seeds is not None:
@@ -296,6 +262,7 @@ def _rounds_plan(spec: Any, until_resolved: bool, max_seeds: int | None, round_s
         return None if fixed else default_rounds(spec, level, margin)
     if max_seeds is None:
         raise UserError("--until-resolved needs --max-seeds N (seeds per cell at the last look)")
+
     return plan_rounds(spec, max_seeds, round_seeds, level, margin)
 
 
@@ -332,9 +299,9 @@ def worker(study: str, dataset: str | None, model: str | None, epochs: int | Non
     points until none is left, waiting for points other workers still run (a dead worker's
     point is taken over after --heartbeat-grace seconds).
     """
-    from ablation.engine.register import check_ready
-    from ablation.engine.store import open_store
-    from ablation.engine.worker import run_study
+    from ablation.engine.storage.store import open_store
+    from ablation.engine.trials.register import check_ready
+    from ablation.engine.trials.worker import run_study
     from ablation.reporting.console import WorkerProgress
 
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
@@ -378,9 +345,9 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
     cell with its confusion matrix. Label spaces must match or be EMNIST splits (ByClass folds
     onto ByMerge/Balanced); test images are resized bilinearly to the model's input size.
     """
-    from ablation.engine.cross_eval import run_cross_eval
+    from ablation.engine.flow.cross_eval import run_cross_eval
     from ablation.engine.options import RunOptions
-    from ablation.engine.store import artifacts_dir_for
+    from ablation.engine.storage.store import artifacts_dir_for
     from ablation.reporting.console import RichProgress
     from ablation.reporting.tables import cross_matrix_table
     from ablation.reporting.text import to_markdown
@@ -399,8 +366,8 @@ def cross_eval(train: str, test: str, model: str, epochs: int, seed: int, train_
 def _check_cross_eval(train: str, test: str, md_path: Path | None, storage: str,
                       device: str) -> None:
     """The user errors of ``cross-eval``'s options, before anything is trained or stored."""
-    from ablation.engine.device_plan import checked_device
-    from ablation.engine.store import check_url
+    from ablation.engine.runners.device_plan import checked_device
+    from ablation.engine.storage.store import check_url
 
     check_url(storage)
     checked_device(device, "--device")

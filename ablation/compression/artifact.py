@@ -37,8 +37,9 @@ import torch
 from torch import nn
 
 from ablation.compression import legacy
-from ablation.compression.transforms import Int8Tensor, dequantize, prunable, quantize_int8
+from ablation.compression.transforms import QUANTIZE_MODES, Int8Tensor, dequantize, quantize_int8
 from ablation.errors import UserError
+from ablation.models.layers import prunable
 
 FORMAT = "ablate-artifact"
 VERSION = 2
@@ -116,7 +117,7 @@ def encode(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any], mode: str
     ``sparse``: "auto" keeps whichever of dense / bitmask is smaller for each conv/linear
     weight; "never" and "always" force one encoding (tests and size curves).
     """
-    if mode not in ("fp32", "fp16", "int8") or sparse not in SPARSE_CHOICES:
+    if mode not in QUANTIZE_MODES or sparse not in SPARSE_CHOICES:
         raise ValueError(f"bad artifact mode {mode!r} or sparse {sparse!r}")
     weights = weight_names if weight_names is not None else set()
     tensors: dict[str, np.ndarray] = {}

@@ -20,8 +20,8 @@ from torch import nn
 from ablation.analysis.classification import accuracy
 from ablation.compression import artifact
 from ablation.compression.transforms import make_permanent, prune_model, quantize_model, sparsity
+from ablation.config.trainconfig import TrainConfig, writes_artifact
 from ablation.data.datasets import Splits, make_splits
-from ablation.spec.config import TrainConfig, writes_artifact
 from ablation.training.batches import Batcher
 from ablation.training.fit import FitResult, evaluate, train_epoch
 from ablation.training.optim import make_optimizer

@@ -10,18 +10,19 @@ on. See docs/compression.md for why inference stays in fp32.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 from torch.nn.utils import prune
 
-PRUNABLE = (nn.Conv2d, nn.Linear)
+from ablation.errors import UserError
+from ablation.models.layers import prunable, weight_of
+from ablation.registry import Registry
 
-
-def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
-    """(module, "weight") for every conv and linear layer, in definition order."""
-    return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE)]
+# "layer": each layer loses the pruning ratio; "global": one threshold over all layers.
+PRUNE_SCOPES = ("layer", "global")
 
 
 def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Module:
@@ -35,13 +36,13 @@ def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Modu
     targets = prunable(model)
     if ratio == 0 or not targets:
         return model
+    if scope not in PRUNE_SCOPES:
+        raise ValueError(f"unknown pruning scope {scope!r}")
     if scope == "global":
         prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=ratio)
-    elif scope == "layer":
+    else:
         for module, name in targets:
             prune.l1_unstructured(module, name, amount=ratio)
-    else:
-        raise ValueError(f"unknown pruning scope {scope!r}")
     return model
 
 
@@ -61,13 +62,6 @@ def sparsity(model: nn.Module) -> float:
         total += w.numel()
         zeros += w.numel() - int(torch.count_nonzero(w))
     return zeros / total if total else 0.0
-
-
-def weight_of(module: nn.Module) -> torch.Tensor:
-    """A conv/linear layer's weight tensor (typed, for the checkers)."""
-    w = module.weight
-    assert isinstance(w, torch.Tensor)
-    return w
 
 
 def layer_sparsity(module: nn.Module) -> float:
@@ -124,13 +118,17 @@ def to_int8(model: nn.Module) -> nn.Module:
 
 def quantize_model(model: nn.Module, mode: str) -> nn.Module:
     """Apply the weight format ``mode`` (fp32 leaves the model as it is)."""
-    if mode == "fp32":
-        return model
-    if mode == "fp16":
-        return to_fp16(model)
-    if mode == "int8":
-        return to_int8(model)
-    raise ValueError(f"unknown quantization {mode!r}")
+    try:
+        return QUANTIZE_MODES.get(mode)(model)
+    except UserError:
+        raise ValueError(f"unknown quantization {mode!r}") from None
+
+
+# The weight formats of an artifact (``quantize``), each as its transform of a trained model.
+QUANTIZE_MODES: Registry[Callable[[nn.Module], nn.Module]] = Registry("quantize mode")
+QUANTIZE_MODES.add("fp32", lambda model: model)
+QUANTIZE_MODES.add("fp16", to_fp16)
+QUANTIZE_MODES.add("int8", to_int8)
 
 
 def compress(model: nn.Module, ratio: float = 0.0, scope: str = "layer",

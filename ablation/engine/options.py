@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ablation.analysis.records import EpochRecord, Metrics
-from ablation.engine.space import Point
-from ablation.engine.store import GRACE_SECONDS
+from ablation.engine.storage.store import GRACE_SECONDS
 from ablation.errors import UserError
+from ablation.spec.space import Point
 from ablation.spec.study import StudySpec
 
 if TYPE_CHECKING:  # the engine's claim path runs without importing torch (light workers)

@@ -50,3 +50,19 @@ class Dropout(nn.Dropout):
         bits.random_(-(2**63), None)  # all 64 bits uniform
         keep = bits.view(torch.int16)[:n].view(x.shape) >= -32768 + round(self.p * 65536)
         return x * keep.to(x.dtype).mul_(1.0 / (1.0 - self.p))
+
+
+# The layers that hold prunable weights: magnitude pruning and dynamic sparse training read it.
+PRUNABLE = (nn.Conv2d, nn.Linear)
+
+
+def prunable(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """(module, "weight") for every conv and linear layer, in definition order."""
+    return [(m, "weight") for m in model.modules() if isinstance(m, PRUNABLE)]
+
+
+def weight_of(module: nn.Module) -> torch.Tensor:
+    """A conv/linear layer's weight tensor (typed, for the checkers)."""
+    w = module.weight
+    assert isinstance(w, torch.Tensor)
+    return w

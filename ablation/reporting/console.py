@@ -14,10 +14,10 @@ from rich.table import Table
 
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.engine.options import COMPRESSED
-from ablation.engine.space import Point
 from ablation.reporting.summary import NO_MARGIN, ComparedRow, Margin
 from ablation.reporting.tables import EFFECT, P_CI, P_EQUIV, verdict_table
 from ablation.reporting.text import TextTable
+from ablation.spec.space import Point, cell_name
 from ablation.spec.study import StudySpec
 
 LOG_EVERY = 30.0  # seconds: in a log, a running trial's line at most this often (per epoch)
@@ -153,9 +153,7 @@ def trial_figures(metrics: Metrics | None, state: str, loss: bool = False) -> st
 
 def point_text(point: Point) -> str:
     """'optimizer=sgd seed=1' style description of a point."""
-    what = (point.label if point.axis == "baseline" else f"{point.axis}: {point.label}"
-            if "=" in point.label else f"{point.axis}={point.label}")  # "search: lr=0.01, ..."
-    return f"{what} seed={point.seed}"
+    return f"{cell_name(point.axis, point.label)} seed={point.seed}"
 
 
 WIDE = Console(width=400)  # only measures tables

@@ -9,7 +9,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ablation.analysis.sequential import CONTINUE
+from ablation.analysis.seeds.sequential import CONTINUE
 from ablation.analysis.verdicts import Decision
 from ablation.reporting.summary import SummaryRow
 

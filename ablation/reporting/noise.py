@@ -16,6 +16,7 @@ from ablation.analysis.evalnoise import (
 )
 from ablation.analysis.records import TrialRecord
 from ablation.reporting.text import TextTable
+from ablation.spec.space import cell_name
 
 NOISE_METRIC = "test_accuracy"  # the predictions stored are the trained model's on the test set
 
@@ -64,7 +65,7 @@ def noise_table(study: str, trials: Sequence[TrialRecord], evidence: Evidence) -
         share = "—" if s.share != s.share else f"{s.share:.2f}"
         ci = ("—" if s.share_ci.low != s.share_ci.low
               else f"[{s.share_ci.low:.2f}, {s.share_ci.high:.2f}]")
-        rows.append((label if axis in ("baseline", "factorial") else f"{axis}={label}",
+        rows.append((cell_name(axis, label),
                      str(s.runs), f"{s.n_test:,}", f"{s.observed_var ** 0.5:.3f}",
                      f"{s.test_var ** 0.5:.3f}", share, ci, s.method))
     return TextTable(f"{study}: test-set noise", (

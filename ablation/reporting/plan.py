@@ -9,18 +9,19 @@ from dataclasses import dataclass
 
 from ablation.analysis.evalnoise import McNemar
 from ablation.analysis.metrics import METRICS
-from ablation.analysis.power import (
+from ablation.analysis.records import TrialRecord
+from ablation.analysis.seeds.power import (
     MAX_SEEDS,
     MIN_PILOT,
     SD_CONFIDENCE,
     SeedsNeeded,
     seeds_needed,
 )
-from ablation.analysis.records import TrialRecord
 from ablation.analysis.stats import BETTER, WORSE
 from ablation.analysis.verdicts import NONE, judge_cells
 from ablation.reporting.summary import SummaryRow
 from ablation.reporting.text import TextTable
+from ablation.spec.space import cell_name
 
 
 @dataclass(frozen=True)
@@ -133,7 +134,7 @@ def mcnemar_table(study: str, a: TrialRecord, b: TrialRecord, result: McNemar) -
     n = result.both + result.only_a + result.only_b + result.neither
 
     def who(t: TrialRecord) -> str:
-        return f"trial {t.number} ({t.axis}={t.label}, seed {t.seed})"
+        return f"trial {t.number} ({cell_name(t.axis, t.label)}, seed {t.seed})"
 
     rows = ((f"{who(a)} right", str(result.both), str(result.only_a)),
             (f"{who(a)} wrong", str(result.only_b), str(result.neither)))

@@ -15,6 +15,7 @@ from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import pareto_front as front_indices
 from ablation.analysis.records import TrialRecord
 from ablation.reporting.summary import SummaryRow
+from ablation.spec.space import cell_name
 
 CURVE_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 
@@ -138,7 +139,7 @@ def scatter_rows(trials: Sequence[TrialRecord], x_metric: str,
 
 
 def _name(t: TrialRecord) -> str:
-    return t.label if t.axis in ("", "baseline", "factorial") else f"{t.axis}={t.label}"
+    return cell_name(t.axis, t.label)
 
 
 def _pct(metric: str, value: float) -> float:

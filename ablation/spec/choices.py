@@ -1,24 +1,23 @@
 """Checks of a study's choices against the registries that define them: the METRICS registry
-(metric, direction), the engine's SAMPLERS and PRUNERS, and each model's knobs (MODELS).
-
-spec/ sits below the components it names, so registries other than METRICS are imported inside
-the functions that read them: no module-level import of spec/ points upward.
-"""
+(metric, direction), SAMPLERS and PRUNERS, and the knobs each model and optimizer reads."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ablation.analysis.metrics import METRICS, selectable
+from ablation.config.limits import shown
+from ablation.config.trainconfig import TrainConfig, writes_artifact
 from ablation.errors import UserError
-from ablation.spec.config import TrainConfig, writes_artifact
-from ablation.spec.limits import shown
+from ablation.models import MODELS
+from ablation.registry import Registry
+from ablation.sampling.pruners import PRUNERS
+from ablation.sampling.samplers import SAMPLERS
+from ablation.training.optim import OPTIMIZERS
 
-# TrainConfig keys that only a model reads (ModelInfo.uses lists which of them a model reads).
-MODEL_KNOBS = ("activation", "width", "blocks", "dropout")
 DIRECTIONS = ("maximize", "minimize")
 _DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
@@ -57,9 +56,6 @@ def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str
     ``objectives``: a multi-objective search, which needs a sampler that handles several
     objectives and cannot be pruned (Optuna prunes on one reported value).
     """
-    from ablation.engine.pruners import PRUNERS
-    from ablation.engine.samplers import SAMPLERS
-
     sampler = study.get("sampler", "grid")
     if sampler not in SAMPLERS:
         raise UserError(f"{where}: study.sampler must be one of {', '.join(SAMPLERS.names())}, "
@@ -86,40 +82,62 @@ def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str
     return str(sampler), str(pruner)
 
 
-def _models_of(baseline: TrainConfig, axes: Sequence[Any], mode: str, axis: str) -> set[str]:
-    """The models the configurations that vary ``axis`` run."""
+@dataclass(frozen=True)
+class Reader:
+    """A TrainConfig key naming a component (model, optimizer) whose registry entry lists the
+    knobs it reads in ``uses``."""
+
+    key: str
+    uses: Callable[[str], tuple[str, ...]]
+
+    def knobs(self, registry: Registry[Any]) -> tuple[str, ...]:
+        """Every knob some registered component reads, in TrainConfig's order."""
+        read = {k for name in registry for k in self.uses(name)}
+        return tuple(k for k in _DEFAULTS if k in read)
+
+
+READERS = (Reader("model", lambda name: MODELS.get(name).uses),
+           Reader("optimizer", lambda name: OPTIMIZERS.get(name).uses))
+MODEL_KNOBS = READERS[0].knobs(MODELS)
+KNOBS = {"model": MODEL_KNOBS, "optimizer": READERS[1].knobs(OPTIMIZERS)}
+
+
+def _readers_of(reader: Reader, baseline: TrainConfig, axes: Sequence[Any], mode: str,
+                axis: str) -> set[str]:
+    """The components (models, optimizers) the configurations that vary ``axis`` run."""
+    own = getattr(baseline, reader.key)
     if mode != "factorial":
-        return {baseline.model}
-    models = next((a.choices for a in axes if a.name == "model"), (baseline.model,))
-    return set(models)
+        return {own}
+    return set(next((a.choices for a in axes if a.name == reader.key), (own,)))
 
 
-def _uses(model: str) -> tuple[str, ...]:
-    from ablation.models import MODELS
+def check_knobs(baseline: TrainConfig, axes: Sequence[Any], mode: str, where: str) -> None:
+    """A knob the model or the optimizer does not read may be neither varied nor set away from
+    its default: the study would train identical models and report "indistinguishable", a
+    false finding (momentum for adam, blocks for cnn)."""
+    for reader in READERS:
+        for axis in axes:
+            if axis.name not in KNOBS[reader.key]:
+                continue
+            for name in sorted(_readers_of(reader, baseline, axes, mode, axis.name)):
+                if axis.name not in reader.uses(name):
+                    raise UserError(
+                        f"{where}: axes.{axis.name}: {reader.key} {name!r} does not read "
+                        f"{axis.name} (it reads: {', '.join(reader.uses(name)) or 'none'}); "
+                        f"vary a key the {reader.key} reads or choose another {reader.key}")
+        _check_baseline_knobs(reader, baseline, where)
 
-    return MODELS.get(model).uses
 
-
-def check_model_knobs(baseline: TrainConfig, axes: Sequence[Any], mode: str, where: str) -> None:
-    """A knob a model does not read may be neither varied nor set away from its default: the
-    study would train identical models and call them equivalent or inconclusive, a false
-    finding."""
-    for axis in axes:
-        if axis.name not in MODEL_KNOBS:
-            continue
-        for model in sorted(_models_of(baseline, axes, mode, axis.name)):
-            if axis.name not in _uses(model):
-                raise UserError(f"{where}: axes.{axis.name}: model {model!r} does not read "
-                                f"{axis.name} (it reads: {', '.join(_uses(model)) or 'none'}); "
-                                "vary a key the model reads or choose another model")
-    unread = [k for k in MODEL_KNOBS if k not in _uses(baseline.model)
-              and getattr(baseline, k) != _DEFAULTS[k]]
+def _check_baseline_knobs(reader: Reader, baseline: TrainConfig, where: str) -> None:
+    name = getattr(baseline, reader.key)
+    uses = reader.uses(name)
+    unread = [k for k in KNOBS[reader.key]
+              if k not in uses and getattr(baseline, k) != _DEFAULTS[k]]
     if unread:
         k = unread[0]
-        raise UserError(f"{where}: baseline.{k} = {getattr(baseline, k)!r}: model "
-                        f"{baseline.model!r} does not read {k} (it reads: "
-                        f"{', '.join(_uses(baseline.model)) or 'none'}); remove the key or "
-                        "choose a model that reads it")
+        raise UserError(f"{where}: baseline.{k} = {getattr(baseline, k)!r}: {reader.key} "
+                        f"{name!r} does not read {k} (it reads: {', '.join(uses) or 'none'}); "
+                        f"remove the key or choose a {reader.key} that reads it")
 
 
 def parse_margin(raw: Any, where: str, key: str = "study.margin") -> float | None:

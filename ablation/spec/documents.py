@@ -10,8 +10,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from ablation.config.limits import MAX_STUDY_BYTES
 from ablation.errors import UserError
-from ablation.spec.limits import MAX_STUDY_BYTES
 
 
 def read_document(path: Path) -> dict[str, Any]:

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from ablation.spec.config import EPOCH_BOUND, JOINT_KEYS, TrainConfig, make_train_config
+from ablation.config.trainconfig import EPOCH_BOUND, JOINT_KEYS, TrainConfig
+from ablation.spec.train_checks import make_train_config
 
 if TYPE_CHECKING:  # study.py imports this module
     from ablation.spec.study import Axis, StudySpec

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig
 from ablation.errors import UserError
-from ablation.spec.config import TRAIN_FIELDS, TrainConfig, coerce_value, make_train_config
+from ablation.spec.train_checks import coerce_value, make_train_config
 
 LEAVE_ONE_OUT, CUMULATIVE, FACTORIAL = "leave-one-out", "cumulative", "factorial"
 DESIGNS = (LEAVE_ONE_OUT, CUMULATIVE, FACTORIAL)

@@ -7,16 +7,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from ablation.config.trainconfig import TrainConfig
 from ablation.errors import UserError
 from ablation.spec.choices import MODEL_KNOBS
-from ablation.spec.config import TrainConfig
 from ablation.spec.recipe import Component, Recipe, cell_config, design_cells
+from ablation.training.optim import OPTIMIZERS
 
 
 def _optimizer_reads_momentum(cfg: TrainConfig) -> bool:
-    from ablation.training.optim import OPTIMIZERS
-
-    return bool(OPTIMIZERS.get(cfg.optimizer).takes_momentum)
+    return "momentum" in OPTIMIZERS.get(cfg.optimizer).uses
 
 
 # key -> (does this configuration read it?, what the reader needs): knobs that are ignored

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ablation.analysis.metrics import selectable
+from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig, is_int_field
 from ablation.errors import UserError
-from ablation.spec.config import TRAIN_FIELDS, TrainConfig, coerce_value, make_train_config
+from ablation.spec.train_checks import coerce_value, make_train_config
 
 CONFIRM_SUFFIX = "/confirm"  # storage name of a search's confirm stage: "<study>/confirm"
 CONFIRM_AXIS = "confirm"  # the axis name of the confirmed configurations in tables
@@ -44,11 +45,6 @@ class Range:
     high: float
     log: bool = False
     step: float | None = None
-
-
-def is_int_field(name: str) -> bool:
-    """True when TrainConfig's ``name`` holds an integer (an int range, not a float one)."""
-    return str(TRAIN_FIELDS[name].type) == "int"
 
 
 def parse_range(name: str, raw: Mapping[str, Any], baseline: TrainConfig, at: str) -> Range:

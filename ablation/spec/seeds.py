@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ablation.config.limits import INT_MAX, shown
 from ablation.errors import UserError
-from ablation.spec.limits import INT_MAX, shown
 
 MAX_SEEDS = 1000  # a typo such as seeds = 30000 should not register millions of points
 

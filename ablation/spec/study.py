@@ -13,17 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ablation.errors import UserError
-from ablation.spec.choices import check_metric, check_model_knobs, check_search, parse_margin
-from ablation.spec.config import (
-    TRAIN_FIELDS,
-    TrainConfig,
-    coerce_value,
-    make_train_config,
-)
-from ablation.spec.devices import parse_placement
-from ablation.spec.epochs import check_combinations, fit_epochs
-from ablation.spec.limits import (
+from ablation.config.devices import parse_placement
+from ablation.config.limits import (
     check_document,
     check_grid_size,
     check_stored_name,
@@ -31,6 +22,10 @@ from ablation.spec.limits import (
     check_validation_split,
     shown,
 )
+from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig
+from ablation.errors import UserError
+from ablation.spec.choices import check_knobs, check_metric, check_search, parse_margin
+from ablation.spec.epochs import check_combinations, fit_epochs
 from ablation.spec.recipe import Recipe, design_cells
 from ablation.spec.recipe_study import parse_recipe_study, recipe_keys, recipe_on
 from ablation.spec.search_keys import (
@@ -45,6 +40,7 @@ from ablation.spec.search_keys import (
     parse_search_seed,
 )
 from ablation.spec.seeds import MAX_SEEDS, extend_seeds, parse_seeds
+from ablation.spec.train_checks import coerce_value, make_train_config
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")
@@ -103,7 +99,7 @@ class StudySpec:
     confirm: Confirm | None = None
     # A confirm stage's configurations: (label, ((key, value), ...)), run besides the baseline.
     candidates: tuple[tuple[str, tuple[tuple[str, Any], ...]], ...] = ()
-    device: str = "auto"  # where trials train (spec/devices.py); not part of the configuration
+    device: str = "auto"  # where trials train (config/devices.py); not part of the configuration
     # What --epochs lowered to fit (swa_epochs 3 -> 2 ...): said where the study is run.
     adapted: tuple[str, ...] = ()
     deterministic: bool = False  # deterministic kernels and no cudnn.benchmark (docs/devices.md)
@@ -221,7 +217,7 @@ def parse_study(doc: Mapping[str, Any], where: str) -> StudySpec:
     sampler, pruner = check_search(study, not all(a.is_grid for a in parsed), metric, where,
                                    objectives)
     mode = _pick(study, "mode", MODES, "one-at-a-time", where)
-    check_model_knobs(baseline, parsed, mode, where)
+    check_knobs(baseline, parsed, mode, where)
     check_combinations(parsed, baseline, mode, sampler != "grid", where)
     check_validation_split(metric, {baseline.val_fraction, *(
         v for a in parsed if a.name == "val_fraction" for v in (*a.choices, a.low))}, where)
@@ -344,7 +340,7 @@ def with_overrides(spec: StudySpec, seeds: int | None = None, n_trials: int | No
         for axis in out.axes:  # axis values must still make valid configurations
             for v in (*axis.choices, *((axis.low, axis.high) if not axis.is_grid else ())):
                 make_train_config({axis.name: v}, f"{where}: axes.{axis.name}", cfg)
-        check_model_knobs(cfg, () if out.recipe else out.axes, out.mode, where)
+        check_knobs(cfg, () if out.recipe else out.axes, out.mode, where)
         check_combinations(out.axes, cfg, out.mode, out.is_search, where)
         merged = {**dict(spec.overrides), **given}
         out = replace(out, baseline=cfg, overrides=tuple(sorted(merged.items())))

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ablation.config.devices import check_device
 from ablation.errors import UserError
-from ablation.spec.devices import check_device
 from ablation.training.precision import resolve_precision
 
 if TYPE_CHECKING:

@@ -23,9 +23,9 @@ from torch import nn
 
 from ablation.analysis.classification import accuracy, confusion_matrix, macro_f1
 from ablation.analysis.records import EpochRecord, Metrics
+from ablation.config.trainconfig import TrainConfig
 from ablation.data.datasets import Splits, make_splits
 from ablation.models import build_model
-from ablation.spec.config import TrainConfig
 from ablation.training.batches import Batcher, batch_indices
 from ablation.training.device import (
     Machine,

@@ -1,23 +1,42 @@
-"""The training losses a study can choose (study 002 tried class weights and focal loss)."""
+"""LOSSES registry: the training losses a study can choose (study 002 tried class weights and
+focal loss)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
+from ablation.registry import Registry
+
+# (config, training labels, number of classes) -> the loss module
+LOSSES: Registry[Callable[[TrainConfig, torch.Tensor, int], nn.Module]] = Registry("loss")
+
+
+@LOSSES.register("cross-entropy")
+def _cross_entropy(config: TrainConfig, train_y: torch.Tensor, n_classes: int) -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
+@LOSSES.register("class-weighted")
+def _class_weighted(config: TrainConfig, train_y: torch.Tensor, n_classes: int) -> nn.Module:
+    """Cross-entropy weighted by inverse training-label frequency."""
+    counts = torch.bincount(train_y, minlength=n_classes).float().clamp(min=1)
+    weights = counts.sum() / (n_classes * counts)
+    return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
+
+
+@LOSSES.register("focal")
+def _focal(config: TrainConfig, train_y: torch.Tensor, n_classes: int) -> nn.Module:
+    return FocalLoss(gamma=2.0)
 
 
 def make_loss(config: TrainConfig, train_y: torch.Tensor, n_classes: int) -> nn.Module:
     """The configured loss; class weights come from training-label frequencies."""
-    if config.loss == "class-weighted":
-        counts = torch.bincount(train_y, minlength=n_classes).float().clamp(min=1)
-        weights = counts.sum() / (n_classes * counts)
-        return nn.CrossEntropyLoss(weight=weights, label_smoothing=config.label_smoothing)
-    if config.loss == "focal":
-        return FocalLoss(gamma=2.0)
-    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+    return LOSSES.get(config.loss)(config, train_y, n_classes)
 
 
 class FocalLoss(nn.Module):

@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # torch only where autocast runs: the engine's claim path stays torch-free
     import torch
 
+from ablation.registry import Registry
+
 NATIVE_BF16_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+# The precisions a study may ask for, each with what it means (resolve_precision reads it).
+PRECISIONS: Registry[str] = Registry("precision")
+PRECISIONS.add("auto", "bf16 where it trains faster on this CPU or GPU, else fp32")
+PRECISIONS.add("fp32", "full precision")
+PRECISIONS.add("bf16", "bf16 autocast, also where the CPU only emulates it")
 CPUINFO = Path("/proc/cpuinfo")
 
 
@@ -60,7 +67,7 @@ def resolve_precision(requested: str, flags: Iterable[str] | None = None) -> str
         if flags is not None:
             return "bf16" if bf16_native(flags) else "fp32"
         return _host_auto(os.environ.get(PROBE_ENV, ""))
-    if requested not in ("fp32", "bf16"):
+    if requested not in PRECISIONS:
         raise ValueError(f"unknown precision {requested!r}")
     return requested
 

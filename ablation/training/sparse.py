@@ -18,8 +18,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from ablation.compression.transforms import prunable, weight_of
-from ablation.spec.config import TrainConfig
+from ablation.config.trainconfig import TrainConfig
+from ablation.models.layers import prunable, weight_of
 
 
 class DynamicSparsity:

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ablation.analysis.sequential import (
+from ablation.analysis.seeds.sequential import (
     BETTER,
     BONFERRONI,
     CONTINUE,
@@ -19,7 +19,7 @@ from ablation.analysis.sequential import (
     planned_looks,
     sequential_decision,
 )
-from ablation.analysis.sequential_sim import (
+from ablation.analysis.seeds.sequential_sim import (
     CALLED,
     EQUIV,
     OPEN,

@@ -90,7 +90,7 @@ def test_the_study_command_runs_the_optimizer_study_on_the_device(tmp_path: Path
 
 def test_the_test_curve_follows_fit_on_its_device_and_names_the_precision_it_ran(
         tmp_path: Path) -> None:
-    from ablation.spec.config import TrainConfig
+    from ablation.config.trainconfig import TrainConfig
     from benchmarks._common import fit_with_test_curve
 
     config = TrainConfig(dataset="digits", epochs=2, precision="fp32")

@@ -13,7 +13,7 @@ from safetensors.numpy import save
 
 from ablation.compression import artifact
 from ablation.compression.transforms import compress, quantize_int8
-from tests.compression.test_compression import META, tiny
+from tests.fakes import META, tiny
 
 
 def test_safetensors_opens_an_int8_sparse_artifact_with_its_metadata(tmp_path):

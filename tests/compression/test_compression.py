@@ -17,30 +17,20 @@ from ablation.compression.transforms import (
     compress,
     layer_sparsity,
     make_permanent,
-    prunable,
     prune_model,
     sparsity,
 )
-from ablation.engine.worker import RunOptions, run_study
+from ablation.config.trainconfig import TrainConfig
+from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.models import build_model
-from ablation.spec.config import TrainConfig, make_train_config
+from ablation.models.layers import prunable
 from ablation.spec.study import parse_study
+from ablation.spec.train_checks import make_train_config
 from ablation.training.fit import fit
 from ablation.training.sparse import DynamicSparsity
 from ablation.training.swa import Averager, swa_lr_lambda
-
-META = {"model": "tiny-cnn", "input_shape": [1, 28, 28], "n_classes": 10, "activation": "relu",
-        "width": 8, "blocks": 1, "dropout": 0.0}
-
-
-def tiny(width: int = 8, seed: int = 0) -> nn.Module:
-    """A tiny-cnn with non-trivial BatchNorm statistics, in eval mode."""
-    torch.manual_seed(seed)
-    model = build_model("tiny-cnn", (1, 28, 28), 10, width=width)
-    with torch.no_grad():
-        model.train()(torch.randn(64, 1, 28, 28))
-    return model.eval()
+from tests.fakes import META, tiny
 
 
 @pytest.mark.parametrize("ratio", [0.0, 0.3, 0.75, 0.99])

@@ -8,7 +8,7 @@ import torch
 from ablation.compression import artifact, int8_kernels
 from ablation.compression.transforms import compress
 from ablation.models import build_model
-from tests.compression.test_compression import META, tiny
+from tests.fakes import META, tiny
 
 needs_x86 = pytest.mark.skipif(int8_kernels.quant_engine() is None,
                                reason="no x86 quantized engine on this machine")

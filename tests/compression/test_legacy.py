@@ -2,53 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import struct
-import zlib
-from pathlib import Path
-
-import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from ablation.compression import artifact
-from ablation.compression.transforms import compress, quantize_int8
-from tests.compression.test_compression import META, tiny
-
-_NP = {"f4": "<f4", "f2": "<f2", "i1": "i1"}
-
-
-def _blob(tensor: torch.Tensor, dtype: str, sparse: bool) -> tuple[str, bytes]:
-    # The version-1 encoder as it was: optional per-channel scales, then dense values or a
-    # packbits mask followed by the non-zero values.
-    prefix = b""
-    if dtype == "i1":
-        q = quantize_int8(tensor)
-        prefix, flat = q.scales.numpy().astype("<f4").tobytes(), q.codes.numpy().reshape(-1)
-    else:
-        flat = tensor.detach().float().numpy().reshape(-1).astype(_NP[dtype])
-    if not sparse:
-        return "d", prefix + flat.tobytes()
-    nonzero = flat != 0
-    return "b", prefix + np.packbits(nonzero).tobytes() + flat[nonzero].tobytes()
-
-
-def write_v1(path: Path, model: nn.Module, meta: dict, mode: str, sparse: bool = False) -> None:
-    """An ``ABLT`` version-1 file, byte for byte as ablate wrote them before safetensors."""
-    weights = artifact.weight_names(model)
-    entries, chunks = [], []
-    for name, tensor in model.state_dict().items():
-        if not tensor.is_floating_point():
-            continue
-        dtype = "i1" if mode == "int8" and name in weights else "f2" if mode != "fp32" else "f4"
-        enc, blob = _blob(tensor, dtype, sparse and name in weights)
-        entries.append([name, list(tensor.shape), enc, dtype, len(blob)])
-        chunks.append(blob)
-    payload = b"".join(chunks)
-    header = json.dumps({"meta": meta, "size": len(payload), "crc": zlib.crc32(payload),
-                         "tensors": entries}, separators=(",", ":")).encode()
-    path.write_bytes(struct.pack("<4sBI", b"ABLT", 1, len(header)) + header + payload)
+from ablation.compression.transforms import compress
+from tests.fakes import META, tiny, write_v1
 
 
 @pytest.mark.parametrize("mode, sparse", [("fp32", False), ("fp16", True), ("int8", True),

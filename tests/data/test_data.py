@@ -8,7 +8,7 @@ import torch
 
 from ablation.data.datasets import DATASETS, load_raw, make_splits, read_kaggle_csv
 from ablation.errors import UserError
-from tests.helpers import SHARED_MNIST, write_idx
+from tests.fakes import SHARED_MNIST, write_idx
 
 
 def test_digits_is_embedded_and_split_deterministically(tmp_path):

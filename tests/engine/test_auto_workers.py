@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.cli import main
-from ablation.engine.auto_workers import (
+from ablation.engine.runners.auto_workers import (
     BIG_MODEL_PARAMS,
     MIN_IMAGE_EPOCHS,
     WORKER_BYTES,
@@ -16,7 +16,7 @@ from ablation.engine.auto_workers import (
     free_memory,
     plan_workers,
 )
-from ablation.engine.preflight import cores
+from ablation.engine.trials.preflight import cores
 from ablation.spec.files import load_study
 from ablation.spec.study import with_overrides
 

@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.cli import main
-from tests.reporting.test_dashboard import free_port, get_json
+from tests.fakes import free_port, get_json
 
 BIN = Path(sys.executable).parent
 GRID = """

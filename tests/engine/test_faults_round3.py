@@ -11,13 +11,13 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
-from ablation.engine import db
-from ablation.engine.failures import failed_for_good
 from ablation.engine.options import RunOptions, Silent
-from ablation.engine.reaper import LOST
-from ablation.engine.store import open_store
-from ablation.engine.worker import TAKEN_OVER, run_study
-from tests.helpers import FakeFit, make_spec
+from ablation.engine.storage import db
+from ablation.engine.storage.store import open_store
+from ablation.engine.trials.failures import failed_for_good
+from ablation.engine.trials.reaper import LOST
+from ablation.engine.trials.worker import TAKEN_OVER, run_study
+from tests.fakes import FakeFit, make_spec
 
 
 def _options(url: str, tmp_path, grace: int = 60) -> RunOptions:
@@ -90,7 +90,7 @@ def test_a_worker_whose_trial_was_taken_over_says_so_and_goes_on(storage_url, tm
 
 @pytest.mark.slow
 def test_sigstop_past_the_grace_period_then_sigcont_ends_cleanly(tmp_path):
-    from tests.engine.test_workers import GRID, _ablate, _env, _finish
+    from tests.fakes import GRID, _ablate, _env, _finish
 
     study = tmp_path / "grid.toml"
     study.write_text(GRID.replace("seeds = 3", "seeds = 1").format(epochs=3))
@@ -111,7 +111,7 @@ def test_sigstop_past_the_grace_period_then_sigcont_ends_cleanly(tmp_path):
 
 
 def test_the_stored_spec_follows_a_top_up(storage_url, tmp_path):
-    from ablation.engine.reader import spec_record
+    from ablation.engine.results.reader import spec_record
     from ablation.spec.study import with_overrides
 
     spec = make_spec(seeds=3, choices=("sgd", "nadam"))

@@ -15,19 +15,19 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from ablation.engine import db, schema
-from ablation.engine.store import open_store
-from ablation.engine.worker import RunOptions, run_study
+from ablation.engine.storage import db, schema
+from ablation.engine.storage.store import open_store
+from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
-from tests.helpers import FakeFit, make_spec
+from tests.fakes import FakeFit, make_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 # What a first start does to the database, after the imports: open (create) the storage, then
 # ablate's tables, as `ablate run` does before its first trial.
 CHILD = """
 import sys
-from ablation.engine import db
-from ablation.engine.store import open_store
+from ablation.engine.storage import db
+from ablation.engine.storage.store import open_store
 print("ready", flush=True)
 sys.stdin.readline()
 db.create_tables(open_store(sys.argv[1]).engine)

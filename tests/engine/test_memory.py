@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ablation.engine.memory import (
+from ablation.engine.runners.memory import (
     MemoryWatch,
     available_bytes,
     fitting_workers,

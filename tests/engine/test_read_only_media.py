@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.cli import main
-from ablation.engine.connect import sqlite_read_uri
-from ablation.engine.worker import RunOptions, run_study
-from tests.helpers import FakeFit, make_spec
+from ablation.engine.storage.connect import sqlite_read_uri
+from ablation.engine.trials.worker import RunOptions, run_study
+from tests.fakes import FakeFit, make_spec
 
 
 @contextlib.contextmanager

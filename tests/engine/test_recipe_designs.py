@@ -10,9 +10,9 @@ from optuna_dashboard import get_note
 
 from ablation.analysis.records import TrialRecord, metric_values
 from ablation.cli import main
-from ablation.engine.space import grid_points
 from ablation.reporting.recipe_tables import effect_rows, recipe_table, step_rows
 from ablation.reporting.summary import compare_rows, summary_rows
+from ablation.spec.space import grid_points
 from ablation.spec.study import StudySpec, parse_study
 from tests.fakes import RECIPE_EFFECTS, RECIPE_SYNERGY, recipe_fit
 

@@ -11,12 +11,13 @@ from dataclasses import replace
 import optuna
 import pytest
 
-from ablation.engine import db, reader
-from ablation.engine.samplers import SAMPLERS, PerTrialSeed, sampler_record
-from ablation.engine.search import run_search
-from ablation.engine.store import open_store
-from tests.engine.test_search import SEARCHING, options, search_spec
-from tests.helpers import FakeFit
+from ablation.engine.results import reader
+from ablation.engine.storage import db
+from ablation.engine.storage.store import open_store
+from ablation.engine.trials.search import run_search
+from ablation.sampling.samplers import SAMPLERS, PerTrialSeed, sampler_record
+from tests.engine.trials.test_search import SEARCHING, options, search_spec
+from tests.fakes import FakeFit
 
 
 @pytest.mark.parametrize("name", SEARCHING)

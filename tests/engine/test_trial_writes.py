@@ -13,13 +13,12 @@ import optuna
 import pytest
 import sqlalchemy as sa
 
-from ablation.engine import db
 from ablation.engine.options import RunOptions
-from ablation.engine.store import Store, open_store
-from ablation.engine.trial_writes import DeferredArtifacts, write_attrs, write_epoch
-from ablation.engine.worker import run_study
-from tests.fakes import sleep_fit
-from tests.helpers import make_spec
+from ablation.engine.storage import db
+from ablation.engine.storage.store import Store, open_store
+from ablation.engine.trials.trial_writes import DeferredArtifacts, write_attrs, write_epoch
+from ablation.engine.trials.worker import run_study
+from tests.fakes import make_spec, sleep_fit
 
 
 @pytest.fixture

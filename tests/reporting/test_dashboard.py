@@ -1,31 +1,11 @@
 """`ablate dashboard` serves the study database over HTTP (optuna-dashboard)."""
 
-import json
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 
-from ablation.engine.worker import RunOptions, run_study
-from tests.helpers import FakeFit, make_spec
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url: str, deadline: float):
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return json.loads(r.read())
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+from ablation.engine.trials.worker import RunOptions, run_study
+from tests.fakes import FakeFit, free_port, get_json, make_spec
 
 
 def test_dashboard_serves_the_studys_trials(tmp_path, storage_url):

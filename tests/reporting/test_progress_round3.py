@@ -14,11 +14,11 @@ from rich.console import Console
 
 from ablation.analysis.records import EpochRecord
 from ablation.cli import main
-from ablation.engine.space import Point
-from ablation.engine.worker import compressed_state
+from ablation.config.trainconfig import TrainConfig
+from ablation.engine.trials.worker import compressed_state
 from ablation.reporting.console import RichProgress, WorkerProgress, trial_figures
-from ablation.spec.config import TrainConfig
-from tests.helpers import fake_metrics
+from ablation.spec.space import Point
+from tests.fakes import fake_metrics
 
 POINT = Point("k", 0, "optimizer", "sgd", 0, {"optimizer": "sgd"}, TrainConfig())
 

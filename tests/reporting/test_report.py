@@ -17,11 +17,11 @@ from ablation.analysis.records import (
     median_trial,
 )
 from ablation.cli import main
-from ablation.engine.reader import load_evidence, load_study_data, load_trials
-from ablation.engine.store import open_store
-from ablation.engine.worker import RunOptions, run_study
-from ablation.reporting.browser import dump_dom, find_chromium, screenshot
-from ablation.reporting.html import report_html, report_sections
+from ablation.engine.results.reader import load_evidence, load_study_data, load_trials
+from ablation.engine.storage.store import open_store
+from ablation.engine.trials.worker import RunOptions, run_study
+from ablation.reporting.page.browser import dump_dom, find_chromium, screenshot
+from ablation.reporting.page.html import report_html, report_sections
 from ablation.reporting.rows import (
     TrialPoint,
     bar_rows,
@@ -32,7 +32,7 @@ from ablation.reporting.rows import (
 )
 from ablation.reporting.summary import summary_rows
 from ablation.spec.study import parse_study
-from tests.helpers import FakeFit
+from tests.fakes import FakeFit
 
 T95_2 = 4.302652729911275  # t quantile 0.975 with 2 degrees of freedom
 
@@ -216,7 +216,7 @@ def test_loaded_trial_model_reproduces_its_test_accuracy_and_embed_writes_a_map(
     import torch
 
     from ablation.data.datasets import make_splits
-    from ablation.engine.trained import load_trial_model
+    from ablation.engine.results.trained import load_trial_model
     from ablation.training.batches import Batcher
     from ablation.training.fit import EVAL_BATCH, fit
 
@@ -286,7 +286,7 @@ def test_report_renders_in_headless_chromium(storage_url, tmp_path):
 
 @needs_chromium
 def test_charts_export_as_svg_and_png(tmp_path):
-    from ablation.reporting.images import export_images
+    from ablation.reporting.page.images import export_images
 
     trials = [trial(0, "opt", "a", 0.9, base=True), trial(1, "opt", "b", 0.8)]
     data = StudyData("x", trials, [], None, None, None, "n/a")

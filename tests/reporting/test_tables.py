@@ -246,7 +246,7 @@ def test_sequential_inputs_put_the_rule_verdicts_in_the_table():
 
 
 def test_export_command_writes_all_formats(tmp_path, storage_url):
-    from tests.test_cli import STUDY
+    from tests.fakes import MINI_STUDY as STUDY
 
     study = tmp_path / "mini.toml"
     study.write_text(STUDY)

@@ -21,11 +21,11 @@ from torch import nn
 
 from ablation.analysis.records import EpochRecord, Metrics, TrialRecord
 from ablation.cli import main
+from ablation.config.trainconfig import TrainConfig
 from ablation.reporting.exports import TableInputs, export_texts
 from ablation.reporting.summary import compare_rows, resolve_margin, summary_rows
 from ablation.reporting.tables import paper_table
 from ablation.reporting.text import to_markdown
-from ablation.spec.config import TrainConfig
 from ablation.training.fit import EpochCallback, FitResult
 
 # The per-seed values that crashed run/show/export/report with ZeroDivisionError (issue 19).

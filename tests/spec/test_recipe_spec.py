@@ -4,9 +4,9 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.cli import main
-from ablation.engine.space import fingerprint, grid_points
 from ablation.errors import UserError
 from ablation.spec.recipe import Component, Recipe, fraction_runs, resolution
+from ablation.spec.space import fingerprint, grid_points
 from ablation.spec.study import parse_study, with_overrides
 
 HEAD = '[study]\nname = "r"\ndesign = "{design}"\nseeds = 2\n{extra}\n'

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.cli import main
-from ablation.engine.space import grid_points
-from ablation.engine.worker import RunOptions, run_study
+from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.spec.files import builtin_studies, load_study
+from ablation.spec.space import grid_points
 from ablation.spec.study import parse_study
-from tests.helpers import FakeFit
+from tests.fakes import FakeFit
 
 GOOD = """\
 [study]

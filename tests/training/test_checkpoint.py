@@ -139,7 +139,7 @@ def test_checkpoint_without_a_helpers_state_is_not_used(tiny_config, tmp_path):
 
 
 def test_a_checkpoint_written_on_a_gpu_resumes_on_the_cpu(tiny_config, tmp_path):
-    from tests.devicefiles import as_saved_on
+    from tests.fakes import as_saved_on
 
     config = dataclasses.replace(_config(tiny_config), epochs=2)
     whole = fit(config, 3, data_dir=tmp_path)

@@ -32,7 +32,7 @@ def test_same_seed_same_result_other_seed_differs(tiny_config, tmp_path):
 
 
 def test_learns_digits(tmp_path):
-    from ablation.spec.config import TrainConfig
+    from ablation.config.trainconfig import TrainConfig
 
     cfg = TrainConfig(dataset="digits", model="resnet-lite", width=8, epochs=4, lr=5e-3)
     assert fit(cfg, 0, data_dir=tmp_path).metrics.test_accuracy > 0.9

@@ -1,0 +1,1 @@
+"""Plain configuration types and value limits: TrainConfig, device spellings; no registry."""

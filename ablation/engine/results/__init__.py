@@ -1,0 +1,1 @@
+"""What a stored study gives back: typed records, trained models, the dashboard note."""

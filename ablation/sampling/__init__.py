@@ -1,0 +1,1 @@
+"""SAMPLERS and PRUNERS registries: how a study's trials are chosen and stopped early (Optuna)."""

@@ -1,0 +1,109 @@
+"""Contract tests over every registered name: a new loss, schedule, precision, quantize mode,
+pruner, sampler or metric is checked here the moment it is registered (STYLE.md, section 6)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import optuna
+import pytest
+import torch
+from torch import nn
+
+from ablation.analysis.metrics import METRICS, selectable
+from ablation.analysis.records import EpochRecord
+from ablation.compression.transforms import QUANTIZE_MODES, quantize_model
+from ablation.config.trainconfig import TrainConfig
+from ablation.sampling.pruners import PRUNERS
+from ablation.sampling.samplers import SAMPLERS, search_space
+from ablation.spec.study import parse_study
+from ablation.training.losses import LOSSES, make_loss
+from ablation.training.precision import PRECISIONS, resolve_precision
+from ablation.training.schedules import SCHEDULES, lr_lambda
+
+
+@pytest.mark.parametrize("name", LOSSES.names())
+def test_every_loss_is_a_finite_non_negative_scalar_with_a_gradient(name: str) -> None:
+    torch.manual_seed(0)
+    logits = torch.randn(16, 10, requires_grad=True)
+    labels = torch.randint(0, 10, (16,))
+    loss = make_loss(TrainConfig(loss=name), labels, 10)(logits, labels)
+    loss.backward()
+    assert loss.dim() == 0 and math.isfinite(loss.item()) and loss.item() >= 0
+    assert logits.grad is not None and torch.isfinite(logits.grad).all()
+    assert logits.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", SCHEDULES.names())
+def test_every_schedule_keeps_the_lr_multiplier_in_0_1(name: str) -> None:
+    at = lr_lambda(name, total_steps=100, steps_per_epoch=10, warmup=0.2)
+    values = [at(step) for step in range(100)]
+    assert all(0 < v <= 1 and math.isfinite(v) for v in values)
+
+
+@pytest.mark.parametrize("name", PRECISIONS.names())
+def test_every_precision_resolves_to_one_that_runs(name: str) -> None:
+    for flags in (frozenset(), frozenset({"avx512_bf16"})):
+        assert resolve_precision(name, flags) in ("fp32", "bf16")
+
+
+@pytest.mark.parametrize("name", QUANTIZE_MODES.names())
+def test_every_quantize_mode_keeps_the_output_shape_and_roughly_the_output(name: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(4 * 6 * 6, 10)).eval()
+    x = torch.randn(2, 1, 8, 8)
+    before = model(x).detach()
+    after = quantize_model(model, name)(x.to(next(model.parameters()).dtype)).float().detach()
+    assert after.shape == before.shape and torch.isfinite(after).all()
+    assert (after - before).abs().max() < 0.05 * before.abs().max() + 1e-3
+
+
+@pytest.mark.parametrize("name", PRUNERS.names())
+def test_every_pruner_builds_an_optuna_pruner(name: str) -> None:
+    assert isinstance(PRUNERS.get(name).build(), optuna.pruners.BasePruner)
+
+
+def _search(sampler: str) -> object:
+    multi = SAMPLERS.get(sampler).multi_objective and not SAMPLERS.get(sampler).searches_ranges
+    assert not multi
+    return parse_study({"study": {"name": "c", "sampler": sampler, "n_trials": 4, "seeds": 2},
+                        "baseline": {"dataset": "digits"},
+                        "axes": {"lr": {"low": 1e-4, "high": 1e-1, "log": True},
+                                 "batch_size": {"low": 32, "high": 128, "step": 32},
+                                 "optimizer": {"choices": ["sgd", "adam"]}}}, "contract")
+
+
+@pytest.mark.parametrize("name", [n for n in SAMPLERS.names() if SAMPLERS.get(n).searches_ranges])
+def test_every_searching_sampler_stays_in_bounds(name: str) -> None:
+    spec = _search(name)
+    study = optuna.create_study(sampler=SAMPLERS.get(name).build(spec, 0))  # type: ignore[arg-type]
+    space = search_space(spec)  # type: ignore[arg-type]
+    for _ in range(4):
+        trial = study.ask(space)
+        p = trial.params
+        assert 1e-4 <= p["lr"] <= 1e-1 and p["batch_size"] in (32, 64, 96, 128)
+        assert p["optimizer"] in ("sgd", "adam")
+        study.tell(trial, -abs(math.log10(p["lr"]) + 2))
+
+
+def test_the_grid_sampler_builds_without_searching_ranges() -> None:
+    info = SAMPLERS.get("grid")
+    assert not info.searches_ranges
+    assert isinstance(info.build(_search("tpe"), 0), optuna.samplers.BaseSampler)  # type: ignore[arg-type]
+
+
+EPOCH_FIELDS = {f.name for f in dataclasses.fields(EpochRecord)}
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_every_metric_has_a_direction_a_range_and_registered_counterparts(name: str) -> None:
+    info = METRICS.get(name)
+    assert info.direction in ("maximize", "minimize") and info.low < info.high
+    assert info.reported is None or info.reported in METRICS
+    assert info.epoch is None or info.epoch in EPOCH_FIELDS
+    assert info.header.startswith(info.label)
+    if info.percent:
+        assert (info.low, info.high) == (0.0, 1.0)
+    if name in selectable():
+        assert info.selectable
