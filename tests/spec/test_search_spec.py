@@ -71,8 +71,9 @@ def test_overrides_set_the_budget_and_the_confirm_seeds_and_check_range_ends():
                            {"swa_epochs": {"low": 0, "high": 3}}, epochs=5), "t")
     out = with_overrides(spec, seeds=3, n_trials=9)
     assert out.n_trials == 9 and out.confirm is not None and out.confirm.seeds == (0, 1, 2)
-    with pytest.raises(UserError, match="swa_epochs"):
-        with_overrides(spec, epochs=2)  # the range's end 3 no longer fits 2 epochs
+    shorter = with_overrides(spec, epochs=2)  # the range's end 3 no longer fits 2 epochs:
+    (swa,) = shorter.axes  # lowered to fit, and said (issue #21), not refused
+    assert (swa.low, swa.high) == (0, 2) and shorter.adapted == ("axes.swa_epochs high 3 -> 2",)
     grid = parse_study({"study": {"name": "g"}, "axes": {"lr": {"choices": [0.1]}}}, "t")
     with pytest.raises(UserError, match="--n-trials"):
         with_overrides(grid, n_trials=3)
