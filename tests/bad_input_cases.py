@@ -177,14 +177,14 @@ def _still_consistent(tmp: Path) -> None:
 
 def _disk_full_on_upload(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The artifact folder fills up while the first trial's weights are stored."""
-    import ablation.engine.trials.recording as recording
+    from ablation.engine.trials.trial_writes import DeferredArtifacts
 
     _study(tmp)
 
-    def upload(trial, store, artifacts_dir, path, mimetype):
+    def upload(self, trial, artifacts_dir, path, mimetype):
         raise OSError(errno.ENOSPC, "No space left on device", str(artifacts_dir / "x"))
 
-    monkeypatch.setattr(recording, "_upload", upload)
+    monkeypatch.setattr(DeferredArtifacts, "upload", upload)
 
 
 def _upload_failure_recorded(tmp: Path) -> None:

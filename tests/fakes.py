@@ -49,9 +49,11 @@ from ablation.analysis.records import EpochRecord, Metrics
 from ablation.compression import artifact
 from ablation.compression.transforms import quantize_int8
 from ablation.config.trainconfig import TrainConfig
+from ablation.engine.options import RunOptions
 from ablation.engine.storage import db
 from ablation.engine.storage.store import open_store
 from ablation.models import build_model
+from ablation.sampling.samplers import SAMPLERS
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points, point_key
 from ablation.spec.study import parse_study
@@ -516,3 +518,22 @@ def assert_exactly_once(url: str, study_file: Path, tmp_path: Path) -> list:
     assert all(t.state.name == "COMPLETE" for t in trials)
     assert _trained(tmp_path) == Counter({k: 1 for k in keys})
     return trials
+
+
+# Sampled-search helpers shared by tests/engine/trials/test_search.py and test_sampler_settings.py.
+SEARCHING = [n for n in SAMPLERS if SAMPLERS.get(n).searches_ranges]
+
+
+def search_spec(sampler="tpe", n_trials=5, confirm=None, axes=None, **study):
+    axes = axes or {"lr": {"low": 1e-5, "high": 1e-1, "log": True},
+                    "batch_size": {"low": 32, "high": 128, "step": 32},
+                    "optimizer": {"choices": ["sgd", "adam", "nadam"]}}
+    extra = {"confirm": confirm} if confirm else {}
+    return parse_study({"study": {"name": "s", "sampler": sampler, "n_trials": n_trials,
+                                  "seeds": 2, **extra, **study},
+                        "baseline": {"dataset": "digits", "epochs": 2}, "axes": axes}, "t")
+
+
+def options(tmp_path: Path, **kw) -> RunOptions:
+    tmp_path.mkdir(exist_ok=True)
+    return RunOptions(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "art", tmp_path, **kw)

@@ -68,4 +68,4 @@ def test_readme_commands_run_in_order_on_fresh_storage(tmp_path: Path,
     assert (work / "storage" / "ablate.db").is_file()
     for name in ("t.csv", "t.md", "t.tex", "report.html"):
         assert (work / name).stat().st_size > 0
-    assert ran.count("show") == 2 and "cross-eval" in ran
+    assert ran.count("show") == 3 and "cross-eval" in ran

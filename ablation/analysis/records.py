@@ -16,6 +16,11 @@ from typing import Any
 from ablation.analysis.evalnoise import Evidence
 from ablation.analysis.metrics import METRICS
 
+# A finished trial's state whose figures are its compressed artifact's (the worker writes them
+# after this prefix; displays show them instead of the accuracy before compression).
+COMPRESSED = "complete, compressed: "
+
+
 
 @dataclass(frozen=True)
 class TrialRecord:

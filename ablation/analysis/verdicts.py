@@ -20,7 +20,7 @@ import numpy as np
 from scipy import stats as _st
 
 from ablation.analysis.contrasts import equivalence_p, pair_up, t_test
-from ablation.analysis.seeds.power import TARGET_POWER, power_paired, power_welch
+from ablation.analysis.power import TARGET_POWER, power_paired, power_welch
 from ablation.analysis.stats import (
     ADJUSTMENTS,
     BETTER,

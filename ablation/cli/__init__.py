@@ -9,8 +9,9 @@ import click
 
 from ablation.cli.common import Group
 from ablation.cli.listing import datasets, models, studies, validate
+from ablation.cli.model_commands import embed, predict
 from ablation.cli.planning import compare, plan
-from ablation.cli.reading import dashboard, embed, export, predict, report, show
+from ablation.cli.reading import dashboard, export, report, show
 from ablation.cli.running import cross_eval, run, worker
 
 

@@ -1,5 +1,6 @@
-"""Commands that read a stored study: ``show``, ``export``, ``report``, ``embed``, ``predict``
-and ``dashboard``. Each opens the store once and passes it on."""
+"""Commands that read a stored study: ``show``, ``export``, ``report`` and ``dashboard``
+(``predict`` and ``embed``, which load a trial's model, are in model_commands.py). Each opens
+the store once and passes it on."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from ablation.cli.common import (
     adjust_option,
     artifacts_option,
     check_dir,
-    data_dir_option,
     level_option,
     margin_option,
     metric_option,
@@ -21,8 +21,7 @@ from ablation.cli.common import (
     write_text,
 )
 from ablation.cli.endings import note_failures
-from ablation.cli.outputs import check_image_folder, check_output, image_writer
-from ablation.cli.placement import device_options
+from ablation.cli.outputs import check_image_folder, image_writer
 from ablation.config.limits import INT_MAX
 from ablation.errors import UserError
 
@@ -211,14 +210,7 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     from ablation.reporting.exports import export_texts
 
     wanted = {"csv": csv_path, "markdown": md_path, "latex": tex_path}
-    if not any(wanted.values()) and pareto_path is None:
-        raise UserError("export: give at least one of --csv FILE, --markdown FILE, "
-                        "--latex FILE, --pareto FILE")
-    options = {"csv": "--csv", "markdown": "--markdown", "latex": "--latex",
-               "pareto": "--pareto"}
-    for kind, path in (*wanted.items(), ("pareto", pareto_path)):
-        if path is not None:
-            check_dir(path, storage, options[kind])
+    _check_export_paths(wanted, pareto_path, storage)
     store = _open(storage)
     name, confirmed = shown_stage(store, stored_name(store, study, dataset, model, epochs),
                                   search_stage, "exporting")
@@ -233,7 +225,22 @@ def export(study: str, dataset: str | None, model: str | None, epochs: int | Non
     for kind, text in texts.items():
         path = wanted[kind]
         assert path is not None
-        write_text(path, text, storage, option=options[kind])
+        write_text(path, text, storage, option=EXPORT_OPTIONS[kind])
+
+
+EXPORT_OPTIONS = {"csv": "--csv", "markdown": "--markdown", "latex": "--latex",
+                  "pareto": "--pareto"}
+
+
+def _check_export_paths(wanted: dict[str, Path | None], pareto_path: Path | None,
+                        storage: str) -> None:
+    """At least one output, and every output's folder writable, before the store opens."""
+    if not any(wanted.values()) and pareto_path is None:
+        raise UserError("export: give at least one of --csv FILE, --markdown FILE, "
+                        "--latex FILE, --pareto FILE")
+    for kind, path in (*wanted.items(), ("pareto", pareto_path)):
+        if path is not None:
+            check_dir(path, storage, EXPORT_OPTIONS[kind])
 
 
 def _pareto_text(name: str, trials: Any) -> str:
@@ -285,90 +292,6 @@ def report(study: str, dataset: str | None, model: str | None, epochs: int | Non
         for path in export_images(report_sections(data, level, adjust, margin), images,
                                   write=image_writer(storage)):
             click.echo(f"wrote {path}")
-
-
-@click.command()
-@click.argument("study")
-@click.option("--trial", "number", type=click.IntRange(0, INT_MAX), required=True,
-              help="Number of the stored trial whose model predicts.")
-@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False,
-              path_type=Path), required=True,
-              help="Kaggle digit-recognizer test CSV (header pixel0..pixel783, no labels).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="Where to write the submission CSV (ImageId,Label; '-' for stdout).")
-@storage_option
-@artifacts_option
-@data_dir_option
-@device_options("cpu", "Where the model predicts: cpu (whatever device it trained on), or "
-                "auto, cuda, cuda:N, mps.")
-@click.option("--compressed", is_flag=True,
-              help="Predict with the trial's compressed artifact (pruned/int8, as stored; int8 "
-                   "kernels where the CPU has them) instead of its full weights. CPU only; "
-                   "needs no data set.")
-def predict(study: str, number: int, input_path: Path, output: Path, storage: str,
-            artifacts: Path | None, data_dir: Path, device: str, compressed: bool) -> None:
-    """Write a Kaggle submission (ImageId,Label) for INPUT from trial N's stored model.
-
-    The training data set must be readable (not with --compressed): inputs are normalised with
-    its training-split statistics, exactly as in training.
-    """
-    from ablation.engine.results.trained import (
-        load_compressed_model,
-        load_trial_model,
-        predict_kaggle,
-    )
-    from ablation.engine.runners.device_plan import checked_device, loaded_on
-    from ablation.engine.storage.store import artifacts_dir_for
-    from ablation.reporting.exports import submission_csv
-
-    if compressed and device != "cpu":
-        raise UserError(f"--compressed runs on the CPU (quantized kernels are CPU kernels); "
-                        f"leave out --device {device}")
-    checked_device(device, "--device")
-    check_output(output, storage, [input_path], "-o")
-    store = _open(storage)
-    name, where = stored_name(store, study), artifacts_dir_for(storage, artifacts)
-    loaded = (load_compressed_model(store, name, number, where) if compressed else
-              loaded_on(load_trial_model(store, name, number, where, data_dir), device))
-    write_text(output, submission_csv(predict_kaggle(loaded, input_path)), storage,
-               inputs=[input_path], option="-o")
-
-
-@click.command()
-@click.argument("study")
-@click.option("--trial", type=click.IntRange(0, INT_MAX), required=True,
-              help="Trial whose trained model is mapped.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="HTML file to write.")
-@click.option("--sample", type=click.IntRange(10, 100_000), default=1000, show_default=True,
-              help="Number of test images to map.")
-@storage_option
-@data_dir_option
-@artifacts_option
-def embed(study: str, trial: int, output: Path, sample: int, storage: str, data_dir: Path,
-          artifacts: Path | None) -> None:
-    """Map a trained model's penultimate-layer features of test images to 2-D with t-SNE."""
-    import torch
-
-    from ablation.data.datasets import make_splits
-    from ablation.engine.results.trained import load_trial_model
-    from ablation.engine.storage.store import artifacts_dir_for
-    from ablation.reporting.page.embedding import penultimate_features, sample_indices, tsne_2d
-    from ablation.reporting.page.html import embed_html
-
-    check_dir(output, storage, "-o")
-    store = _open(storage)
-    name = stored_name(store, study)
-    loaded = load_trial_model(store, name, trial, artifacts_dir_for(storage, artifacts),
-                              data_dir)
-    config = loaded.config
-    data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
-    idx = sample_indices(len(data.test_x), sample)
-    xy = tsne_2d(penultimate_features(loaded.model, loaded.normalise,
-                                      data.test_x[torch.from_numpy(idx)]))
-    labels = [int(v) for v in data.test_y[idx].tolist()]
-    write_text(output, embed_html(name, trial, xy.tolist(), labels, data.classes), storage,
-               option="-o")
 
 
 @click.command()

@@ -160,10 +160,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     from ablation.engine.storage.store import open_store
     from ablation.engine.trials.register import check_ready
 
-    tmp = None
-    if dry_run:
-        tmp = tempfile.TemporaryDirectory(prefix="ablate-dry-run-")
-        storage, artifacts = f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
+    tmp, storage, artifacts = _dry_run_storage(dry_run, storage, artifacts)
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run,
                                  n_trials, device)
@@ -186,6 +183,15 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     summaries = _run(spec, options, fit_fn, store, RunPlan(
         workers, tuple(placements), cluster, rounds))
     _finish(spec, summaries, store, tmp, storage, level, margin)
+
+
+def _dry_run_storage(dry_run: bool, storage: str, artifacts: Path | None
+                     ) -> tuple[tempfile.TemporaryDirectory[str] | None, str, Path | None]:
+    """A dry run's throw-away database and artifacts folder (else the given ones)."""
+    if not dry_run:
+        return None, storage, artifacts
+    tmp = tempfile.TemporaryDirectory(prefix="ablate-dry-run-")
+    return tmp, f"sqlite:///{tmp.name}/dry.db", Path(tmp.name) / "artifacts"
 
 
 def _auto_workers(spec: Any, options: Any, store: Any, points: list[Any],

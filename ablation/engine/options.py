@@ -30,9 +30,6 @@ TRAINER_KEYWORDS = ("data_dir", "on_epoch", "checkpoint")
 PLACEMENT_KEYWORDS = ("device", "deterministic")
 
 
-# A finished trial's state whose figures are its compressed artifact's (the worker writes them
-# after this prefix; displays show them instead of the accuracy before compression).
-COMPRESSED = "complete, compressed: "
 
 
 class Progress(Protocol):

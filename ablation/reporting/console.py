@@ -12,8 +12,7 @@ from rich.measure import Measurement
 from rich.status import Status
 from rich.table import Table
 
-from ablation.analysis.records import EpochRecord, Metrics
-from ablation.engine.options import COMPRESSED
+from ablation.analysis.records import COMPRESSED, EpochRecord, Metrics
 from ablation.reporting.summary import NO_MARGIN, ComparedRow, Margin
 from ablation.reporting.tables import EFFECT, P_CI, P_EQUIV, verdict_table
 from ablation.reporting.text import TextTable

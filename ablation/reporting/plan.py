@@ -9,14 +9,14 @@ from dataclasses import dataclass
 
 from ablation.analysis.evalnoise import McNemar
 from ablation.analysis.metrics import METRICS
-from ablation.analysis.records import TrialRecord
-from ablation.analysis.seeds.power import (
+from ablation.analysis.power import (
     MAX_SEEDS,
     MIN_PILOT,
     SD_CONFIDENCE,
     SeedsNeeded,
     seeds_needed,
 )
+from ablation.analysis.records import TrialRecord
 from ablation.analysis.stats import BETTER, WORSE
 from ablation.analysis.verdicts import NONE, judge_cells
 from ablation.reporting.summary import SummaryRow

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from ablation.analysis.seeds.power import (
+from ablation.analysis.power import (
     SD_CONFIDENCE,
     power_paired,
     power_welch,

@@ -90,10 +90,10 @@ def test_studies_lists_builtins():
     res = invoke("studies")
     lines = res.output.splitlines()
     names = [line.split()[0] for line in lines]
-    assert res.exit_code == 0 and len(names) == len(set(names)) == 12
+    assert res.exit_code == 0 and len(names) == len(set(names)) == 14
     assert {"activations", "augmentation", "baselines", "blocks", "loss", "lr", "optimizers",
             "compression", "sparse-training", "compression-pareto", "lr-search",
-            "compression-search"} <= set(names)
+            "compression-search", "lightweight-mnist", "kaggle-digits"} <= set(names)
     assert "then lr/fine" in next(line for line in lines if line.startswith("lr "))
     search = next(line for line in lines if line.startswith("lr-search "))
     assert "tpe, 30 trials" in search and "then lr-search/confirm x 5 seeds" in search

@@ -146,7 +146,7 @@ def test_until_resolved_runs_leave_one_out_and_refuses_steps_with_one_line(tmp_p
     url = f"sqlite:///{tmp_path / 'a.db'}"
     for design, code in (("cumulative", 2), ("leave-one-out", 0)):
         path = tmp_path / f"{design}.toml"
-        path.write_text(f'[study]\nname = "u{code}"\ndesign = "{design}"\nseeds = 2\n'
+        path.write_text(f'[study]\nname = "u{code}"\ndesign = "{design}"\nseeds = 3\n'
                         '[baseline]\ndataset = "digits"\nepochs = 1\n[recipe]\n'
                         'adamw = { optimizer = "adamw" }\n')
         res = CliRunner().invoke(main, ["run", str(path), "--trainer", "tests.fakes:recipe_fit",

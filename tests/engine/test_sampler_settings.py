@@ -16,8 +16,7 @@ from ablation.engine.storage import db
 from ablation.engine.storage.store import open_store
 from ablation.engine.trials.search import run_search
 from ablation.sampling.samplers import SAMPLERS, PerTrialSeed, sampler_record
-from tests.engine.trials.test_search import SEARCHING, options, search_spec
-from tests.fakes import FakeFit
+from tests.fakes import SEARCHING, FakeFit, options, search_spec
 
 
 @pytest.mark.parametrize("name", SEARCHING)

@@ -11,8 +11,8 @@ from ablation.analysis.evalnoise import (
     finite_test_noise,
     finite_test_noise_examples,
 )
+from ablation.analysis.power import seeds_needed
 from ablation.analysis.records import TrialRecord
-from ablation.analysis.seeds.power import seeds_needed
 from ablation.reporting.looks import looks_note, rule_p_adj, sequential_decisions
 from ablation.reporting.noise import cell_noise, noise_table
 from ablation.reporting.plan import plan_seeds, plan_table

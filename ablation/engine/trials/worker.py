@@ -19,10 +19,9 @@ from typing import Any
 import optuna
 
 from ablation.analysis.metrics import METRICS
-from ablation.analysis.records import EpochRecord, Metrics
+from ablation.analysis.records import COMPRESSED, EpochRecord, Metrics
 from ablation.config.trainconfig import TrainConfig, writes_artifact
 from ablation.engine.options import (
-    COMPRESSED,
     FitFn,
     Progress,
     RunOptions,

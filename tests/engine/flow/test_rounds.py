@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from ablation.analysis.evalnoise import mcnemar_exact
-from ablation.analysis.seeds.power import seeds_needed
+from ablation.analysis.power import seeds_needed
 from ablation.cli import main
 from ablation.engine.results.reader import load_trials
 from ablation.engine.storage import db, evidence

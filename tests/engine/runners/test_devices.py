@@ -3,11 +3,13 @@ predict on the CPU, local workers each get their own device, and GPUs a machine 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import optuna
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from ablation.cli import main
@@ -69,6 +71,12 @@ def test_weights_written_on_a_gpu_predict_on_the_cpu(tmp_path, stored):
     before = invoke(*args, "-o", str(tmp_path / "a.csv"))
     assert before.exit_code == 0, before.output
     weights.write_bytes(as_saved_on(weights.read_bytes(), "cuda:0"))
+    # A file a GPU trial wrote carries the checksum of its own bytes.
+    with store.engine.begin() as conn:  # Optuna's API no longer changes a finished trial
+        conn.execute(sa.text("UPDATE trial_user_attributes SET value_json = :v WHERE trial_id "
+                             "= :t AND key = 'weights_sha256'"),
+                     {"v": json.dumps(hashlib.sha256(weights.read_bytes()).hexdigest()),
+                      "t": trial._trial_id})
     after = invoke(*args, "-o", str(tmp_path / "b.csv"), "--device", "cpu")
     assert after.exit_code == 0, after.output
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
@@ -198,7 +206,7 @@ def test_run_devices_starts_one_worker_per_gpu_slot(tmp_path, monkeypatch):
     # themselves run in this process on the CPU (spawning them is tested above).
     import dataclasses
 
-    from ablation.engine.runners import local
+    from ablation.engine.runners import choice
     from ablation.engine.trials.worker import run_study
     from ablation.training import device as device_mod
 
@@ -210,7 +218,7 @@ def test_run_devices_starts_one_worker_per_gpu_slot(tmp_path, monkeypatch):
         seen.append((workers, [p.env for p in placements], spec.device))
         return run_study(dataclasses.replace(spec, device="cpu"), options, fit_fn, None, store)
 
-    monkeypatch.setattr(local, "run_workers", fake_run_workers)
+    monkeypatch.setattr(choice, "run_workers", fake_run_workers)
     res = invoke("run", "optimizers", "--dataset", "digits", "--epochs", "1", "--seeds", "1",
                  "--devices", "auto", "--per-device", "2", "--trainer", "tests.fakes:sleep_fit",
                  "--storage", f"sqlite:///{tmp_path / 'x.db'}")

@@ -96,7 +96,7 @@ def test_a_configuration_failure_is_not_retried_and_is_reported(tmp_path):
     code, out = _finish(_ablate(*args, env=env))
     assert code == 1, out
     assert "1 trial(s) failed for good" in out and "fake: this configuration cannot" in out
-    assert "4 trial(s) run now, 0 done before, 1 left of 4" in out
+    assert "3 trial(s) run now, 0 done before, 1 left of 4" in out  # done now + left = all
     assert _trained(tmp_path)[sgd] == 1 and "Traceback" not in out
     code, out = _finish(_ablate(*args, env=env))  # a later run: says so, trains nothing
     assert code == 1 and "0 trial(s) run now" in out and "failed for good" in out, out

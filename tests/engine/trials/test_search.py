@@ -21,29 +21,12 @@ from ablation.engine.storage.store import open_store
 from ablation.engine.trials.failures import TrialsFailed
 from ablation.engine.trials.register import open_study
 from ablation.engine.trials.search import run_search
-from ablation.engine.trials.worker import RunOptions, run_study
+from ablation.engine.trials.worker import run_study
 from ablation.errors import UserError
 from ablation.sampling.pruners import PRUNERS
 from ablation.sampling.samplers import SAMPLERS
-from ablation.spec.study import Axis, parse_study
-from tests.fakes import FakeFit
-
-SEARCHING = [n for n in SAMPLERS if SAMPLERS.get(n).searches_ranges]
-
-
-def search_spec(sampler="tpe", n_trials=5, confirm=None, axes=None, **study):
-    axes = axes or {"lr": {"low": 1e-5, "high": 1e-1, "log": True},
-                    "batch_size": {"low": 32, "high": 128, "step": 32},
-                    "optimizer": {"choices": ["sgd", "adam", "nadam"]}}
-    extra = {"confirm": confirm} if confirm else {}
-    return parse_study({"study": {"name": "s", "sampler": sampler, "n_trials": n_trials,
-                                  "seeds": 2, **extra, **study},
-                        "baseline": {"dataset": "digits", "epochs": 2}, "axes": axes}, "t")
-
-
-def options(tmp_path: Path, **kw) -> RunOptions:
-    tmp_path.mkdir(exist_ok=True)
-    return RunOptions(f"sqlite:///{tmp_path / 'a.db'}", tmp_path / "art", tmp_path, **kw)
+from ablation.spec.study import Axis
+from tests.fakes import SEARCHING, FakeFit, options, search_spec
 
 
 def stored(tmp_path: Path, name: str = "s") -> optuna.Study:
