@@ -206,6 +206,7 @@ def report(run: StudyRun, cores: int) -> list[str]:
 
 def machine_lines() -> list[str]:
     """The machine, as bench_speed names it, and the date."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script
     from benchmarks._common import hardware, loadavg
 
     return [f"date (UTC): {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}",
