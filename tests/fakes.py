@@ -161,9 +161,16 @@ def noisy_fit(config: TrainConfig, seed: int, *, data_dir: Path,
     configuration shares per seed (sd 0.002) and its own part (sd 0.001), both seeded, so a
     paired test sees what a real study would. No predictions are returned."""
     _log(config, seed)
+    return _noisy_result(config, seed, EFFECTS.get(config.optimizer, 0.0), on_epoch)
+
+
+def _noisy_result(config: TrainConfig, seed: int, effect: float,
+                  on_epoch: EpochCallback | None) -> FitResult:
+    """Accuracy 0.9 + ``effect`` + seed noise shared by every configuration (sd 0.002) and the
+    configuration's own (sd 0.001), both seeded: one epoch reported, no predictions."""
     shared = np.random.default_rng(seed).normal(0, 0.002)
     own = np.random.default_rng(int(point_key(config, seed)[:8], 16)).normal(0, 0.001)
-    acc = 0.9 + EFFECTS.get(config.optimizer, 0.0) + shared + own
+    acc = 0.9 + effect + shared + own
     if on_epoch is not None:
         on_epoch(EpochRecord(1, 1 - acc, acc, 1 - acc, acc, 0.1, 0.0))
     metrics = Metrics(test_loss=1 - acc, test_accuracy=acc, macro_f1=acc, val_loss=1 - acc,
@@ -218,17 +225,9 @@ def recipe_fit(config: TrainConfig, seed: int, *, data_dir: Path,
     _log(config, seed)
     on = {"adamw": config.optimizer == "adamw", "clip": config.grad_clip > 0,
           "augment": config.augment}
-    shared = np.random.default_rng(seed).normal(0, 0.002)
-    own = np.random.default_rng(int(point_key(config, seed)[:8], 16)).normal(0, 0.001)
-    acc = (0.9 + sum(RECIPE_EFFECTS[k] for k, v in on.items() if v) + shared + own
-           + (RECIPE_SYNERGY if on["adamw"] and on["clip"] else 0.0))
-    if on_epoch is not None:
-        on_epoch(EpochRecord(1, 1 - acc, acc, 1 - acc, acc, 0.1, 0.0))
-    metrics = Metrics(test_loss=1 - acc, test_accuracy=acc, macro_f1=acc, val_loss=1 - acc,
-                      val_accuracy=acc, train_seconds=0.0, infer_seconds=0.0,
-                      infer_ms_per_image=0.0, params=6, state_bytes=100, epochs_run=1,
-                      confusion=((5000, 0), (0, 5000)))
-    return FitResult(metrics, (), nn.Linear(2, 2))
+    effect = (sum(RECIPE_EFFECTS[k] for k, v in on.items() if v)
+              + (RECIPE_SYNERGY if on["adamw"] and on["clip"] else 0.0))
+    return _noisy_result(config, seed, effect, on_epoch)
 
 
 def fake_metrics(config: TrainConfig, seed: int) -> Metrics:
