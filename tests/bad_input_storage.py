@@ -29,7 +29,7 @@ HALF = ("--storage", "sqlite:///{tmp}/half.db")
 
 STORAGE_CASES: list[Case] = [
     Case("storage", "MariaDB URL without a database",
-         ("run", "{tmp}/s.toml", "--storage", "mysql://root@127.0.0.1:3306"), 2,
+         ("run", "{tmp}/s.toml", "--storage", "mysql+pymysql://root@127.0.0.1:3306"), 2,
          "names no database; add one after the host", _study),
     Case("storage", "messages show the URL as given (no driver added)",
          ("show", "bad", "--storage", "postgresql://u:hunter2-Sup3r@127.0.0.1:1/db"), 2,

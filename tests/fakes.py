@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import importlib.util
 import io
 import json
 import os
@@ -291,10 +292,14 @@ def make_spec(seeds=2, choices=("sgd", "adam", "nadam"), **baseline):
 
 # Where the README's test command finds the database servers when no variable names them: the
 # local defaults of PostgreSQL and MariaDB (this project's machines run both there). Plain URLs:
-# SQLAlchemy's default drivers (psycopg 3, mysqlclient), which the postgres/mysql extras install.
+# SQLAlchemy's default drivers (psycopg 3, mysqlclient), which the postgres/mysql extras install;
+# without mysqlclient (the test extra alone, on a machine without libmariadb-dev) MySQL is reached
+# through PyMySQL, and only the test of the plain mysql:// URL itself is skipped.
+HAS_MYSQLCLIENT = importlib.util.find_spec("MySQLdb") is not None
 SERVERS = {
     "postgres": ("ABLATE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test"),
-    "mysql": ("ABLATE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test")}
+    "mysql": ("ABLATE_TEST_MYSQL", "mysql://root@127.0.0.1:3306/test" if HAS_MYSQLCLIENT
+              else "mysql+pymysql://root@127.0.0.1:3306/test")}
 
 
 @contextlib.contextmanager
