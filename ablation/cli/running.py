@@ -56,14 +56,17 @@ def prepare_args(study: str, dataset: str | None, model: str | None, epochs: int
     from ablation.engine.storage.store import artifacts_dir_for, check_url
     from ablation.spec.epochs import adapted_note
     from ablation.spec.files import load_study
+    from ablation.spec.recipe_checks import min_epochs
     from ablation.spec.study import with_overrides
 
     if dry_run and dataset is None:
         dataset = "digits"  # a smoke test must run offline: the embedded data set
     spec = with_overrides(load_study(study), seeds=seeds, n_trials=n_trials, dataset=dataset,
                           model=model, epochs=epochs)
-    if dry_run:  # a search keeps 2 confirm seeds (its verdicts need two) and samples 2 trials
-        spec = with_overrides(spec, seeds=2 if spec.confirm else 1, epochs=1, train_limit=256,
+    if dry_run:  # a search keeps 2 confirm seeds (its verdicts need two) and samples 2 trials;
+        # the fewest epochs the study accepts (a recipe with SWA needs 2)
+        spec = with_overrides(spec, seeds=2 if spec.confirm else 1,
+                              epochs=min_epochs(spec.recipe), train_limit=256,
                               n_trials=2 if spec.is_search else None)
     spec = with_device(spec, device)  # --device, else study.device; exits 2 where none is
     if adapted_note(spec) is not None:

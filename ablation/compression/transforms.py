@@ -21,23 +21,26 @@ from ablation.errors import UserError
 from ablation.models.layers import prunable, weight_of
 from ablation.registry import Registry
 
-# "layer": each layer loses the pruning ratio; "global": one threshold over all layers.
-PRUNE_SCOPES = ("layer", "global")
+# "layer": each conv/linear layer loses the pruning ratio; "global": one threshold over all of
+# them; "conv": each conv layer loses the ratio and linear layers are kept (study 000's pruning).
+PRUNE_SCOPES = ("layer", "global", "conv")
 
 
 def prune_model(model: nn.Module, ratio: float, scope: str = "layer") -> nn.Module:
     """Zero the ``ratio`` smallest-|w| weights of every conv/linear layer (masks stay attached).
 
     ``scope="layer"`` removes ``ratio`` of each layer; ``"global"`` ranks all weights together,
-    so layers with small weights lose more.
+    so layers with small weights lose more; ``"conv"`` removes ``ratio`` of each conv layer only.
     """
     if not 0.0 <= ratio <= 0.99:
         raise ValueError(f"pruning ratio must be in [0, 0.99], got {ratio}")
-    targets = prunable(model)
-    if ratio == 0 or not targets:
-        return model
     if scope not in PRUNE_SCOPES:
         raise ValueError(f"unknown pruning scope {scope!r}")
+    targets = prunable(model)
+    if scope == "conv":
+        targets = [(m, name) for m, name in targets if isinstance(m, nn.Conv2d)]
+    if ratio == 0 or not targets:
+        return model
     if scope == "global":
         prune.global_unstructured(targets, pruning_method=prune.L1Unstructured, amount=ratio)
     else:

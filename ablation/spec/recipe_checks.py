@@ -60,6 +60,17 @@ def check_recipe_knobs(recipe: Recipe, baseline: TrainConfig, where: str) -> Non
                 _check_component(c, cfg, cell.label, where)
 
 
+SWA_MIN_EPOCHS = 2  # SWA averages the last epochs, after at least one epoch of training
+
+
+def min_epochs(recipe: Recipe | None) -> int:
+    """The fewest epochs every row of ``recipe`` can train for (2 once a component uses SWA)."""
+    swa = recipe is not None and any(
+        isinstance(v, int) and v > 0
+        for c in recipe.components for k, v in c.changes if k == "swa_epochs")
+    return SWA_MIN_EPOCHS if swa else 1
+
+
 def adapt_epochs(recipe: Recipe, old: int, new: int, where: str) -> Recipe:
     """The recipe for a run of ``new`` epochs instead of ``old``: swa_epochs keeps its share
     of training (study 000 averaged the late epochs), at least 1 and below ``new``."""
@@ -70,9 +81,10 @@ def adapt_epochs(recipe: Recipe, old: int, new: int, where: str) -> Recipe:
         changes = dict(c.changes)
         swa = changes.get("swa_epochs")
         if isinstance(swa, int) and swa > 0:
-            if new < 2:
+            if new < SWA_MIN_EPOCHS:
                 raise UserError(f"{where}: --epochs {new}: recipe.{c.name} averages the last "
-                                "epochs (SWA) and needs at least 2; give --epochs 2 or more")
+                                f"epochs (SWA) and needs at least {SWA_MIN_EPOCHS}; give --epochs "
+                                f"{SWA_MIN_EPOCHS} or more")
             changes["swa_epochs"] = min(new - 1, max(1, round(swa * new / old)))
         out.append(replace(c, changes=tuple(changes.items())))
     return replace(recipe, components=tuple(out))

@@ -13,6 +13,7 @@ from torch import nn
 from ablation.analysis.pareto import pareto_front
 from ablation.cli import main
 from ablation.compression import artifact, int8_kernels
+from ablation.compression.evaluate import recompute_batchnorm
 from ablation.compression.transforms import (
     compress,
     layer_sparsity,
@@ -21,12 +22,14 @@ from ablation.compression.transforms import (
     sparsity,
 )
 from ablation.config.trainconfig import TrainConfig
+from ablation.data.datasets import Splits
 from ablation.engine.trials.worker import RunOptions, run_study
 from ablation.errors import UserError
 from ablation.models import build_model
 from ablation.models.layers import prunable
 from ablation.spec.study import parse_study
 from ablation.spec.train_checks import make_train_config
+from ablation.training.batches import Batcher
 from ablation.training.fit import fit
 from ablation.training.sparse import DynamicSparsity
 from ablation.training.swa import Averager, swa_lr_lambda
@@ -233,3 +236,39 @@ def test_engine_records_the_reloaded_artifact_and_exports_the_front(storage_url,
     lines = (tmp_path / "front.csv").read_text().splitlines()
     assert len(lines) == 3 and lines[0].endswith("on_front")
     assert any(line.endswith(",1") for line in lines[1:])
+
+
+def test_conv_scope_prunes_every_conv_layer_and_keeps_the_linear_ones():
+    torch.manual_seed(0)
+    model = make_permanent(prune_model(build_model("resnet-lite", (1, 28, 28), 10), 0.5, "conv"))
+    convs = [m for m, _ in prunable(model) if isinstance(m, nn.Conv2d)]
+    linears = [m for m, _ in prunable(model) if isinstance(m, nn.Linear)]
+    assert convs and linears
+    assert all(abs(layer_sparsity(m) - 0.5) < 0.01 for m in convs)
+    assert all(layer_sparsity(m) == 0.0 for m in linears)
+
+
+def test_batchnorm_statistics_are_recomputed_for_the_pruned_weights():
+    """After pruning, each BN layer's running mean and variance are those of what the pruned
+    layers feed it on the training images, not the statistics collected before pruning."""
+    torch.manual_seed(1)
+    x = torch.randint(0, 256, (1024, 1, 28, 28), dtype=torch.uint8)
+    data = Splits("t", x, torch.zeros(1024, dtype=torch.long), x[:0], x[:0, 0, 0, 0].long(),
+                  x[:0], x[:0, 0, 0, 0].long(), tuple("0123456789"))
+    batcher = Batcher.for_data(x, augment=False)
+    model = tiny()
+    bn = next(m for m in model.modules() if isinstance(m, nn.BatchNorm2d))
+    before = bn.running_var.clone()
+    prune_model(model, 0.5, "layer")
+    recompute_batchnorm(model, data, batcher)
+    seen: list[torch.Tensor] = []
+    hook = bn.register_forward_pre_hook(lambda _m, args: seen.append(args[0]))
+    with torch.no_grad():
+        for i in range(0, 1024, 512):  # the batches recompute_batchnorm averaged over
+            model.eval()(batcher(x[i:i + 512]))
+    hook.remove()
+    means = torch.stack([t.mean((0, 2, 3)) for t in seen]).mean(0)
+    variances = torch.stack([t.var((0, 2, 3)) for t in seen]).mean(0)  # unbiased, as BN keeps
+    assert torch.allclose(bn.running_mean, means, atol=1e-4)
+    assert torch.allclose(bn.running_var, variances, rtol=1e-3)
+    assert (bn.running_var < 0.8 * before).all()  # half the weights gone: smaller outputs

@@ -11,6 +11,7 @@ from ablation.cli import main
 from ablation.errors import UserError
 from ablation.spec.epochs import adapted_note
 from ablation.spec.files import builtin_studies, load_study
+from ablation.spec.recipe_checks import min_epochs
 from ablation.spec.study import parse_study, with_overrides
 
 
@@ -59,3 +60,15 @@ def test_a_factorial_pairing_of_epochs_and_swa_is_refused():
            "axes": {"epochs": {"choices": [1, 2]}, "swa_epochs": {"choices": [0, 2]}}}
     with pytest.raises(UserError, match="combine epochs = 1 with swa_epochs = 2"):
         parse_study(doc, "t")
+
+
+@pytest.mark.parametrize("name", builtin_studies())
+def test_every_builtin_study_takes_the_dry_runs_settings(name, tmp_path):
+    """`ablate run NAME --dry-run` trains the fewest epochs the study accepts: 1, or 2 for a
+    recipe with SWA (lightweight-mnist's dry run was refused with --epochs 1)."""
+    from ablation.cli.running import prepare_args
+
+    spec, _ = prepare_args(name, None, None, None, None, f"sqlite:///{tmp_path}/d.db",
+                           tmp_path, None, None, 60, 0, dry_run=True)
+    assert spec.baseline.epochs == min_epochs(spec.recipe) <= 2
+    assert spec.baseline.dataset == "digits" and spec.baseline.train_limit == 256
