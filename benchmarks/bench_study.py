@@ -161,6 +161,7 @@ def measure(args: list[str], folder: Path, poll: float = 0.5) -> StudyRun:
     wall = time.perf_counter() - t0
     done.set()
     watcher.join()
+    (folder / "output.txt").write_text(out)
     lines = out.splitlines()
     others = [p for p in memory.pss if p != proc.pid]
     run = StudyRun(wall, [], commits_in(counts), memory, lines[0] if lines else "", others,
@@ -218,6 +219,8 @@ def main() -> None:
     """Measure the quick start ``--runs`` times and print the figures."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--keep", type=Path, default=None,
+                   help="keep each run's folder (database, printed output.txt) under KEEP/run-N")
     p.add_argument("extra", nargs="*", help="more arguments for `ablate run` (after --)")
     args = p.parse_args()
     from ablation.engine.trials.preflight import cores
@@ -227,8 +230,13 @@ def main() -> None:
     for line in machine_lines():
         print(f"- {line}")
     for i in range(args.runs):
-        with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
-            run = run_quick_start(args.extra, Path(tmp))
+        if args.keep is not None:
+            kept = args.keep / f"run-{i + 1}"
+            kept.mkdir(parents=True)  # an existing run folder is never overwritten
+            run = run_quick_start(args.extra, kept)
+        else:
+            with tempfile.TemporaryDirectory(prefix="bench-study-") as tmp:
+                run = run_quick_start(args.extra, Path(tmp))
         print(f"- run {i + 1} (`ablate {' '.join([*QUICK_START, *args.extra])}`):")
         for line in report(run, have):
             print(f"  - {line}")

@@ -43,6 +43,7 @@ def test_a_run_is_measured_from_outside(tmp_path: Path) -> None:
     # 3 trials (2 choices + the baseline), each at least one commit of its own
     assert len(trial_seconds(storage, run.study)) == 3
     assert run.commits >= 3 * 10
+    assert "Stored in " in (tmp_path / "output.txt").read_text()  # what --keep keeps
 
 
 def test_children_and_rollup_read_proc() -> None:
