@@ -10,8 +10,8 @@ exceeds that term is variance in the distribution-level quality between runs ("t
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats as _st
@@ -108,16 +108,6 @@ def finite_test_noise_examples(correct: np.ndarray, scale: float = 1.0, level: f
     test_ci = Interval(float(lo) * scale**2, float(hi) * scale**2, PERCENTILE)
     return _share(PER_EXAMPLE, runs, n, observed * scale**2, test_var * scale**2, test_ci,
                   level)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """What storage holds about trials' test sets: per trial its per-example correctness
-    (stored predictions against the stored labels, with the labels' digest: trials compare
-    only on one test set) and its test-set size (the confusion matrix's total)."""
-
-    correct: Mapping[int, tuple[str, np.ndarray]] = field(default_factory=dict)
-    n_test: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

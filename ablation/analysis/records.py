@@ -13,13 +13,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ablation.analysis.evalnoise import Evidence
+import numpy as np
+
 from ablation.analysis.metrics import METRICS
 
 # A finished trial's state whose figures are its compressed artifact's (the worker writes them
 # after this prefix; displays show them instead of the accuracy before compression).
 COMPRESSED = "complete, compressed: "
 
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What storage holds about trials' test sets: per trial its per-example correctness
+    (stored predictions against the stored labels, with the labels' digest: trials compare
+    only on one test set) and its test-set size (the confusion matrix's total)."""
+
+    correct: Mapping[int, tuple[str, np.ndarray]] = field(default_factory=dict)
+    n_test: Mapping[int, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -163,6 +163,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     from ablation.engine.storage.store import open_store
     from ablation.engine.trials.register import check_ready
 
+    _early_fork_server(workers, dry_run, devices or trainer, device, ray["ray_address"])
     tmp, storage, artifacts = _dry_run_storage(dry_run, storage, artifacts)
     spec, options = prepare_args(study, dataset, model, epochs, seeds, storage, data_dir,
                                  artifacts, max_trials, heartbeat_grace, threads, dry_run,
@@ -186,6 +187,17 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
     summaries = _run(spec, options, fit_fn, store, RunPlan(
         workers, tuple(placements), cluster, rounds))
     _finish(spec, summaries, store, tmp, storage, level, margin)
+
+
+def _early_fork_server(workers: int | str, dry_run: bool, devices_or_trainer: str | None,
+                       device: str | None, ray_address: str | None) -> None:
+    """Start the CPU workers' fork server before the checks, where workers may start, so that
+    its imports overlap them (engine/runners/launch.start_fork_server)."""
+    if workers != 1 and not (dry_run or devices_or_trainer or device not in (None, "cpu")
+                             or ray_address is not None):
+        from ablation.engine.runners.launch import start_fork_server
+
+        start_fork_server()
 
 
 def _dry_run_storage(dry_run: bool, storage: str, artifacts: Path | None

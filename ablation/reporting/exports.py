@@ -18,11 +18,11 @@ import numpy as np
 
 from ablation.analysis.contrasts import Contrast
 from ablation.analysis.estimates import CellEstimate
-from ablation.analysis.evalnoise import Evidence, NoiseShare
+from ablation.analysis.evalnoise import NoiseShare
 from ablation.analysis.intervals import Interval, boot_coverage
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import ParetoRow
-from ablation.analysis.records import TrialRecord, is_search_stage
+from ablation.analysis.records import Evidence, TrialRecord, is_search_stage
 from ablation.analysis.verdicts import Decision
 from ablation.reporting.latex import (
     compact_metrics_table,

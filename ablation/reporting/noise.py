@@ -9,12 +9,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from ablation.analysis.evalnoise import (
-    Evidence,
     NoiseShare,
     finite_test_noise,
     finite_test_noise_examples,
 )
-from ablation.analysis.records import TrialRecord
+from ablation.analysis.records import Evidence, TrialRecord
 from ablation.reporting.text import TextTable
 from ablation.spec.space import cell_name
 

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 
 from ablation.analysis.evalnoise import (
-    Evidence,
     finite_test_noise,
     finite_test_noise_examples,
 )
 from ablation.analysis.power import seeds_needed
-from ablation.analysis.records import TrialRecord
+from ablation.analysis.records import Evidence, TrialRecord
 from ablation.reporting.looks import looks_note, rule_p_adj, sequential_decisions
 from ablation.reporting.noise import cell_noise, noise_table
 from ablation.reporting.plan import plan_seeds, plan_table

@@ -7,10 +7,10 @@ from typing import Any
 import numpy as np
 import optuna
 
-from ablation.analysis.evalnoise import Evidence
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.predcodec import predictions_from_bytes
 from ablation.analysis.records import (
+    Evidence,
     StudyData,
     TrialRecord,
     decode_metrics,

@@ -9,8 +9,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ablation.analysis.evalnoise import Evidence
-from ablation.analysis.records import StudyData
+from ablation.analysis.records import Evidence, StudyData
 from ablation.reporting.looks import looks_note, sequential_decisions
 from ablation.reporting.noise import NO_EVIDENCE, noise_table
 from ablation.reporting.summary import Margin, SummaryRow, resolve_margin, summary_rows
