@@ -123,10 +123,12 @@ def test_run_show_export_through_the_cli(tmp_path):
                     '[baseline]\ndataset = "digits"\nepochs = 1\n[recipe]\n'
                     'adamw = { optimizer = "adamw" }\nclip = { grad_clip = 1.0 }\n')
     url = f"sqlite:///{tmp_path / 'a.db'}"
+    # on two worker processes, as a recipe's rows are ordinary points (issue 22: workers too)
     run = CliRunner().invoke(main, ["run", str(path), "--trainer", "tests.fakes:recipe_fit",
-                                    "--storage", url])
+                                    "--storage", url, "--workers", "2"])
     assert run.exit_code == 0, run.output
     assert "leave-one-out recipe" in run.output and "− clip" in run.output
+    assert "6 trial(s) run now" in run.output and "2 worker" in run.output
     md, csv = tmp_path / "t.md", tmp_path / "t.csv"
     out = CliRunner().invoke(main, ["export", "three", "--storage", url, "--markdown", str(md),
                                     "--csv", str(csv)])
