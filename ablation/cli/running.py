@@ -195,9 +195,10 @@ def _early_fork_server(workers: int | str, dry_run: bool, devices_or_trainer: st
     its imports overlap them (engine/runners/launch.start_fork_server)."""
     if workers != 1 and not (dry_run or devices_or_trainer or device not in (None, "cpu")
                              or ray_address is not None):
-        from ablation.engine.runners.launch import start_fork_server
+        from ablation.engine.runners.launch import start_fork_server, warm_end_of_run_imports
 
         start_fork_server()
+        warm_end_of_run_imports()
 
 
 def _dry_run_storage(dry_run: bool, storage: str, artifacts: Path | None

@@ -11,16 +11,16 @@ import sys
 
 import pytest
 
-from ablation.engine.runners.launch import PRELOAD
+from ablation.engine.runners.launch import END_OF_RUN, PRELOAD
 
 needs_forkserver = pytest.mark.skipif(
     "forkserver" not in multiprocessing.get_all_start_methods(), reason="no forkserver here")
 
 
-@pytest.mark.parametrize("name", PRELOAD)
+@pytest.mark.parametrize("name", PRELOAD + END_OF_RUN)
 def test_every_preloaded_module_imports(name):
-    # the server skips a module that fails to import: a typo here would silently cost every
-    # worker its import time again
+    # the server (and the command's warm-up thread) skip a module that fails to import: a typo
+    # here would silently cost every worker, or the end of every run, its import time again
     assert importlib.import_module(name) is not None
 
 
