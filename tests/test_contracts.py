@@ -11,10 +11,12 @@ import pytest
 import torch
 from torch import nn
 
-from ablation.analysis.metrics import METRICS, selectable
-from ablation.analysis.records import EpochRecord
+from ablation.analysis.metrics import METRICS, TEST, VAL, refinable, selectable
+from ablation.analysis.records import EpochRecord, Metrics
+from ablation.compression.evaluate import CompressionResult
 from ablation.compression.transforms import QUANTIZE_MODES, quantize_model
 from ablation.config.trainconfig import TrainConfig
+from ablation.errors import UserError
 from ablation.sampling.pruners import PRUNERS
 from ablation.sampling.samplers import SAMPLERS, search_space
 from ablation.spec.study import parse_study
@@ -107,3 +109,61 @@ def test_every_metric_has_a_direction_a_range_and_registered_counterparts(name: 
         assert (info.low, info.high) == (0.0, 1.0)
     if name in selectable():
         assert info.selectable
+
+
+FIT_FIELDS = {f.name for f in dataclasses.fields(Metrics)}  # what every fit records
+ARTIFACT_FIELDS = {f.name for f in dataclasses.fields(CompressionResult)}  # the artifact's
+
+
+@pytest.mark.parametrize("name", METRICS.names())
+def test_every_metric_says_its_split_and_which_record_holds_it(name: str) -> None:
+    info = METRICS.get(name)
+    assert info.split in (None, VAL, TEST)
+    # from_artifact is true exactly for the reloaded artifact's measurements, which no fit records
+    assert (name in ARTIFACT_FIELDS, name in FIT_FIELDS) == (info.from_artifact,
+                                                             not info.from_artifact)
+    if info.reported is not None:  # a validation metric, reported by the same model's test twin
+        twin = METRICS.get(info.reported)
+        assert (info.split, twin.split, twin.from_artifact) == (VAL, TEST, info.from_artifact)
+    if info.epoch is not None:  # what pruners see after each epoch: the fit's validation split
+        assert METRICS.get(info.epoch).split == VAL and info.epoch in FIT_FIELDS
+
+
+def test_every_number_a_fit_or_an_artifact_records_is_a_registered_metric() -> None:
+    numbers = (FIT_FIELDS | ARTIFACT_FIELDS) - {"confusion", "kernels"}
+    assert numbers == set(METRICS.names())
+    assert {n for n in METRICS if METRICS.get(n).from_artifact} == numbers - FIT_FIELDS
+
+
+def test_refine_metrics_are_the_selectable_validation_metrics_every_fit_records() -> None:
+    fits_own = [n for n in selectable() if METRICS.get(n).split == VAL and n in FIT_FIELDS]
+    assert refinable() == fits_own == ["val_accuracy", "val_loss"]
+
+
+def _study(metric: str, sampler: str = "grid", **baseline: object) -> dict[str, object]:
+    axes = ({"lr": {"choices": [0.1, 0.01]}} if sampler == "grid"
+            else {"lr": {"low": 1e-3, "high": 1e-1, "log": True}})
+    return {"study": {"name": "s", "metric": metric, "sampler": sampler, "n_trials": 4},
+            "baseline": {"epochs": 1, **baseline}, "axes": axes}
+
+
+def _refused(doc: dict[str, object]) -> str:
+    try:
+        parse_study(doc, "f.toml")
+    except UserError as err:
+        return str(err)
+    return ""
+
+
+@pytest.mark.parametrize("name", selectable())
+def test_every_selectable_metric_is_checked_by_its_split_and_artifact_facts(name: str) -> None:
+    info = METRICS.get(name)
+    plain = _refused(_study(name))
+    assert ("compressed artifact" in plain) == info.from_artifact, plain
+    no_val = _refused(_study(name, artifact=True, val_fraction=0.0))
+    assert ("val_fraction = 0" in no_val) == (info.split == VAL), no_val
+    search = _refused(_study(name, "tpe", artifact=True))
+    assert ("must not be measured on the test split" in search) == (info.split == TEST), search
+    refine = _refused({**_study(name, artifact=True),
+                       "study": {"name": "s", "metric": name, "refine": {"axis": "lr"}}})
+    assert ("second stage" in refine) == (name not in refinable()), refine
