@@ -1,5 +1,6 @@
 """Contract tests over every registered name: a new loss, schedule, precision, quantize mode,
-pruner, sampler or metric is checked here the moment it is registered (STYLE.md, section 6)."""
+pruner, sampler, metric, device kind or p-value adjustment is checked here the moment it is
+registered (STYLE.md, section 6)."""
 
 from __future__ import annotations
 
@@ -15,11 +16,13 @@ from ablation.analysis.metrics import METRICS, TEST, VAL, refinable, selectable
 from ablation.analysis.records import EpochRecord, Metrics
 from ablation.compression.evaluate import CompressionResult
 from ablation.compression.transforms import QUANTIZE_MODES, quantize_model
+from ablation.config.devices import AUTO, DEVICES, check_device, parse_devices
 from ablation.config.trainconfig import TrainConfig
 from ablation.errors import UserError
 from ablation.sampling.pruners import PRUNERS
 from ablation.sampling.samplers import SAMPLERS, search_space
 from ablation.spec.study import parse_study
+from ablation.training.device import Machine, channels_last, device_precision, pick_device
 from ablation.training.losses import LOSSES, make_loss
 from ablation.training.precision import PRECISIONS, resolve_precision
 from ablation.training.schedules import SCHEDULES, lr_lambda
@@ -167,3 +170,46 @@ def test_every_selectable_metric_is_checked_by_its_split_and_artifact_facts(name
     refine = _refused({**_study(name, artifact=True),
                        "study": {"name": "s", "metric": name, "refine": {"axis": "lr"}}})
     assert ("second stage" in refine) == (name not in refinable()), refine
+
+
+def _spelled(name: str) -> list[str]:
+    return [name, f"{name}:0", f"{name}:3"] if DEVICES.get(name).numbered else [name]
+
+
+@pytest.mark.parametrize("name", DEVICES.names())
+def test_every_device_kind_is_spelled_and_resolves_on_a_cpu_only_machine(name: str) -> None:
+    kind = DEVICES.get(name)
+    assert all(check_device(s, "here") == s for s in _spelled(name))
+    for spelled in _spelled(name):  # a usable device, or one line saying what this machine has
+        try:
+            resolved = pick_device(spelled, Machine())
+        except UserError as err:
+            assert not kind.everywhere and "\n" not in str(err)
+            assert str(err).startswith(f"--device {spelled}: ") and "cpu or auto" in str(err)
+        else:
+            assert kind.everywhere and resolved == name
+            dtype = torch.float64 if kind.float64 else torch.float32
+            assert torch.ones(2, dtype=dtype, device=resolved).sum().item() == 2
+    assert pick_device(AUTO, Machine()) in [n for n in DEVICES if DEVICES.get(n).everywhere]
+
+
+@pytest.mark.parametrize("name", [n for n in DEVICES.names() if not DEVICES.get(n).everywhere])
+def test_every_accelerator_kind_is_found_listed_and_preferred_by_auto(name: str) -> None:
+    kind, have = DEVICES.get(name), dataclasses.replace(Machine(), **{name: 1})
+    assert (Machine().count(name), have.count(name)) == (0, 1)  # a Machine field per kind
+    alone = f"{name}:0" if kind.numbered else name
+    assert pick_device(name, have) == pick_device(AUTO, have) == alone  # before the CPU
+    if kind.numbered:  # --devices lists the numbered kinds only
+        assert parse_devices(f"{name}:0,{name}:1") == (f"{name}:0", f"{name}:1")
+    else:
+        with pytest.raises(UserError, match="--devices: expected 'auto'"):
+            parse_devices(name)
+
+
+@pytest.mark.parametrize("name", DEVICES.names())
+def test_every_device_kind_trains_in_a_precision_autocast_runs(name: str) -> None:
+    for gpu_bf16 in (False, True):
+        for requested in PRECISIONS.names():
+            have = Machine(cuda_bf16=gpu_bf16)
+            assert device_precision(requested, name, have, frozenset()) in ("fp32", "bf16", "fp16")
+    assert isinstance(channels_last(name), bool)
