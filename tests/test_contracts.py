@@ -5,15 +5,20 @@ registered (STYLE.md, section 6)."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 
 import optuna
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from ablation.analysis.metrics import METRICS, TEST, VAL, refinable, selectable
 from ablation.analysis.records import EpochRecord, Metrics
+from ablation.analysis.stats import ADJUSTMENTS, DUNNETT_FALLBACK, NONE, UNTESTED
+from ablation.analysis.verdicts import compare_many
 from ablation.compression.evaluate import CompressionResult
 from ablation.compression.transforms import QUANTIZE_MODES, quantize_model
 from ablation.config.devices import AUTO, DEVICES, check_device, parse_devices
@@ -213,3 +218,56 @@ def test_every_device_kind_trains_in_a_precision_autocast_runs(name: str) -> Non
             have = Machine(cuda_bf16=gpu_bf16)
             assert device_precision(requested, name, have, frozenset()) in ("fp32", "bf16", "fp16")
     assert isinstance(channels_last(name), bool)
+
+
+@st.composite
+def _family(draw: st.DrawFn) -> tuple[dict[int, float], list[dict[int, float]]]:
+    """A control on 3-8 seeds and 1-5 cells: each the control's values reshuffled and shifted
+    (equal spreads, so Dunnett runs rather than falling back to Holm) or values of its own
+    (other spreads, other seeds, too few to test)."""
+    n = draw(st.integers(3, 8))
+    noise = draw(st.lists(st.floats(-1, 1), min_size=n, max_size=n, unique=True))
+    cells = []
+    for _ in range(draw(st.integers(1, 5))):
+        if draw(st.booleans()):
+            shift = draw(st.floats(-2, 2))
+            cells.append({i: v + shift for i, v in enumerate(draw(st.permutations(noise)))})
+        else:
+            own = draw(st.lists(st.floats(-3, 3), min_size=1, max_size=8))
+            cells.append({i + draw(st.integers(0, 2)): v for i, v in enumerate(own)})
+    return dict(enumerate(noise)), cells
+
+
+QMC = 1e-3  # scipy's Dunnett integrates by quasi-Monte Carlo, error ~1e-4 (verdicts._dunnett_ps)
+
+
+def _check_family(raw: list[float], adjusted: list[float], exact: bool) -> None:
+    """One family's adjusted p's: NaN where untested; else raw <= adjusted <= min(1, m raw)
+    (Bonferroni bounds Holm and Dunnett), in the raw p's order, the raw p for one test."""
+    tested = sorted((r, a) for r, a in zip(raw, adjusted, strict=True) if not math.isnan(r))
+    assert all(math.isnan(a) for r, a in zip(raw, adjusted, strict=True) if math.isnan(r))
+    m = len(tested)
+    for r, a in tested:
+        assert 0 <= r <= a <= 1 and a <= min(1.0, m * r) + QMC
+        assert a == r or not exact
+    assert all(a <= b + QMC for (_, a), (_, b) in itertools.pairwise(tested))
+    assert m != 1 or tested[0][1] == pytest.approx(tested[0][0], abs=QMC)
+
+
+@pytest.mark.parametrize("name", ADJUSTMENTS.names())
+def test_every_adjustment_lies_between_the_raw_p_and_bonferroni_in_the_raw_order(name: str
+                                                                                ) -> None:
+    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(_family(), st.sampled_from([None, 0.5]))
+    def check(case: tuple[dict[int, float], list[dict[int, float]]],
+              margin: float | None) -> None:
+        control, cells = case
+        found = compare_many(cells, control, True, 0.05, name, margin=margin)
+        assert {d.adjustment for d in found} <= {name, DUNNETT_FALLBACK}
+        tested = [d.verdict != UNTESTED for d in found]  # the family: untested cells stay out
+        for raw, adjusted in (([d.p for d in found], [d.p_adj for d in found]),
+                              ([d.p_equiv for d in found], [d.p_equiv_adj for d in found])):
+            _check_family([r if t else math.nan for r, t in zip(raw, tested, strict=True)],
+                          adjusted, name == NONE)
+
+    check()
