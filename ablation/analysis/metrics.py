@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from ablation.registry import Registry
 
 MAXIMIZE, MINIMIZE = "maximize", "minimize"
+VAL, TEST = "val", "test"  # the splits whose labels a metric is computed from
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,10 @@ class MetricInfo:
     on this metric (its validation-split counterpart), or None where nothing per-epoch stands for
     it (then pruners cannot be used). ``reported``: the metric a study's table compares with the
     baseline when the study selects on this one: selection is on the validation split, tables
-    report the held-out test counterpart (as the seed papers' tables do).
+    report the held-out test counterpart (as the seed papers' tables do). ``split``: the split
+    whose labels the metric is computed from (VAL, TEST), or None where no labels enter it
+    (times, sizes). ``from_artifact``: measured on the reloaded compressed artifact
+    (compression/evaluate.CompressionResult), so recorded only by a trial that writes one.
     """
 
     name: str
@@ -42,6 +46,8 @@ class MetricInfo:
     epoch: str | None = None
     reported: str | None = None  # None: the metric itself
     in_table: bool = False  # a column of the terminal/Markdown table when a trial recorded it
+    split: str | None = None
+    from_artifact: bool = False
 
     @property
     def higher_is_better(self) -> bool:
@@ -91,28 +97,32 @@ def _lower(name: str, label: str, unit: str = "", digits: int = 4, **kw: object)
 # after test accuracy, where a terminal table (which shows the first few) keeps them.
 _add(
     _accuracy("test_accuracy", "test accuracy", selectable=True, epoch="val_accuracy",
-              in_table=True),
+              in_table=True, split=TEST),
     _accuracy("artifact_test_accuracy", "artifact test accuracy", selectable=True,
-              epoch="val_accuracy", in_table=True),
+              epoch="val_accuracy", in_table=True, split=TEST, from_artifact=True),
     _lower("artifact_bytes", "artifact size", "bytes", 0, integer=True, selectable=True,
-           in_table=True),
-    _lower("latency_ms_b1", "latency, batch 1", "ms", 3, selectable=True, in_table=True),
-    _lower("test_loss", "test loss", selectable=True, epoch="val_loss", in_table=True),
+           in_table=True, from_artifact=True),
+    _lower("latency_ms_b1", "latency, batch 1", "ms", 3, selectable=True, in_table=True,
+           from_artifact=True),
+    _lower("test_loss", "test loss", selectable=True, epoch="val_loss", in_table=True,
+           split=TEST),
     MetricInfo("macro_f1", "macro-F1", MAXIMIZE, digits=4, low=0.0, high=1.0, selectable=True,
-               in_table=True),
+               in_table=True, split=TEST),
     _lower("train_seconds", "training time", "s", 1, selectable=True, in_table=True),
     _accuracy("val_accuracy", "validation accuracy", selectable=True, epoch="val_accuracy",
-              reported="test_accuracy"),
+              reported="test_accuracy", split=VAL),
     _lower("val_loss", "validation loss", selectable=True, epoch="val_loss",
-           reported="test_loss"),
+           reported="test_loss", split=VAL),
     # The reloaded compressed artifact on the validation split: a compression search selects on
     # it (never on the test split), its tables report artifact_test_accuracy.
     _accuracy("artifact_val_accuracy", "artifact validation accuracy", selectable=True,
-              reported="artifact_test_accuracy"),
-    _lower("artifact_ratio", "artifact / fp32 size", digits=3),
-    _lower("fp32_bytes", "fp32 artifact size", "bytes", 0, integer=True),
-    MetricInfo("sparsity", "sparsity", MAXIMIZE, percent=True, digits=1, low=0.0, high=1.0),
-    _lower("latency_ms_b256", "latency, batch 256", "ms", 2, selectable=True),
+              reported="artifact_test_accuracy", split=VAL, from_artifact=True),
+    _lower("artifact_ratio", "artifact / fp32 size", digits=3, from_artifact=True),
+    _lower("fp32_bytes", "fp32 artifact size", "bytes", 0, integer=True, from_artifact=True),
+    MetricInfo("sparsity", "sparsity", MAXIMIZE, percent=True, digits=1, low=0.0, high=1.0,
+               from_artifact=True),
+    _lower("latency_ms_b256", "latency, batch 256", "ms", 2, selectable=True,
+           from_artifact=True),
     _lower("infer_seconds", "inference time, test set", "s", 3),
     _lower("infer_ms_per_image", "inference time per image", "ms", 4),
     _lower("params", "parameters", digits=0, integer=True),
@@ -129,6 +139,14 @@ def metric(name: str) -> MetricInfo:
 def selectable() -> list[str]:
     """Names of the metrics a study may select on, in registration order."""
     return [n for n in METRICS if METRICS.get(n).selectable]
+
+
+def refinable() -> list[str]:
+    """The metrics a refined (two-stage) study may choose its second stage by: selectable, on
+    the validation split (choosing on the test split would leak), and of the trained model
+    itself, not of its compressed artifact (refine is not tested on a compression study)."""
+    return [n for n in selectable()
+            if METRICS.get(n).split == VAL and not METRICS.get(n).from_artifact]
 
 
 def table_metrics(recorded: set[str], compared: str) -> list[str]:

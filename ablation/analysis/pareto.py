@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ablation.analysis.records import TrialRecord
+from ablation.analysis.records import TrialRecord, cell_name
 
 
 def dominates(a: tuple[float, float], b: tuple[float, float]) -> bool:
@@ -37,21 +37,13 @@ class ParetoRow:
     on_front: bool
 
 
-def config_name(t: TrialRecord) -> str:
-    """'axis=value' for a varied configuration; the bare label for the baseline, or where the
-    label names its values itself (a factorial or a confirm stage: 'prune=0.5, quantize=int8')."""
-    if t.axis in ("", "baseline", "factorial") or "=" in t.label:
-        return t.label
-    return f"{t.axis}={t.label}"
-
-
 def front_rows(trials: Sequence[TrialRecord]) -> list[ParetoRow]:
     """Complete trials with artifact metrics, grouped by configuration (means over seeds), with
     the accuracy-vs-bytes front marked."""
     groups: dict[str, list[tuple[float, float]]] = defaultdict(list)
     for t in trials:
         if t.state == "complete" and {"artifact_test_accuracy", "artifact_bytes"} <= set(t.metrics):
-            groups[config_name(t)].append((t.metrics["artifact_test_accuracy"],
+            groups[cell_name(t.axis, t.label)].append((t.metrics["artifact_test_accuracy"],
                                            t.metrics["artifact_bytes"]))
     labels = sorted(groups)
     means = [(statistics.fmean(a for a, _ in groups[k]), statistics.fmean(b for _, b in groups[k]))

@@ -49,6 +49,16 @@ class TrialRecord:
 
 
 SEARCH_AXIS = "search"  # the axis of every trial of a sampled search's search stage
+BASELINE = "baseline"  # the axis of the untouched baseline configuration
+FACTORIAL = "factorial"  # the axis of every configuration of a factorial study
+
+
+def cell_name(axis: str, label: str) -> str:
+    """A cell's display name: "optimizer=sgd"; the label alone where it already says what
+    varies (the baseline, a factorial configuration, a search's "lr=0.01, ...")."""
+    if axis in ("", BASELINE, FACTORIAL) or "=" in label:
+        return label
+    return f"{axis}={label}"
 
 
 def is_search_stage(trials: Sequence[TrialRecord]) -> bool:

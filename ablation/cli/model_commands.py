@@ -17,6 +17,7 @@ from ablation.cli.common import (
 from ablation.cli.outputs import check_output
 from ablation.cli.placement import device_options
 from ablation.cli.reading import _open, stored_name
+from ablation.config.devices import spellings
 from ablation.config.limits import INT_MAX
 from ablation.errors import UserError
 
@@ -34,7 +35,7 @@ from ablation.errors import UserError
 @artifacts_option
 @data_dir_option
 @device_options("cpu", "Where the model predicts: cpu (whatever device it trained on), or "
-                "auto, cuda, cuda:N, mps.")
+                f"{', '.join(n for n in spellings() if n != 'cpu')}.")
 @click.option("--compressed", is_flag=True,
               help="Predict with the trial's compressed artifact (pruned/int8, as stored; int8 "
                    "kernels where the CPU has them) instead of its full weights. CPU only; "

@@ -7,24 +7,26 @@ from typing import Any
 
 import click
 
+from ablation.config.devices import DEVICES, auto_rule, spellings
 from ablation.config.limits import MAX_WORKERS
 
-DEVICE_HELP = ("Where to train: auto (the first CUDA GPU, else Apple MPS, else the CPU), cpu, "
-               "cuda, cuda:N or mps.")
+_NAMED = spellings()  # auto, cpu, cuda, cuda:N, mps
+DEVICE_HELP = f"Where to train: auto ({auto_rule()}), {', '.join(_NAMED[1:-1])} or {_NAMED[-1]}."
+_GPUS = ",".join(f"{n}:{i}" for n in DEVICES if DEVICES.get(n).numbered for i in (0, 1))
 
 
 def device_options(default: str | None = None,
                    help_text: str = DEVICE_HELP + " Default: the study's device (auto)"
                    ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """``--device``, shared by run, worker, cross-eval and predict (checked by the command)."""
-    return click.option("--device", default=default, metavar="auto|cpu|cuda|cuda:N|mps",
+    return click.option("--device", default=default, metavar="|".join(_NAMED),
                         show_default=default is not None, help=help_text)
 
 
 def devices_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """``--devices`` and ``--per-device`` of ``run``: local workers spread over GPUs."""
     for option in reversed([
-        click.option("--devices", default=None, metavar="auto|cuda:0,cuda:1,...",
+        click.option("--devices", default=None, metavar=f"auto|{_GPUS},...",
                      help="One local worker per listed GPU (auto: every visible GPU), each "
                      "seeing only its own GPU; sets the number of --workers."),
         click.option("--per-device", type=click.IntRange(1, MAX_WORKERS), default=1,

@@ -140,12 +140,3 @@ def check_grid_size(configs: int, seeds: int, where: str) -> None:
         raise UserError(f"{where}: {configs} configurations x {seeds} seeds = "
                         f"{configs * seeds} trials; a study runs at most {MAX_POINTS} "
                         "(fewer choices or seeds, or split it into several studies)")
-
-
-def check_validation_split(metric: str, fractions: set[float], where: str) -> None:
-    """A study selected on the validation split needs one: val_fraction = 0 leaves it empty,
-    and every trial would score 0 on it."""
-    if metric.startswith("val_") and 0 in fractions:
-        raise UserError(f"{where}: study.metric {metric!r} is measured on the validation split, "
-                        "but val_fraction = 0 leaves it empty; set val_fraction > 0 or choose a "
-                        "test metric")

@@ -12,11 +12,11 @@ from rich.measure import Measurement
 from rich.status import Status
 from rich.table import Table
 
-from ablation.analysis.records import COMPRESSED, EpochRecord, Metrics
+from ablation.analysis.records import COMPRESSED, EpochRecord, Metrics, cell_name
 from ablation.reporting.summary import NO_MARGIN, ComparedRow, Margin
 from ablation.reporting.tables import EFFECT, P_CI, P_EQUIV, verdict_table
 from ablation.reporting.text import TextTable
-from ablation.spec.space import Point, cell_name
+from ablation.spec.space import Point
 from ablation.spec.study import StudySpec
 
 LOG_EVERY = 30.0  # seconds: in a log, a running trial's line at most this often (per epoch)

@@ -13,9 +13,8 @@ from ablation.analysis.evalnoise import (
     finite_test_noise,
     finite_test_noise_examples,
 )
-from ablation.analysis.records import Evidence, TrialRecord
+from ablation.analysis.records import Evidence, TrialRecord, cell_name
 from ablation.reporting.text import TextTable
-from ablation.spec.space import cell_name
 
 NOISE_METRIC = "test_accuracy"  # the predictions stored are the trained model's on the test set
 

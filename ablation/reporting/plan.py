@@ -16,12 +16,11 @@ from ablation.analysis.power import (
     SeedsNeeded,
     seeds_needed,
 )
-from ablation.analysis.records import TrialRecord
+from ablation.analysis.records import TrialRecord, cell_name
 from ablation.analysis.stats import BETTER, WORSE
 from ablation.analysis.verdicts import NONE, judge_cells
 from ablation.reporting.summary import SummaryRow
 from ablation.reporting.text import TextTable
-from ablation.spec.space import cell_name
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,8 @@ from typing import Any
 
 from ablation.analysis.metrics import METRICS
 from ablation.analysis.pareto import pareto_front as front_indices
-from ablation.analysis.records import TrialRecord
+from ablation.analysis.records import TrialRecord, cell_name
 from ablation.reporting.summary import SummaryRow
-from ablation.spec.space import cell_name
 
 CURVE_METRICS = ("train_loss", "val_loss", "train_accuracy", "val_accuracy")
 

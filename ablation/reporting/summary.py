@@ -105,10 +105,10 @@ NO_MARGIN = Margin(None, "none")
 
 
 def accuracy_split(metric: str) -> str | None:
-    """The split an accuracy metric is counted on ('test' or 'val'); None for other metrics."""
-    if not METRICS.get(metric).percent or not metric.endswith("accuracy"):
-        return None
-    return "val" if "val_" in metric else "test"
+    """The split an accuracy (a percentage of a split's images) is counted on ('test' or
+    'val'); None for other metrics."""
+    info = METRICS.get(metric)
+    return info.split if info.percent else None
 
 
 def resolve_margin(rows: Sequence[SummaryRow], metric: str, given: float | None = None,

@@ -1,5 +1,6 @@
 """Checks of a study's choices against the registries that define them: the METRICS registry
-(metric, direction), SAMPLERS and PRUNERS, and the knobs each model and optimizer reads."""
+(metric, direction, split, artifact), SAMPLERS and PRUNERS, and the knobs each model and
+optimizer reads."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from ablation.analysis.metrics import METRICS, selectable
+from ablation.analysis.metrics import METRICS, VAL, selectable
 from ablation.config.limits import shown
 from ablation.config.trainconfig import TrainConfig, writes_artifact
 from ablation.errors import UserError
@@ -42,10 +43,19 @@ def check_metric(study: Mapping[str, Any], baseline: TrainConfig, where: str
     if given != direction:
         raise UserError(f"{where}: study.direction {given!r} contradicts study.metric "
                         f"{metric!r}, which is to {direction}; drop study.direction")
-    if metric.startswith("artifact_") and not writes_artifact(baseline):
+    if METRICS.get(metric).from_artifact and not writes_artifact(baseline):
         raise UserError(f"{where}: study.metric {metric!r} is measured on a compressed "
                         "artifact; set baseline.artifact = true (or prune/quantize/dst_sparsity)")
     return metric, direction
+
+
+def check_validation_split(metric: str, fractions: set[float], where: str) -> None:
+    """A study selected on the validation split needs one: val_fraction = 0 leaves it empty,
+    and every trial would score 0 on it (NaN on its compressed artifact: every trial fails)."""
+    if METRICS.get(metric).split == VAL and 0 in fractions:
+        raise UserError(f"{where}: study.metric {metric!r} is measured on the validation split, "
+                        "but val_fraction = 0 leaves it empty; set val_fraction > 0 or choose a "
+                        "test metric")
 
 
 def check_search(study: Mapping[str, Any], ranged: bool, metric: str, where: str,

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ablation.config.limits import check_grid_size, check_validation_split
+from ablation.config.limits import check_grid_size
 from ablation.config.trainconfig import TrainConfig
 from ablation.errors import UserError
 from ablation.spec.choices import check_knobs as check_model_knobs
-from ablation.spec.choices import check_metric
+from ablation.spec.choices import check_metric, check_validation_split
 from ablation.spec.recipe import Recipe, design_cells, parse_recipe
 from ablation.spec.recipe_checks import adapt_epochs, check_recipe_knobs
 from ablation.spec.seeds import parse_seeds

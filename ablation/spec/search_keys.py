@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ablation.analysis.metrics import selectable
+from ablation.analysis.metrics import METRICS, TEST, VAL, selectable
 from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig, is_int_field
 from ablation.errors import UserError
 from ablation.spec.train_checks import coerce_value, make_train_config
@@ -21,9 +21,6 @@ from ablation.spec.train_checks import coerce_value, make_train_config
 CONFIRM_SUFFIX = "/confirm"  # storage name of a search's confirm stage: "<study>/confirm"
 CONFIRM_AXIS = "confirm"  # the axis name of the confirmed configurations in tables
 CONFIRM_KEYS = ("top", "seeds", "digits")
-# Metrics computed from the test split's labels: a search that selects on them would choose its
-# winners on the very data the confirm table reports, so they cannot drive a search.
-TEST_SPLIT = ("test_accuracy", "test_loss", "macro_f1", "artifact_test_accuracy")
 MAX_TRIALS = 10_000  # a typo such as n_trials = 300000 should not run for months
 
 
@@ -124,14 +121,15 @@ def parse_objectives(study: Mapping[str, Any], where: str) -> tuple[str, ...]:
 
 
 def check_search_metrics(metrics: Sequence[str], baseline: TrainConfig, where: str) -> None:
-    """A search selects its winners: never on a metric measured with the test labels, and a
-    validation metric needs a validation split."""
+    """A search selects its winners: never on a metric measured with the test labels (it would
+    choose them on the very data the confirm table reports), and a validation metric needs a
+    validation split."""
     for m in metrics:
-        if "val_" in m and baseline.val_fraction == 0:
+        if METRICS.get(m).split == VAL and baseline.val_fraction == 0:
             raise UserError(f"{where}: the search selects on {m!r}, but baseline.val_fraction "
                             "is 0 (no validation split); set it, e.g. 0.1")
-        if m in TEST_SPLIT:
-            val = [n for n in selectable() if n not in TEST_SPLIT]
+        if METRICS.get(m).split == TEST:
+            val = [n for n in selectable() if METRICS.get(n).split != TEST]
             raise UserError(f"{where}: a sampled search selects on study.metric/objectives, "
                             f"which must not be measured on the test split; {m!r} is. Use one "
                             f"of {', '.join(val)}")

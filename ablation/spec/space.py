@@ -8,21 +8,11 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ablation.analysis.records import BASELINE, FACTORIAL
 from ablation.config.trainconfig import TrainConfig
 from ablation.spec.recipe import cell_config, design_cells
 from ablation.spec.search_keys import CONFIRM_AXIS
 from ablation.spec.study import Axis, StudySpec
-
-BASELINE = "baseline"
-FACTORIAL = "factorial"  # the axis of every configuration of a factorial study
-
-
-def cell_name(axis: str, label: str) -> str:
-    """A cell's display name: "optimizer=sgd"; the label alone where it already says what
-    varies (the baseline, a factorial configuration, a search's "lr=0.01, ...")."""
-    if axis in ("", BASELINE, FACTORIAL) or "=" in label:
-        return label
-    return f"{axis}={label}"
 
 
 @dataclass(frozen=True)

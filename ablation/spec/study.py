@@ -13,18 +13,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ablation.analysis.metrics import refinable
 from ablation.config.devices import parse_placement
 from ablation.config.limits import (
     check_document,
     check_grid_size,
     check_stored_name,
     check_study_name,
-    check_validation_split,
     shown,
 )
 from ablation.config.trainconfig import TRAIN_FIELDS, TrainConfig
 from ablation.errors import UserError
-from ablation.spec.choices import check_knobs, check_metric, check_search, parse_margin
+from ablation.spec.choices import (
+    check_knobs,
+    check_metric,
+    check_search,
+    check_validation_split,
+    parse_margin,
+)
 from ablation.spec.epochs import check_combinations, fit_epochs
 from ablation.spec.recipe import Recipe, design_cells
 from ablation.spec.recipe_study import parse_recipe_study, recipe_keys, recipe_on
@@ -44,8 +50,6 @@ from ablation.spec.train_checks import coerce_value, make_train_config
 
 MODES = ("one-at-a-time", "factorial")
 SPACINGS = ("linear", "log")
-# A refined stage is chosen on validation data only: choosing it on the test set would leak.
-REFINE_METRICS = ("val_accuracy", "val_loss")
 FINE_SUFFIX = "/fine"  # storage name of a refined second stage: "<study>/fine"
 
 
@@ -281,9 +285,9 @@ def _parse_refine(raw: Any, axes: tuple[Axis, ...], metric: str, where: str) -> 
         raise UserError(f"{at}.spacing: must be one of {', '.join(SPACINGS)}, got {spacing!r}")
     if spacing == "log" and min(axis.choices) <= 0:
         raise UserError(f"{at}.spacing: log spacing needs every choice of {name} > 0")
-    if metric not in REFINE_METRICS:
+    if metric not in refinable():
         raise UserError(f"{at}: the second stage is chosen by study.metric, which must be one "
-                        f"of {', '.join(REFINE_METRICS)} (never a test metric), got {metric!r}")
+                        f"of {', '.join(refinable())} (never a test metric), got {metric!r}")
     return Refine(name, values, spacing)
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ablation.config.devices import check_device
+from ablation.config.devices import AUTO, DEVICES, DeviceKind, check_device
 from ablation.errors import UserError
 from ablation.training.precision import resolve_precision
 
@@ -25,11 +25,15 @@ CUBLAS_WORKSPACE = ":4096:8"
 
 @dataclass(frozen=True)
 class Machine:
-    """The accelerators this process can see."""
+    """The accelerators this process can see: a field per DEVICES kind not on every machine."""
 
     cuda: int = 0  # visible CUDA devices
     mps: bool = False
     cuda_bf16: bool = False  # the first visible GPU computes bf16 (torch.cuda.is_bf16_supported)
+
+    def count(self, kind: str) -> int:
+        """How many devices of the DEVICES kind ``kind`` this process sees (the CPU: one)."""
+        return 1 if DEVICES.get(kind).everywhere else int(getattr(self, kind))
 
 
 def machine() -> Machine:
@@ -42,23 +46,34 @@ def machine() -> Machine:
                    cuda_bf16=bool(n and torch.cuda.is_bf16_supported()))
 
 
+def machine_for(requested: str) -> Machine:
+    """The machine to resolve ``requested`` on: a device on every machine (the CPU) asks torch
+    nothing (asking may start CUDA in this process); anything else asks :func:`machine`."""
+    kind = requested.partition(":")[0]
+    return Machine() if kind in DEVICES and DEVICES.get(kind).everywhere else machine()
+
+
 def pick_device(requested: str, have: Machine, where: str = "--device") -> str:
-    """The device ``requested`` names on ``have``: "auto" is the first CUDA GPU, else MPS, else
-    the CPU; a GPU this machine lacks is a UserError naming what it has."""
+    """The device ``requested`` names on ``have``: "auto" is the first DEVICES kind it has
+    (a CUDA GPU, else MPS, else the CPU); a device this machine lacks is a UserError naming
+    what it has."""
     check_device(requested, where)
-    if requested == "auto":
-        return "cuda:0" if have.cuda else "mps" if have.mps else "cpu"
-    if requested == "mps" and not have.mps:
-        raise UserError(f"{where} mps: this machine has no MPS (Apple GPU) device; use --device "
-                        "cpu or auto")
-    if requested.startswith("cuda"):
-        index = int(requested.partition(":")[2] or 0)
-        if index >= have.cuda:
-            seen = f"{have.cuda} CUDA GPU(s) visible" if have.cuda else "no CUDA GPU visible"
-            hint = "leave --devices out" if where == "--devices" else "use --device cpu or auto"
-            raise UserError(f"{where} {requested}: {seen} on this machine; {hint}")
-        return f"cuda:{index}"
-    return requested
+    if requested == AUTO:
+        kind = next(DEVICES.get(n) for n in DEVICES if have.count(n))
+        return f"{kind.name}:0" if kind.numbered else kind.name
+    name, _, number = requested.partition(":")
+    kind, index = DEVICES.get(name), int(number or 0)
+    if index >= have.count(name):
+        raise UserError(_lacking(kind, requested, have.count(name), where))
+    return f"{name}:{index}" if kind.numbered else name
+
+
+def _lacking(kind: DeviceKind, requested: str, seen: int, where: str) -> str:
+    hint = "leave --devices out" if where == "--devices" else "use --device cpu or auto"
+    if not kind.numbered:
+        return f"{where} {requested}: this machine has no {kind.label}; {hint}"
+    visible = f"{seen} {kind.label}(s) visible" if seen else f"no {kind.label} visible"
+    return f"{where} {requested}: {visible} on this machine; {hint}"
 
 
 def device_precision(requested: str, device_type: str, have: Machine,
@@ -81,13 +96,8 @@ def device_precision(requested: str, device_type: str, have: Machine,
 
 
 def channels_last(device_type: str) -> bool:
-    """Whether conv models train in NHWC on ``device_type``.
-
-    CPU: oneDNN's convolutions are 1.3-1.5x faster in NHWC on these CNNs (docs/results-speed.md,
-    re-measured in docs/devices.md). CUDA: cuDNN's tensor-core convolutions are NHWC-native.
-    MPS: not measured, so not changed.
-    """
-    return device_type in ("cpu", "cuda")
+    """Whether conv models train in NHWC on ``device_type`` (its DEVICES entry says, and why)."""
+    return DEVICES.get(device_type).channels_last
 
 
 def synchronize(device: torch.device) -> None:

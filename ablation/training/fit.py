@@ -23,6 +23,7 @@ from torch import nn
 
 from ablation.analysis.classification import accuracy, confusion_matrix, macro_f1
 from ablation.analysis.records import EpochRecord, Metrics
+from ablation.config.devices import DEVICES
 from ablation.config.trainconfig import TrainConfig
 from ablation.data.datasets import Splits, make_splits
 from ablation.models import build_model
@@ -32,7 +33,7 @@ from ablation.training.device import (
     channels_last,
     device_precision,
     kernel_settings,
-    machine,
+    machine_for,
     pick_device,
     synchronize,
 )
@@ -110,10 +111,10 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batcher: Batche
     model, so the final figures are the ones a reloaded model reproduces bit for bit.
     """
     model.eval()
-    # Summed on the device (read once at the end), in float64 as Python's float sum was; MPS
-    # has no float64.
-    total = torch.zeros((), device=x.device,
-                        dtype=torch.float32 if x.device.type == "mps" else torch.float64)
+    # Summed on the device (read once at the end), in float64 as Python's float sum was, where
+    # the device has float64 (MPS has not).
+    total = torch.zeros((), device=x.device, dtype=torch.float64
+                        if DEVICES.get(x.device.type).float64 else torch.float32)
     preds = []
     with torch.inference_mode(), autocast(precision, x.device.type):
         for i in range(0, len(x), EVAL_BATCH):
@@ -269,7 +270,7 @@ def fit(config: TrainConfig, seed: int, *, data_dir: Path = Path("storage/datase
     through ``on_epoch``) and saved after every epoch. ``device`` is auto, cpu, cuda, cuda:N or
     mps; ``deterministic`` asks for deterministic kernels (same seed, same device: same result).
     """
-    have = Machine() if device == "cpu" else machine()
+    have = machine_for(device)
     where = torch.device(pick_device(device, have))
     data = make_splits(config.dataset, data_dir, config.val_fraction, config.train_limit)
     with kernel_settings(where, deterministic):

@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ablation.config.devices import check_device, parse_devices
+from ablation.config.devices import AUTO, DEVICES, check_device, parse_devices
 from ablation.errors import UserError
 from ablation.spec.study import StudySpec
-from ablation.training.device import Machine, machine, pick_device
+from ablation.training.device import Machine, machine_for, pick_device
 
 if TYPE_CHECKING:
     from ablation.engine.results.trained import LoadedModel
@@ -33,8 +33,7 @@ class Placement:
 def checked_device(requested: str, where: str, have: Machine | None = None) -> str:
     """``requested`` if it is spelled right and this machine has it (auto always is)."""
     check_device(requested, where)
-    if requested != "cpu":
-        pick_device(requested, have or machine(), where)
+    pick_device(requested, have or machine_for(requested), where)
     return requested
 
 
@@ -53,7 +52,7 @@ def plan_devices(devices: str, per_device: int, have: Machine,
     if per_device < 1:
         raise UserError(f"--per-device must be >= 1, got {per_device}")
     listed = parse_devices(devices)
-    if listed == ("auto",):
+    if listed == (AUTO,):
         if not have.cuda:
             raise UserError("--devices auto: no CUDA GPU visible on this machine; leave "
                             "--devices out to run the workers on the CPU")
@@ -81,8 +80,8 @@ def loaded_on(loaded: LoadedModel, device: str) -> LoadedModel:
     import torch
     from torch import nn
 
-    target = torch.device(pick_device(device, Machine() if device == "cpu" else machine()))
-    if target.type == "cpu":
+    target = torch.device(pick_device(device, machine_for(device)))
+    if DEVICES.get(target.type).everywhere:  # the CPU, where the model already is
         return loaded
 
     class OnDevice(nn.Module):

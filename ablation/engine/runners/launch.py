@@ -78,8 +78,7 @@ def warm_end_of_run_imports() -> None:
 
 def uses_gpu(device: str) -> bool:
     """Whether trials on ``device`` (auto, cpu, cuda, cuda:N, mps) would run on a GPU here."""
-    if device == "cpu":
-        return False
-    from ablation.training.device import machine, pick_device
+    from ablation.config.devices import DEVICES
+    from ablation.training.device import machine_for, pick_device
 
-    return pick_device(device, machine()) != "cpu"
+    return not DEVICES.get(pick_device(device, machine_for(device)).partition(":")[0]).everywhere

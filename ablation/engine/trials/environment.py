@@ -11,7 +11,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from ablation.training.device import Machine, device_precision, machine, pick_device
+from ablation.training.device import Machine, device_precision, machine_for, pick_device
 from ablation.training.precision import NATIVE_BF16_FLAGS, bf16_native, cpu_flags
 from ablation.training.precision import cpu_model as cpuinfo_model
 
@@ -57,7 +57,7 @@ def environment(threads: int, device: str = "cpu", deterministic: bool = False
 def device_record(requested: str, have: Machine | None = None) -> dict[str, Any]:
     """The device ``requested`` resolves to here, and what it is: for a GPU its name, memory,
     compute capability, bf16 support, CUDA and driver versions."""
-    have = have or (Machine() if requested == "cpu" else machine())
+    have = have or machine_for(requested)
     device = pick_device(requested, have)
     out: dict[str, Any] = {"device": device, "device_requested": requested,
                            "cuda_bf16": have.cuda_bf16}
@@ -94,6 +94,4 @@ def _nvidia_driver() -> str | None:
 def planned_precision(requested: str, env: dict[str, Any]) -> str:
     """The precision a run of ``requested`` uses on the device of the run record ``env``."""
     device_type = str(env.get("device", "cpu")).partition(":")[0]
-    have = Machine(cuda=1 if device_type == "cuda" else 0, mps=device_type == "mps",
-                   cuda_bf16=bool(env.get("cuda_bf16")))
-    return device_precision(requested, device_type, have)
+    return device_precision(requested, device_type, Machine(cuda_bf16=bool(env.get("cuda_bf16"))))

@@ -24,10 +24,10 @@ import optuna
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from ablation.analysis.records import cell_name
 from ablation.engine.storage import db
 from ablation.engine.storage.redaction import scrub
 from ablation.errors import UserError
-from ablation.spec.space import cell_name
 
 MAX_ATTEMPTS = 3  # db.claim_point's default: a point is tried at most this often
 CONFIGURATION, INFRASTRUCTURE = "configuration", "infrastructure"

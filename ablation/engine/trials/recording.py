@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 
+from ablation.analysis.metrics import TEST, VAL
 from ablation.analysis.predcodec import predictions_to_bytes
 from ablation.analysis.records import encode_metrics, metric_values
 from ablation.engine.storage import evidence
@@ -40,8 +41,9 @@ def record_result(trial: optuna.Trial, result: FitResult, artifacts_dir: Locatio
                              # FitResults of old trainers have no device
                              "device": getattr(result, "device", "cpu")}
     if result.data is not None:  # the report states the data sizes behind every figure
+        # keyed by METRICS' split names: a metric's default margin reads its split's size
         attrs["data_sizes"] = {"train": len(result.data.train_y),
-                               "val": len(result.data.val_y), "test": len(result.data.test_y)}
+                               VAL: len(result.data.val_y), TEST: len(result.data.test_y)}
     files = DeferredArtifacts()
     with tempfile.TemporaryDirectory() as tmp:
         if result.model is not None:

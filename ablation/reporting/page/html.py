@@ -18,7 +18,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from ablation.analysis.metrics import METRICS
-from ablation.analysis.records import StudyData
+from ablation.analysis.records import StudyData, cell_name
 from ablation.reporting.page.page_tables import (
     baseline_html,
     data_html,
@@ -43,7 +43,6 @@ from ablation.reporting.rows import (
 )
 from ablation.reporting.summary import SummaryRow, points_text
 from ablation.spec.recipe import recipe_from_record
-from ablation.spec.space import cell_name
 
 PALETTE = qualitative.D3 + qualitative.Set2
 BASELINE_COLOR = "#444444"
