@@ -191,8 +191,7 @@ def run(study: str, dataset: str | None, model: str | None, epochs: int | None,
 
 def _early_fork_server(workers: int | str, dry_run: bool, devices_or_trainer: str | None,
                        device: str | None, ray_address: str | None) -> None:
-    """Start the CPU workers' fork server before the checks, where workers may start, so that
-    its imports overlap them (engine/runners/launch.start_fork_server)."""
+    """Where CPU workers may start: their fork server, started before the checks it overlaps."""
     if workers != 1 and not (dry_run or devices_or_trainer or device not in (None, "cpu")
                              or ray_address is not None):
         from ablation.engine.runners.launch import start_fork_server, warm_end_of_run_imports
