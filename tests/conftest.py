@@ -31,8 +31,10 @@ def tiny_config() -> TrainConfig:
 @pytest.fixture(autouse=True)
 def _threads() -> None:
     # 2 cores here; several agents or workers sharing them set ABLATE_TEST_THREADS=1 to avoid
-    # oversubscription (measured ~8x slower per step here).
-    torch.set_num_threads(int(os.environ.get("ABLATE_TEST_THREADS", "2")))
+    # oversubscription (measured ~8x slower per step here). Under pytest-xdist (-n N) each of the
+    # N test processes gets its share of the cores, for the same reason.
+    share = max(1, 2 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    torch.set_num_threads(int(os.environ.get("ABLATE_TEST_THREADS", str(share))))
 
 
 @pytest.fixture(autouse=True)
