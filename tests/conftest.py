@@ -66,13 +66,18 @@ def mysql_url() -> Iterator[str]:
         yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def stored(tmp_path: Path, storage_url: str) -> tuple[str, Path]:
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """One trained study (MNIST-format files, 1 trial) for the read-only tests of a module."""
+    folder = tmp_path_factory.mktemp("stored")
+    data, storage_url = folder / "data", f"sqlite:///{folder / 'ablate.db'}"
     fakes.write_idx(data, "", n_train=300, n_test=60, gz=True)
-    study = tmp_path / "kaggle.toml"
+    study = folder / "kaggle.toml"
     study.write_text(fakes.KAGGLE_STUDY.format(dataset="mnist"))
-    res = CliRunner().invoke(main, ["run", str(study), "--storage", storage_url,
-                                    "--data-dir", str(data)])
+    # Made before the function-scoped fixtures above set these for each test.
+    env = {"ABLATE_FIXED_SEEDS": "1",
+           "ABLATE_CACHE": str(tmp_path_factory.getbasetemp() / "cache")}
+    res = CliRunner(env=env).invoke(main, ["run", str(study), "--storage", storage_url,
+                                           "--data-dir", str(data)])
     assert res.exit_code == 0, res.output
     return storage_url, data
