@@ -6,6 +6,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+from ablation.engine.storage import schema
 from tests.bad_input_cases import _HELD, Case, _done, _study, _unlock
 from tests.engine.test_first_start import _half_made_by_ablate
 
@@ -13,6 +16,13 @@ from tests.engine.test_first_start import _half_made_by_ablate
 def _half_made(tmp: Path) -> None:
     _study(tmp)
     _half_made_by_ablate(tmp / "half.db")
+
+
+def _half_made_one_more_look(tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """_half_made, with the run looking twice (0.5 s apart) for another worker finishing the
+    schema instead of five times (~7.5 s): the waiting is exercised, not its full length."""
+    monkeypatch.setattr(schema, "CREATION_LOOKS", 2)
+    _half_made(tmp)
 
 
 def _being_written(tmp: Path) -> None:
@@ -42,6 +52,6 @@ STORAGE_CASES: list[Case] = [
     Case("storage", "show after a first start killed midway", ("show", "bad", *HALF), 2,
          "first start on this database was cut short", _half_made, same=("half.db",)),
     Case("storage", "run after a first start killed midway: finished, not refused",
-         ("run", "{tmp}/s.toml", *HALF), 0, "All 2 points done", _half_made,
-         writes_nothing=False),
+         ("run", "{tmp}/s.toml", *HALF), 0, "All 2 points done", _half_made_one_more_look,
+         writes_nothing=False, patches=True),
 ]

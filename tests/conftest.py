@@ -31,8 +31,10 @@ def tiny_config() -> TrainConfig:
 @pytest.fixture(autouse=True)
 def _threads() -> None:
     # 2 cores here; several agents or workers sharing them set ABLATE_TEST_THREADS=1 to avoid
-    # oversubscription (measured ~8x slower per step here).
-    torch.set_num_threads(int(os.environ.get("ABLATE_TEST_THREADS", "2")))
+    # oversubscription (measured ~8x slower per step here). Under pytest-xdist (-n N) each of the
+    # N test processes gets its share of the cores, for the same reason.
+    share = max(1, 2 // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    torch.set_num_threads(int(os.environ.get("ABLATE_TEST_THREADS", str(share))))
 
 
 @pytest.fixture(autouse=True)
@@ -64,13 +66,18 @@ def mysql_url() -> Iterator[str]:
         yield sa.engine.make_url(base).set(database=name).render_as_string(hide_password=False)
 
 
-@pytest.fixture
-def stored(tmp_path: Path, storage_url: str) -> tuple[str, Path]:
-    data = tmp_path / "data"
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
+    """One trained study (MNIST-format files, 1 trial) for the read-only tests of a module."""
+    folder = tmp_path_factory.mktemp("stored")
+    data, storage_url = folder / "data", f"sqlite:///{folder / 'ablate.db'}"
     fakes.write_idx(data, "", n_train=300, n_test=60, gz=True)
-    study = tmp_path / "kaggle.toml"
+    study = folder / "kaggle.toml"
     study.write_text(fakes.KAGGLE_STUDY.format(dataset="mnist"))
-    res = CliRunner().invoke(main, ["run", str(study), "--storage", storage_url,
-                                    "--data-dir", str(data)])
+    # Made before the function-scoped fixtures above set these for each test.
+    env = {"ABLATE_FIXED_SEEDS": "1",
+           "ABLATE_CACHE": str(tmp_path_factory.getbasetemp() / "cache")}
+    res = CliRunner(env=env).invoke(main, ["run", str(study), "--storage", storage_url,
+                                           "--data-dir", str(data)])
     assert res.exit_code == 0, res.output
     return storage_url, data

@@ -30,6 +30,7 @@ import struct
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 import uuid
 import zipfile
@@ -396,6 +397,25 @@ def _ablate(*args: str, env: dict[str, str], **kw) -> subprocess.Popen:
 def _finish(proc: subprocess.Popen, timeout: float = 120) -> tuple[int, str]:
     out, err = proc.communicate(timeout=timeout)
     return proc.returncode, out + err
+
+
+def _invoke(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    """What ``_finish(_ablate(*args, env=env))`` gives, run in this process by click's runner:
+    for the runs of a test that need no process of their own (a re-run after a fault), which
+    saves the ~5-8 s of importing torch and the engine in a new one. An exception the command
+    does not turn into an exit status is appended as its traceback, as a process prints it."""
+    from click.testing import CliRunner
+
+    from ablation.cli import main
+
+    trains = args[0] in ("run", "worker")
+    trainer = ["--trainer", f"tests.fakes:{env['ABLATE_FAKE']}_fit"] if trains else []
+    fake = {k: v for k, v in env.items() if k.startswith("ABLATE_")}
+    res = CliRunner(env=fake).invoke(main, [*args, *trainer])
+    out = res.output
+    if res.exception is not None and not isinstance(res.exception, SystemExit):
+        out += "".join(traceback.format_exception(res.exception))
+    return res.exit_code, out
 
 
 def _trained(tmp_path: Path) -> Counter:

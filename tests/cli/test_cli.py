@@ -47,8 +47,10 @@ def test_run_show_and_export(tmp_path, storage_url, study_file):
 
 
 def test_builtin_optimizers_study_on_digits_with_overrides(tmp_path, storage_url):
+    # About naming and --max-trials, not training: the real models, untrained (tests/fakes.py).
     res = invoke("run", "optimizers", "--dataset", "digits", "--epochs", "1", "--seeds", "1",
-                 "--max-trials", "2", "--storage", storage_url, "--data-dir", str(tmp_path))
+                 "--max-trials", "2", "--storage", storage_url, "--data-dir", str(tmp_path),
+                 "--trainer", "tests.fakes:untrained_fit")
     assert res.exit_code == 0, res.output
     assert "optimizers[dataset=digits,epochs=1]: 2 trial(s) run now" in res.output
     # export finds the run by the plain study name when only one variant exists

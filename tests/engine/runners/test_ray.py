@@ -33,6 +33,10 @@ from tests.fakes import (
     assert_exactly_once,
 )
 
+# Under pytest-xdist (-n) this file's tests run in one test process (pyproject's --dist
+# loadgroup), one Ray instance at a time.
+pytestmark = pytest.mark.xdist_group("ray")
+
 # CI installs .[test], which has Ray: there a missing Ray fails these tests instead of skipping.
 needs_ray = pytest.mark.skipif(
     __import__("importlib.util").util.find_spec("ray") is None and os.environ.get("CI") != "true",

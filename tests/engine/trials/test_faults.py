@@ -1,16 +1,15 @@
-"""Faults with real processes: SIGTERM, failures that must not be retried forever, checkpoints
+"""Faults: SIGTERM to a real process, failures that must not be retried forever, checkpoints
 that do not fit. Every point ends exactly once, and nothing waits for a dead process.
 
 Workers train with fakes named by --trainer (tests/fakes.py) and log each training they start
 to ABLATE_FAKE_LOG, so a point trained more often than allowed shows up whatever the database
-says.
+says. A signal needs a process of its own; the runs that need none (re-runs, failing trainers)
+go through click's runner in this process (tests.fakes._invoke), with the same arguments.
 """
 
 from __future__ import annotations
 
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,15 +21,9 @@ from ablation.engine.storage.store import open_store
 from ablation.engine.trials.failures import MAX_ATTEMPTS
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points
-from tests.fakes import GRID, ROOT, _ablate, _env, _finish, _trained
+from tests.fakes import GRID, _ablate, _env, _finish, _invoke, _trained
 
 ONE_SEED = GRID.replace("seeds = 3", "seeds = 1")  # 4 points: nadam (baseline), sgd, adam, rmsprop
-
-
-def _show(url: str, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "ablation", "show", "grid", "--storage", url],
-                            env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
 
 
 def _study(tmp_path: Path, epochs: int = 2, text: str = ONE_SEED) -> Path:
@@ -82,7 +75,7 @@ def test_sigterm_mid_trial_stops_at_once_and_a_rerun_does_each_point_once(tmp_pa
     assert all(p.attempts == 0 for p in points if p.state == "pending")  # no attempt used up
     env["ABLATE_FAKE_PAUSE"] = "0"
     t1 = time.monotonic()
-    code, out = _finish(_ablate(*args[:1], *args[-3:], env=env))  # one process finishes it
+    code, out = _invoke(*args[:1], *args[-3:], env=env)  # one process finishes it
     assert code == 0 and ("0 left of 4" in out or "0 of 4 not done" in out), out
     assert time.monotonic() - t1 < 50  # the interrupted point was not left for the grace period
     _each_point_once(url, study)
@@ -93,17 +86,17 @@ def test_a_configuration_failure_is_not_retried_and_is_reported(tmp_path):
     env = _env(tmp_path, "failing:0")
     args = ("run", str(study), "--storage", url)
     sgd = next(p.key for p in grid_points(load_study(str(study))) if p.config.optimizer == "sgd")
-    code, out = _finish(_ablate(*args, env=env))
+    code, out = _invoke(*args, env=env)
     assert code == 1, out
     assert "1 trial(s) failed for good" in out and "fake: this configuration cannot" in out
     assert "3 trial(s) run now, 0 done before, 1 left of 4" in out  # done now + left = all
     assert _trained(tmp_path)[sgd] == 1 and "Traceback" not in out
-    code, out = _finish(_ablate(*args, env=env))  # a later run: says so, trains nothing
+    code, out = _invoke(*args, env=env)  # a later run: says so, trains nothing
     assert code == 1 and "0 trial(s) run now" in out and "failed for good" in out, out
     assert _trained(tmp_path)[sgd] == 1
-    code, out = _finish(_show(url, env))
+    code, out = _invoke("show", "grid", "--storage", url, env=env)
     assert code == 0 and "failed:" in out and "ValueError: fake" in out, out
-    code, out = _finish(_ablate(*args, "--retry-failed", env=env))
+    code, out = _invoke(*args, "--retry-failed", env=env)
     assert code == 1 and _trained(tmp_path)[sgd] == 2, out  # once more, on request only
     trials, points = _state(url)
     failed = [p for p in points if p.state == "failed"]
@@ -116,10 +109,10 @@ def test_an_infrastructure_failure_is_retried_up_to_the_cap(tmp_path):
     env = {**_env(tmp_path, "failing:0"), "ABLATE_FAKE_FAIL": "memory"}
     args = ("run", str(study), "--storage", url)
     sgd = next(p.key for p in grid_points(load_study(str(study))) if p.config.optimizer == "sgd")
-    code, out = _finish(_ablate(*args, env=env))
+    code, out = _invoke(*args, env=env)
     assert code == 1 and "MemoryError: fake: out of memory" in out, out
     assert _trained(tmp_path)[sgd] == MAX_ATTEMPTS
-    code, out = _finish(_ablate(*args, env=env))
+    code, out = _invoke(*args, env=env)
     assert code == 1 and _trained(tmp_path)[sgd] == MAX_ATTEMPTS, out
     trials, _ = _state(url)
     kinds = [t.user_attrs.get("failure_kind") for t in trials if t.state.name == "FAIL"]
@@ -139,8 +132,7 @@ def test_a_foreign_checkpoint_is_discarded_and_the_point_completes(tmp_path):
     other = TrainConfig(**{**point.config.describe(), "width": 8, "epochs": 2})
     fit(other, 0, data_dir=tmp_path, checkpoint=EpochCheckpoint(path))  # another width's file
     assert path.is_file()
-    code, out = _finish(_ablate("worker", str(study), "--storage", url,
-                                env=_env(tmp_path, "slow:0")))
+    code, out = _invoke("worker", str(study), "--storage", url, env=_env(tmp_path, "slow:0"))
     assert code == 0 and "Traceback" not in out, out
     warnings = [line for line in out.splitlines() if "discarded" in line]
     assert len(warnings) == 1 and warnings[0].startswith("warning: checkpoint "), out
