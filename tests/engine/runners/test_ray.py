@@ -33,8 +33,8 @@ from tests.fakes import (
     assert_exactly_once,
 )
 
-# Under pytest-xdist (-n) this file's tests run in one test process (pyproject's --dist
-# loadgroup), one Ray instance at a time.
+# Under pytest-xdist with --dist loadgroup (the README's test command) this file's tests run in
+# one test process: one local Ray instance at a time.
 pytestmark = pytest.mark.xdist_group("ray")
 
 # CI installs .[test], which has Ray: there a missing Ray fails these tests instead of skipping.
