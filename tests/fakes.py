@@ -426,6 +426,15 @@ def _trained(tmp_path: Path) -> Counter:
     return Counter(lines[1::2])  # "pid key" pairs -> how often each point started training
 
 
+def wait_for_training(proc: subprocess.Popen, tmp_path: Path, n: int = 1,
+                      limit: float = 90) -> None:
+    """Until ``n`` trainings have started (ABLATE_FAKE_LOG), while ``proc`` is still running."""
+    deadline = time.monotonic() + limit
+    while not (tmp_path / "log").exists() or sum(_trained(tmp_path).values()) < n:
+        assert proc.poll() is None and time.monotonic() < deadline, _finish(proc)[1]
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
