@@ -23,7 +23,16 @@ from ablation.engine.storage import db
 from ablation.engine.storage.store import open_store
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points
-from tests.fakes import GRID, _ablate, _env, _finish, _invoke, _trained, assert_exactly_once
+from tests.fakes import (
+    GRID,
+    _ablate,
+    _env,
+    _finish,
+    _invoke,
+    _trained,
+    assert_exactly_once,
+    wait_for_training,
+)
 
 
 def test_threads_per_worker_never_oversubscribes():
@@ -68,7 +77,7 @@ def test_postgres_run_with_two_workers_plus_a_joining_worker(tmp_path, grid_file
     art = str(tmp_path / "artifacts")
     first = _ablate("run", str(grid_file), "--workers", "2", "--storage", pg_url,
                     "--artifacts", art, env=env)
-    _wait_for_training(first, tmp_path)  # joins a run in progress, as from another machine
+    wait_for_training(first, tmp_path)  # joins a run in progress, as from another machine
     code2, out2 = _invoke("worker", str(grid_file), "--storage", pg_url, "--artifacts", art,
                           env=env)
     code1, out1 = _finish(first)
@@ -86,13 +95,6 @@ def test_mysql_run_with_two_workers_does_each_point_once(tmp_path, grid_file, my
     assert code == 0 and "Traceback" not in out, out
     assert_exactly_once(mysql_url, grid_file, tmp_path)
     assert len({line.split()[0] for line in (tmp_path / "log").read_text().splitlines()}) == 2
-
-
-def _wait_for_training(proc, tmp_path: Path, limit: float = 90) -> None:
-    deadline = time.monotonic() + limit
-    while not (tmp_path / "log").exists():
-        assert proc.poll() is None and time.monotonic() < deadline, _finish(proc)[1]
-        time.sleep(0.1)
 
 
 def _epochs_of_first_trial(url: str) -> int:

@@ -21,7 +21,7 @@ from ablation.engine.storage.store import open_store
 from ablation.engine.trials.failures import MAX_ATTEMPTS
 from ablation.spec.files import load_study
 from ablation.spec.space import grid_points
-from tests.fakes import GRID, _ablate, _env, _finish, _invoke, _trained
+from tests.fakes import GRID, _ablate, _env, _finish, _invoke, _trained, wait_for_training
 
 ONE_SEED = GRID.replace("seeds = 3", "seeds = 1")  # 4 points: nadam (baseline), sgd, adam, rmsprop
 
@@ -30,13 +30,6 @@ def _study(tmp_path: Path, epochs: int = 2, text: str = ONE_SEED) -> Path:
     path = tmp_path / "grid.toml"
     path.write_text(text.format(epochs=epochs))
     return path
-
-
-def _wait_for_training(proc, tmp_path: Path, n: int = 1, limit: float = 90) -> None:
-    deadline = time.monotonic() + limit
-    while not (tmp_path / "log").exists() or sum(_trained(tmp_path).values()) < n:
-        assert proc.poll() is None and time.monotonic() < deadline, _finish(proc)[1]
-        time.sleep(0.1)
 
 
 def _state(url: str) -> tuple[list, list]:
@@ -60,7 +53,7 @@ def test_sigterm_mid_trial_stops_at_once_and_a_rerun_does_each_point_once(tmp_pa
     env = _env(tmp_path, "sleep:1.5")
     args = [*command.split(), str(study), "--storage", url]
     proc = _ablate(*args, env=env)  # default grace: 60 s, which nothing below may wait for
-    _wait_for_training(proc, tmp_path)
+    wait_for_training(proc, tmp_path)
     time.sleep(0.5)
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)  # what timeout/systemd/docker send: to the parent only
