@@ -69,22 +69,22 @@ def finetune(model: nn.Module, data: Splits, batcher: Batcher, config: TrainConf
                     resolve_precision(config.precision))
 
 
+BN_BATCH = 512  # images per forward pass when BatchNorm statistics are recomputed
+
+
 def recompute_batchnorm(model: nn.Module, data: Splits, batcher: Batcher) -> None:
     """BatchNorm running statistics recomputed over the training images (no augmentation).
 
     Pruning shrinks each layer's outputs, so the statistics collected while training no longer
     match them: on MNIST (resnet-lite, 2 epochs, 50% of every conv and linear weight, no
     fine-tuning) the pruned model scored 73.1% with the old statistics and 97.8% with recomputed
-    ones, against 98.9% unpruned (docs/results-lightweight-mnist.md).
+    ones, against 98.9% unpruned (docs/compression.md).
     """
     if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
         return
     with torch.no_grad():
         update_bn((batcher(data.train_x[i:i + BN_BATCH])
                    for i in range(0, len(data.train_x), BN_BATCH)), model)
-
-
-BN_BATCH = 512
 
 
 def compress_trained(model: nn.Module, config: TrainConfig, seed: int, data: Splits,

@@ -17,9 +17,9 @@ from multiprocessing.context import ForkServerContext, SpawnContext
 
 # What every CPU worker imports before its first trial; a module that fails to import in the
 # server is skipped there (the worker imports it itself, or reports the error it gets).
-# Measured (py-spy over the quick start, 2-core Zen 4): with the first six alone, each worker
-# still imported alembic (the storage's schema check, 0.8 s), rich through the progress display
-# (0.7 s) and optuna.artifacts (0.2 s) before its first trial.
+# Measured (py-spy over the quick start, 2-core AMD EPYC family 26, idle): with the first six
+# alone, each worker still imported alembic (the storage's schema check, 0.8 s), rich through the
+# progress display (0.7 s) and optuna.artifacts (0.2 s) before its first trial.
 PRELOAD = ("torch", "torch._dynamo", "ablation.training.fit", "ablation.engine.trials.worker",
            "ablation.engine.trials.recording", "ablation.compression.evaluate",
            "alembic.config", "alembic.script", "optuna.artifacts", "ablation.reporting.console",
@@ -40,9 +40,9 @@ def start_fork_server() -> None:
     """Start the fork server now, so that its imports (torch, torch._dynamo, the worker's
     modules: 5-6 s of one core) overlap the command's own start instead of following it.
 
-    Measured on the quick start (2-core AMD EPYC Zen 4, idle): the first trial started 7.1 s after
-    the run's first line when the server started with the first worker. Only where 2+ cores can
-    run the two starts side by side; a run that ends up in one process just leaves it unused.
+    Measured on the quick start (2-core AMD EPYC family 26, idle): the first trial started 7.1 s
+    after the run's first line when the server started with the first worker. Only where 2+ cores
+    can run the two starts side by side; a run that ends up in one process leaves it unused.
     """
     import os
     from multiprocessing import forkserver
