@@ -31,7 +31,8 @@ def test_lightweight_mnist_is_study_000_in_order_with_bytes_on_every_row():
     assert spec.recipe.names == ("adamw", "swa", "clip", "augment", "prune", "int8")
     assert spec.baseline.artifact and spec.baseline.val_fraction == 0.2
     changes = {c.name: dict(c.changes) for c in spec.recipe.components}
-    assert changes["prune"] == {"prune": 0.5} and changes["int8"] == {"quantize": "int8"}
+    assert changes["prune"] == {"prune": 0.5, "prune_scope": "conv"}  # study 000: conv layers
+    assert changes["int8"] == {"quantize": "int8"}
     short = with_overrides(spec, dataset="digits", epochs=3)  # SWA keeps a share of 3 epochs
     assert dict(short.recipe.components[1].changes)["swa_epochs"] == 1
 
